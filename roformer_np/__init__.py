@@ -1,0 +1,27 @@
+"""roformer_np: Hugging Face's RoFormer models in plain NumPy, with optional Cython/OpenMP kernels.
+
+>>> from roformer_np import RoFormerModel
+>>> model = RoFormerModel.from_pretrained("path/to/checkpoint")  # doctest: +SKIP
+"""
+
+from .backend import get_kernels, native_available, use_backend
+from .cache import KVCache
+from .config import RoFormerConfig
+from .model import RoFormerModel
+from .ops import sinusoidal_table
+from .weights import CheckpointError, load_weights, save_weights
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError",
+    "KVCache",
+    "RoFormerConfig",
+    "RoFormerModel",
+    "get_kernels",
+    "load_weights",
+    "native_available",
+    "save_weights",
+    "sinusoidal_table",
+    "use_backend",
+]

@@ -1,0 +1,1 @@
+"""Compiled kernels (built from ext/ by setup.py); may be absent."""

@@ -1,0 +1,130 @@
+"""Activation functions by the names Hugging Face's ``ACT2FN`` uses in ``config.hidden_act``.
+
+Each maps an array to an array of the same shape and dtype. ``prelu`` and ``xielu`` carry learned
+parameters in Hugging Face and are not supported; ``selu`` is not in Hugging Face's table (its docstring
+lists it, but loading such a config fails there) and is provided here with PyTorch's constants.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+from scipy.special import erf
+
+Array = np.ndarray
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def _c(x: Array, value: float) -> np.generic:
+    """A scalar in x's dtype, so float32 arrays are never upcast by Python floats."""
+    return x.dtype.type(value)
+
+
+def gelu(x: Array) -> Array:
+    """Exact GELU: x * Phi(x) = x/2 * (1 + erf(x / sqrt 2))."""
+    return x * _c(x, 0.5) * (_c(x, 1.0) + erf(x * _c(x, 1.0 / math.sqrt(2.0))))
+
+
+def gelu_tanh(x: Array) -> Array:
+    """The tanh approximation (gelu_new, gelu_accurate, gelu_pytorch_tanh)."""
+    inner = _c(x, _SQRT_2_OVER_PI) * (x + _c(x, 0.044715) * x * x * x)
+    return _c(x, 0.5) * x * (_c(x, 1.0) + np.tanh(inner))
+
+
+def gelu_fast(x: Array) -> Array:
+    inner = x * _c(x, 0.7978845608) * (_c(x, 1.0) + _c(x, 0.044715) * x * x)
+    return _c(x, 0.5) * x * (_c(x, 1.0) + np.tanh(inner))
+
+
+def sigmoid(x: Array) -> Array:
+    # exp of a non-positive number only: no overflow warnings for large |x|
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, _c(x, 1.0) / (_c(x, 1.0) + e), e / (_c(x, 1.0) + e)).astype(x.dtype, copy=False)
+
+
+def quick_gelu(x: Array) -> Array:
+    return x * sigmoid(_c(x, 1.702) * x)
+
+
+def gelu_10(x: Array) -> Array:
+    return np.clip(gelu(x), _c(x, -10.0), _c(x, 10.0))
+
+
+def relu(x: Array) -> Array:
+    return np.maximum(x, _c(x, 0.0))
+
+
+def relu2(x: Array) -> Array:
+    r = relu(x)
+    return r * r
+
+
+def relu6(x: Array) -> Array:
+    return np.clip(x, _c(x, 0.0), _c(x, 6.0))
+
+
+def leaky_relu(x: Array) -> Array:
+    return np.where(x >= 0, x, x * _c(x, 0.01))
+
+
+def silu(x: Array) -> Array:
+    return x * sigmoid(x)
+
+
+def softplus(x: Array) -> Array:
+    # PyTorch's softplus returns x itself above threshold 20
+    return np.where(x > 20, x, np.log1p(np.exp(np.minimum(x, _c(x, 20.0)))))
+
+
+def mish(x: Array) -> Array:
+    return x * np.tanh(softplus(x))
+
+
+def selu(x: Array) -> Array:
+    alpha, scale = 1.6732632423543772, 1.0507009873554805
+    return _c(x, scale) * np.where(x > 0, x, _c(x, alpha) * np.expm1(np.minimum(x, _c(x, 0.0))))
+
+
+def laplace(x: Array) -> Array:
+    mu, sigma = 0.707107, 0.282095
+    z = (x - _c(x, mu)) / _c(x, sigma * math.sqrt(2.0))
+    return _c(x, 0.5) * (_c(x, 1.0) + erf(z))
+
+
+def linear(x: Array) -> Array:
+    return x
+
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "gelu": gelu,
+    "gelu_python": gelu,
+    "gelu_10": gelu_10,
+    "gelu_new": gelu_tanh,
+    "gelu_accurate": gelu_tanh,
+    "gelu_pytorch_tanh": gelu_tanh,
+    "gelu_fast": gelu_fast,
+    "quick_gelu": quick_gelu,
+    "relu": relu,
+    "relu2": relu2,
+    "relu6": relu6,
+    "leaky_relu": leaky_relu,
+    "sigmoid": sigmoid,
+    "tanh": np.tanh,
+    "silu": silu,
+    "swish": silu,
+    "mish": mish,
+    "selu": selu,
+    "laplace": laplace,
+    "linear": linear,
+}
+
+
+def get_activation(name: str) -> Callable[[Array], Array]:
+    """The activation called ``name``; ``ValueError`` listing the choices when unknown."""
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"hidden_act {name!r} is not supported; choose one of {sorted(ACTIVATIONS)}") from None

@@ -1,0 +1,142 @@
+"""The key/value cache of decoder mode: an explicit object passed into and out of the model.
+
+Per layer it holds the self-attention keys and values *after* rotary (what Hugging Face caches), in
+pre-allocated ``[B, H, capacity, D]`` buffers that grow geometrically, so appending one token does not copy
+the whole cache; and, with cross-attention, the encoder's projected keys and values, computed once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+Array = np.ndarray
+
+
+class KVCache:
+    """Keys/values of every layer. ``get_seq_length()`` is P, the number of cached positions."""
+
+    def __init__(self, num_layers: int, capacity: int = 0, chunk: int = 64) -> None:
+        if num_layers <= 0:
+            raise ValueError(f"num_layers must be positive, got {num_layers}")
+        self.num_layers = num_layers
+        self.capacity_hint = max(0, int(capacity))
+        self.chunk = max(1, int(chunk))
+        self._keys: list[Array | None] = [None] * num_layers
+        self._values: list[Array | None] = [None] * num_layers
+        self._lengths = [0] * num_layers
+        self.cross_keys: list[Array | None] = [None] * num_layers
+        self.cross_values: list[Array | None] = [None] * num_layers
+
+    # -- queries ---------------------------------------------------------------------------------
+    def get_seq_length(self, layer: int = 0) -> int:
+        return self._lengths[layer]
+
+    def __len__(self) -> int:
+        return self.num_layers
+
+    @property
+    def batch_size(self) -> int | None:
+        k = self._keys[0]
+        return None if k is None else k.shape[0]
+
+    def keys(self, layer: int) -> Array | None:
+        """[B, H, P, D] view of the cached keys of ``layer``."""
+        k = self._keys[layer]
+        return None if k is None else k[:, :, : self._lengths[layer]]
+
+    def values(self, layer: int) -> Array | None:
+        v = self._values[layer]
+        return None if v is None else v[:, :, : self._lengths[layer]]
+
+    def check_compatible(self, batch: int, num_heads: int, head_size: int, dtype: np.dtype) -> None:
+        """Raise ``ValueError`` if this cache was filled by a model or batch of another shape."""
+        for k in self._keys:
+            if k is None:
+                continue
+            b, h, _, d = k.shape
+            if (b, h, d) != (batch, num_heads, head_size):
+                raise ValueError(
+                    f"past_key_values holds [batch={b}, heads={h}, head_size={d}] but the model and inputs need "
+                    f"[batch={batch}, heads={num_heads}, head_size={head_size}]"
+                )
+            if k.dtype != dtype:
+                raise ValueError(f"past_key_values has dtype {k.dtype}, the model computes in {dtype}")
+            break
+
+    # -- updates ---------------------------------------------------------------------------------
+    def update(self, layer: int, k: Array, v: Array) -> tuple[Array, Array]:
+        """Append new keys/values [B, H, T, D]; return the full [B, H, P + T, D] views."""
+        b, h, t, d = k.shape
+        p = self._lengths[layer]
+        buf_k, buf_v = self._keys[layer], self._values[layer]
+        if buf_k is None or p + t > buf_k.shape[2]:
+            capacity = max(p + t, self.capacity_hint, int(1.5 * (0 if buf_k is None else buf_k.shape[2])))
+            capacity = -(-capacity // self.chunk) * self.chunk
+            new_k = np.empty((b, h, capacity, d), dtype=k.dtype)
+            new_v = np.empty((b, h, capacity, d), dtype=v.dtype)
+            if p:
+                new_k[:, :, :p] = buf_k[:, :, :p]
+                new_v[:, :, :p] = buf_v[:, :, :p]
+            self._keys[layer], self._values[layer] = buf_k, buf_v = new_k, new_v
+        buf_k[:, :, p : p + t] = k
+        buf_v[:, :, p : p + t] = v
+        self._lengths[layer] = p + t
+        return buf_k[:, :, : p + t], buf_v[:, :, : p + t]
+
+    def set_cross(self, layer: int, k: Array, v: Array) -> None:
+        self.cross_keys[layer], self.cross_values[layer] = k, v
+
+    def crop(self, length: int) -> None:
+        """Forget every position from ``length`` on."""
+        self._lengths = [min(n, max(0, int(length))) for n in self._lengths]
+
+    def reorder(self, index: Sequence[int] | Array) -> None:
+        """Select batch rows (beam search): row i becomes old row ``index[i]``."""
+        index = np.asarray(index, dtype=np.intp)
+        for i in range(self.num_layers):
+            if self._keys[i] is not None:
+                n = self._lengths[i]
+                self._keys[i] = np.ascontiguousarray(self._keys[i][index, :, :])
+                self._values[i] = np.ascontiguousarray(self._values[i][index, :, :])
+                self._lengths[i] = n
+            if self.cross_keys[i] is not None:
+                self.cross_keys[i] = self.cross_keys[i][index]
+                self.cross_values[i] = self.cross_values[i][index]
+
+    # -- Hugging Face's legacy tuple layout ------------------------------------------------------
+    def to_legacy(self) -> tuple[tuple[Array, ...], ...]:
+        """``((k, v[, cross_k, cross_v]) per layer)``, each [B, H, P, D] (copies)."""
+        out = []
+        for i in range(self.num_layers):
+            entry = [np.array(self.keys(i)), np.array(self.values(i))] if self._keys[i] is not None else []
+            if self.cross_keys[i] is not None:
+                entry += [self.cross_keys[i], self.cross_values[i]]
+            out.append(tuple(entry))
+        return tuple(out)
+
+    @classmethod
+    def from_legacy(cls, legacy: Sequence[Sequence[Array]], num_layers: int | None = None) -> KVCache:
+        """Build a cache from Hugging Face's legacy tuple layout (validated)."""
+        if not isinstance(legacy, (tuple, list)) or not legacy:
+            raise ValueError("past_key_values must be a KVCache or a non-empty tuple of per-layer (k, v) tuples")
+        if num_layers is not None and len(legacy) != num_layers:
+            raise ValueError(f"past_key_values has {len(legacy)} layers, the model has {num_layers}")
+        cache = cls(len(legacy))
+        for i, entry in enumerate(legacy):
+            if len(entry) not in (2, 4):
+                raise ValueError(f"past_key_values[{i}] must hold 2 or 4 arrays, got {len(entry)}")
+            k, v = (np.asarray(a) for a in entry[:2])
+            if k.ndim != 4 or k.shape != v.shape:
+                raise ValueError(
+                    f"past_key_values[{i}] keys/values must both be [B, H, P, D], got {k.shape} and {v.shape}"
+                )
+            if k.shape[2]:
+                cache.update(i, k, v)
+            else:
+                cache._keys[i] = np.empty(k.shape[:2] + (0, k.shape[3]), dtype=k.dtype)
+                cache._values[i] = np.empty(k.shape[:2] + (0, k.shape[3]), dtype=k.dtype)
+            if len(entry) == 4:
+                cache.set_cross(i, np.asarray(entry[2]), np.asarray(entry[3]))
+        return cache

@@ -1,0 +1,256 @@
+"""RoFormerConfig: Hugging Face's configuration fields, defaults and ``config.json`` format.
+
+Field names are Hugging Face's so that any ``config.json`` from the Hub loads without renaming. Keys this
+class does not know are kept verbatim and written back by :meth:`RoFormerConfig.save_pretrained`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .activations import ACTIVATIONS
+
+CONFIG_NAME = "config.json"
+
+# RoFormerConfig's own fields, in Hugging Face's order and with its defaults.
+ROFORMER_DEFAULTS: dict[str, Any] = {
+    "vocab_size": 50000,
+    "embedding_size": None,  # None -> hidden_size, resolved at construction (as Hugging Face stores it)
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1,
+    "max_position_embeddings": 1536,
+    "type_vocab_size": 2,
+    "initializer_range": 0.02,
+    "layer_norm_eps": 1e-12,
+    "pad_token_id": 0,
+    "rotary_value": False,
+    "use_cache": True,
+}
+
+# Generic PretrainedConfig fields that a RoFormer checkpoint can carry and that change behaviour.
+GENERIC_DEFAULTS: dict[str, Any] = {
+    "architectures": None,
+    "finetuning_task": None,
+    "problem_type": None,
+    "tokenizer_class": None,
+    "is_decoder": False,
+    "add_cross_attention": False,
+    "is_encoder_decoder": False,
+    "tie_word_embeddings": True,
+    "chunk_size_feed_forward": 0,
+    "output_attentions": False,
+    "output_hidden_states": False,
+    "return_dict": True,
+    "torchscript": False,
+    "bos_token_id": None,
+    "eos_token_id": None,
+    "sep_token_id": None,
+    "decoder_start_token_id": None,
+    "prefix": None,
+    "task_specific_params": None,
+}
+
+# Fields that may be written into a config.json but are derived or bookkeeping here.
+_IGNORED_ON_SAVE = {"num_labels", "_name_or_path", "transformers_version", "model_type"}
+
+
+def _default_id2label(num_labels: int) -> dict[int, str]:
+    return {i: f"LABEL_{i}" for i in range(num_labels)}
+
+
+class RoFormerConfig:
+    """Configuration of a RoFormer model, field-compatible with ``transformers.RoFormerConfig``.
+
+    Construct with keyword arguments (Hugging Face names), :meth:`from_dict` or :meth:`from_pretrained`.
+    Unknown keys are kept as attributes and in :attr:`extra` so they round-trip through ``config.json``.
+    Impossible values raise :class:`ValueError` naming the field.
+    """
+
+    model_type = "roformer"
+
+    def __init__(self, **kwargs: Any) -> None:
+        values = {**ROFORMER_DEFAULTS, **GENERIC_DEFAULTS}
+        num_labels = kwargs.pop("num_labels", None)
+        id2label = kwargs.pop("id2label", None)
+        label2id = kwargs.pop("label2id", None)
+        kwargs.pop("model_type", None)
+        kwargs.pop("transformers_version", None)
+        self.name_or_path = kwargs.pop("_name_or_path", kwargs.pop("name_or_path", ""))
+        self.extra: dict[str, Any] = {}
+        for key, value in kwargs.items():
+            if key in values:
+                values[key] = value
+            else:
+                self.extra[key] = value
+        for key, value in values.items():
+            setattr(self, key, value)
+        for key, value in self.extra.items():
+            setattr(self, key, value)
+        if self.embedding_size is None:
+            self.embedding_size = self.hidden_size
+
+        # Labels follow Hugging Face: id2label wins, else num_labels builds LABEL_i names, else 2 labels.
+        if id2label is not None:
+            self.id2label = {int(k): str(v) for k, v in dict(id2label).items()}
+        else:
+            self.id2label = _default_id2label(2 if num_labels is None else int(num_labels))
+        if num_labels is not None and id2label is not None and int(num_labels) != len(self.id2label):
+            self.id2label = _default_id2label(int(num_labels))
+        if label2id is not None and id2label is not None:
+            self.label2id = {str(k): int(v) for k, v in dict(label2id).items()}
+        else:
+            self.label2id = {v: k for k, v in self.id2label.items()}
+        self.validate()
+
+    # -- derived values --------------------------------------------------------------------------
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    @num_labels.setter
+    def num_labels(self, value: int) -> None:
+        if value != len(self.id2label):
+            self.id2label = _default_id2label(int(value))
+            self.label2id = {v: k for k, v in self.id2label.items()}
+
+    @property
+    def head_size(self) -> int:
+        """Per-head width D = hidden_size / num_attention_heads."""
+        return self.hidden_size // self.num_attention_heads
+
+    # -- validation ------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field for values no RoFormer model can run with."""
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+            "type_vocab_size",
+            "embedding_size",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"RoFormerConfig.{name} must be a positive integer, got {value!r}")
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"RoFormerConfig.hidden_size ({self.hidden_size}) must be divisible by "
+                f"num_attention_heads ({self.num_attention_heads})"
+            )
+        if self.head_size % 2 != 0:
+            raise ValueError(
+                f"RoFormerConfig.hidden_size / num_attention_heads = {self.head_size} must be even: "
+                "rotary position embedding rotates pairs of features"
+            )
+        if not isinstance(self.hidden_act, str) or self.hidden_act not in ACTIVATIONS:
+            raise ValueError(
+                f"RoFormerConfig.hidden_act {self.hidden_act!r} is not supported; "
+                f"choose one of {sorted(ACTIVATIONS)}"
+            )
+        eps = self.layer_norm_eps
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+            raise ValueError(f"RoFormerConfig.layer_norm_eps must be a positive number, got {eps!r}")
+        if self.add_cross_attention and not self.is_decoder:
+            raise ValueError(
+                "RoFormerConfig.add_cross_attention=True requires is_decoder=True "
+                "(cross-attention only exists in decoder mode)"
+            )
+        if self.pad_token_id is not None and not (0 <= int(self.pad_token_id) < self.vocab_size):
+            raise ValueError(
+                f"RoFormerConfig.pad_token_id {self.pad_token_id} is outside [0, vocab_size={self.vocab_size})"
+            )
+
+    # -- (de)serialisation -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Every field (known and unknown) as a JSON-ready dict, Hugging Face's key names."""
+        out: dict[str, Any] = {}
+        for key in (*ROFORMER_DEFAULTS, *GENERIC_DEFAULTS):
+            out[key] = copy.deepcopy(getattr(self, key))
+        out["id2label"] = {str(k): v for k, v in self.id2label.items()}
+        out["label2id"] = dict(self.label2id)
+        for key, value in self.extra.items():
+            out[key] = copy.deepcopy(getattr(self, key, value))
+        out["model_type"] = self.model_type
+        return out
+
+    def to_diff_dict(self) -> dict[str, Any]:
+        """Like Hugging Face's ``to_diff_dict``: RoFormer fields always, generic ones only when changed."""
+        full = self.to_dict()
+        out = {k: full[k] for k in ROFORMER_DEFAULTS}
+        for key, default in GENERIC_DEFAULTS.items():
+            if full[key] != default:
+                out[key] = full[key]
+        if self.id2label != _default_id2label(2):
+            out["id2label"] = full["id2label"]
+            out["label2id"] = full["label2id"]
+        for key in self.extra:
+            out[key] = full[key]
+        out["model_type"] = self.model_type
+        return dict(sorted(out.items()))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **overrides: Any) -> RoFormerConfig:
+        if not isinstance(data, dict):
+            raise TypeError(f"config must be a dict, got {type(data).__name__}")
+        model_type = data.get("model_type", "roformer")
+        if model_type not in ("roformer", None):
+            raise ValueError(f"config model_type is {model_type!r}, expected 'roformer'")
+        return cls(**{**data, **overrides})
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike) -> RoFormerConfig:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no config file at {path}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **overrides: Any) -> RoFormerConfig:
+        """Load ``config.json`` from a checkpoint directory (or a path to the JSON file itself)."""
+        path = Path(path)
+        file = path / CONFIG_NAME if path.is_dir() else path
+        config = cls.from_json_file(file)
+        if overrides:
+            config = cls.from_dict({**config.to_dict(), **overrides})
+        config.name_or_path = str(path)
+        return config
+
+    def to_json_string(self, use_diff: bool = True) -> str:
+        data = self.to_diff_dict() if use_diff else dict(sorted(self.to_dict().items()))
+        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write ``config.json`` into ``directory`` (created if needed); Hugging Face can load it."""
+        directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise ValueError(f"save_pretrained: {directory} exists and is not a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        out = directory / CONFIG_NAME
+        out.write_text(self.to_json_string(), encoding="utf-8")
+        return out
+
+    def copy(self, **overrides: Any) -> RoFormerConfig:
+        return type(self).from_dict({**self.to_dict(), **overrides})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RoFormerConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"RoFormerConfig {self.to_json_string()}"

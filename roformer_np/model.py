@@ -1,0 +1,553 @@
+"""RoFormerModel: embeddings -> N post-LayerNorm blocks with rotary self-attention -> hidden states.
+
+The forward pass is a set of pure functions over a :class:`Params` tree (built once from the flat Hugging
+Face state dict); :class:`RoFormerModel` is a thin Hugging Face-style wrapper around them. Decoder mode
+adds the causal mask, optional cross-attention and the key/value cache (:mod:`roformer_np.cache`).
+
+Dimension legend: B batch, T new tokens, P cached length, S = P + T, H heads, D head size, C hidden size,
+E embedding size, F intermediate size, V vocab size, M max positions, L layers, Se encoder length.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from .backend import get_kernels
+from .cache import KVCache
+from .config import RoFormerConfig
+from .outputs import BaseModelOutputWithPastAndCrossAttentions
+from .weights import (
+    base_model_shapes,
+    check_weights,
+    load_weights,
+    optional_keys,
+    save_weights,
+    sinusoidal_key,
+    strip_prefix,
+)
+
+Array = np.ndarray
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class AttentionParams:
+    """One attention block. Self-attention uses w_qkv [3C, C]; cross-attention uses w_q and w_kv [2C, C]."""
+
+    w_qkv: Array
+    b_qkv: Array
+    w_out: Array  # [C, C]
+    b_out: Array
+    ln_weight: Array
+    ln_bias: Array
+
+
+@dataclass
+class LayerParams:
+    attention: AttentionParams
+    crossattention: AttentionParams | None
+    w_in: Array  # [F, C]
+    b_in: Array
+    w_out: Array  # [C, F]
+    b_out: Array
+    ln_weight: Array
+    ln_bias: Array
+
+
+@dataclass
+class Params:
+    word_embeddings: Array  # [V, E]
+    token_type_embeddings: Array  # [N, E]
+    emb_ln_weight: Array
+    emb_ln_bias: Array
+    project_weight: Array | None  # [C, E] when E != C
+    project_bias: Array | None
+    positions: Array  # [M, D] sinusoidal table
+    layers: list[LayerParams] = field(default_factory=list)
+
+
+def _attention_params(w: dict[str, Array], prefix: str) -> AttentionParams:
+    s = f"{prefix}.self."
+    return AttentionParams(
+        w_qkv=np.concatenate([w[s + "query.weight"], w[s + "key.weight"], w[s + "value.weight"]]),
+        b_qkv=np.concatenate([w[s + "query.bias"], w[s + "key.bias"], w[s + "value.bias"]]),
+        w_out=w[f"{prefix}.output.dense.weight"],
+        b_out=w[f"{prefix}.output.dense.bias"],
+        ln_weight=w[f"{prefix}.output.LayerNorm.weight"],
+        ln_bias=w[f"{prefix}.output.LayerNorm.bias"],
+    )
+
+
+def build_params(weights: dict[str, Array], config: RoFormerConfig, dtype: np.dtype) -> Params:
+    """Arrange a base-model state dict (no prefix) into :class:`Params`, in ``dtype``."""
+    w = {k: (np.asarray(v) if np.asarray(v).dtype == dtype else np.asarray(v, dtype=dtype)) for k, v in weights.items()}
+    table = w.get(sinusoidal_key())
+    if table is None:
+        table = ops.sinusoidal_table(config.max_position_embeddings, config.head_size).astype(dtype)
+    layers = []
+    for i in range(config.num_hidden_layers):
+        p = f"encoder.layer.{i}."
+        layers.append(
+            LayerParams(
+                attention=_attention_params(w, p + "attention"),
+                crossattention=_attention_params(w, p + "crossattention") if config.add_cross_attention else None,
+                w_in=w[p + "intermediate.dense.weight"],
+                b_in=w[p + "intermediate.dense.bias"],
+                w_out=w[p + "output.dense.weight"],
+                b_out=w[p + "output.dense.bias"],
+                ln_weight=w[p + "output.LayerNorm.weight"],
+                ln_bias=w[p + "output.LayerNorm.bias"],
+            )
+        )
+    return Params(
+        word_embeddings=w["embeddings.word_embeddings.weight"],
+        token_type_embeddings=w["embeddings.token_type_embeddings.weight"],
+        emb_ln_weight=w["embeddings.LayerNorm.weight"],
+        emb_ln_bias=w["embeddings.LayerNorm.bias"],
+        project_weight=w.get("embeddings_project.weight"),
+        project_bias=w.get("embeddings_project.bias"),
+        positions=table,
+        layers=layers,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Masks
+# ---------------------------------------------------------------------------------------------
+def extended_attention_mask(attention_mask: Array, num_new: int, is_decoder: bool, dtype: np.dtype) -> Array:
+    """The additive mask added to the scores: 0 where visible, ``finfo(dtype).min`` where hidden.
+
+    attention_mask: [B, S] (1 = attend) or [B, T, S] (used as given, no causal part).
+    Encoder: [B, 1, 1, S]. Decoder: causal over the T new tokens, with the first S - T (cached) columns
+    visible, times the padding mask: [B, 1, T, S]. The single additive value (never -inf) matches Hugging
+    Face: a fully hidden row then becomes uniform instead of NaN.
+    """
+    m = attention_mask.astype(dtype, copy=False)
+    if m.ndim == 3:
+        ext = m[:, None, :, :]
+    elif is_decoder:
+        s = m.shape[1]
+        causal = np.tril(np.ones((num_new, num_new), dtype=dtype))  # [T, T]
+        if s > num_new:
+            causal = np.concatenate([np.ones((num_new, s - num_new), dtype=dtype), causal], axis=1)  # [T, S]
+        ext = causal[None, None, :, :] * m[:, None, None, :]
+    else:
+        ext = m[:, None, None, :]
+    return (dtype.type(1.0) - ext) * np.finfo(dtype).min
+
+
+def invert_attention_mask(encoder_attention_mask: Array, dtype: np.dtype) -> Array:
+    """Cross-attention mask: [B, Se] -> [B, 1, 1, Se] (or [B, T, Se] -> [B, 1, T, Se]), additive."""
+    m = encoder_attention_mask.astype(dtype, copy=False)
+    ext = m[:, None, :, :] if m.ndim == 3 else m[:, None, None, :]
+    return (dtype.type(1.0) - ext) * np.finfo(dtype).min
+
+
+# ---------------------------------------------------------------------------------------------
+# Forward pass
+# ---------------------------------------------------------------------------------------------
+def embeddings_forward(
+    params: Params, config: RoFormerConfig, input_ids: Array | None, token_type_ids: Array,
+    inputs_embeds: Array | None, kernels: Any,
+) -> Array:
+    """Token ids -> [B, T, C]: word + token-type embeddings, LayerNorm, and the E -> C projection."""
+    eps = config.layer_norm_eps
+    if inputs_embeds is None:
+        x = kernels.embed(input_ids, token_type_ids, params.word_embeddings, params.token_type_embeddings,
+                          params.emb_ln_weight, params.emb_ln_bias, eps)  # [B, T, E]
+    else:
+        x = ops.layer_norm(inputs_embeds + params.token_type_embeddings[token_type_ids],
+                           params.emb_ln_weight, params.emb_ln_bias, eps)
+    if params.project_weight is not None:
+        x = ops.linear(x, params.project_weight, params.project_bias)  # [B, T, E] -> [B, T, C]
+    return x
+
+
+def self_attention_block(
+    p: AttentionParams, h: Array, sin: Array, cos: Array, mask: Array | None, config: RoFormerConfig,
+    head_mask: Array | None, cache: KVCache | None, layer: int, output_attentions: bool, kernels: Any,
+) -> tuple[Array, Array | None]:
+    """Rotary self-attention + output projection + residual + LayerNorm: [B, T, C] -> [B, T, C]."""
+    q, k, v = kernels.qkv_projection(h, p.w_qkv, p.b_qkv, config.num_attention_heads)  # [B, H, T, D] x3
+    if cache is None:
+        context, probs = kernels.rotary_attention(
+            q, k, v, sin, cos, mask, config.rotary_value, head_mask, output_attentions
+        )
+    else:
+        # Keys (and values) are cached after rotation, so past positions are never rotated again.
+        q = kernels.apply_rotary(q, sin, cos)
+        k = kernels.apply_rotary(k, sin, cos)
+        if config.rotary_value:
+            v = kernels.apply_rotary(v, sin, cos)
+        k, v = cache.update(layer, k, v)  # [B, H, S, D]
+        context, probs = kernels.attention(q, k, v, mask, head_mask, output_attentions)
+    out = kernels.output_layer_norm(context, p.w_out, p.b_out, h, p.ln_weight, p.ln_bias, config.layer_norm_eps)
+    return out, probs
+
+
+def cross_attention_block(
+    p: AttentionParams, h: Array, encoder_hidden_states: Array, mask: Array | None, config: RoFormerConfig,
+    head_mask: Array | None, cache: KVCache | None, layer: int, output_attentions: bool, kernels: Any,
+) -> tuple[Array, Array | None]:
+    """Attention from the decoder states to the encoder states. No rotary here, as in Hugging Face."""
+    n, c = config.num_attention_heads, config.hidden_size
+    q = ops.split_heads(ops.linear(h, p.w_qkv[:c], p.b_qkv[:c]), n)  # [B, H, T, D]
+    if cache is not None and cache.cross_keys[layer] is not None:
+        k, v = cache.cross_keys[layer], cache.cross_values[layer]  # computed on the first step
+    else:
+        kv = ops.linear(encoder_hidden_states, p.w_qkv[c:], p.b_qkv[c:])  # [B, Se, 2C]
+        k, v = ops.split_heads(kv[..., :c], n), ops.split_heads(kv[..., c:], n)  # [B, H, Se, D]
+        if cache is not None:
+            cache.set_cross(layer, k, v)
+    context, probs = kernels.attention(q, k, v, mask, head_mask, output_attentions)
+    out = kernels.output_layer_norm(context, p.w_out, p.b_out, h, p.ln_weight, p.ln_bias, config.layer_norm_eps)
+    return out, probs
+
+
+def encoder_forward(
+    params: Params, config: RoFormerConfig, hidden: Array, mask: Array | None, start: int,
+    head_mask: Array | None = None, cache: KVCache | None = None, encoder_hidden_states: Array | None = None,
+    encoder_mask: Array | None = None, output_attentions: bool = False, output_hidden_states: bool = False,
+    kernels: Any = None,
+) -> tuple[Array, tuple | None, tuple | None, tuple | None]:
+    """Run every layer. hidden: [B, T, C], the new tokens at positions ``start .. start + T - 1``.
+
+    Returns (last hidden state, hidden states (L+1) or None, self-attentions or None, cross-attentions
+    or None).
+    """
+    kernels = kernels or get_kernels()
+    sin, cos = ops.rotary_sin_cos(params.positions, start, hidden.shape[1])  # [T, D/2] each
+    use_cross = config.is_decoder and encoder_hidden_states is not None
+    all_hidden = [] if output_hidden_states else None
+    all_attn = [] if output_attentions else None
+    all_cross = [] if output_attentions and config.add_cross_attention else None
+    for i, layer in enumerate(params.layers):
+        if all_hidden is not None:
+            all_hidden.append(hidden)
+        layer_head_mask = None if head_mask is None else head_mask[i]
+        hidden, probs = self_attention_block(
+            layer.attention, hidden, sin, cos, mask, config, layer_head_mask, cache, i, output_attentions, kernels
+        )
+        if all_attn is not None:
+            all_attn.append(probs)
+        if use_cross:
+            hidden, cross_probs = cross_attention_block(
+                layer.crossattention, hidden, encoder_hidden_states, encoder_mask, config, layer_head_mask,
+                cache, i, output_attentions, kernels,
+            )
+            if all_cross is not None:
+                all_cross.append(cross_probs)
+        hidden = kernels.feed_forward(
+            hidden, layer.w_in, layer.b_in, layer.w_out, layer.b_out, layer.ln_weight, layer.ln_bias,
+            config.layer_norm_eps, config.hidden_act,
+        )
+    if all_hidden is not None:
+        all_hidden.append(hidden)
+    if all_cross is not None and not use_cross:
+        all_cross = None
+    return (
+        hidden,
+        None if all_hidden is None else tuple(all_hidden),
+        None if all_attn is None else tuple(all_attn),
+        None if all_cross is None else tuple(all_cross),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Input validation
+# ---------------------------------------------------------------------------------------------
+def _as_int_array(value: Any, name: str) -> Array:
+    arr = np.asarray(value)
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and arr.size and np.all(np.mod(arr, 1) == 0):
+            arr = arr.astype(np.int64)
+        elif arr.size == 0 and arr.dtype.kind == "f":
+            arr = arr.astype(np.int64)
+        else:
+            raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+def _check_range(arr: Array, name: str, high: int, what: str) -> None:
+    if arr.size and (arr.min() < 0 or arr.max() >= high):
+        bad = arr.min() if arr.min() < 0 else arr.max()
+        raise ValueError(f"{name} holds {bad}, outside the allowed range [0, {high}) ({what})")
+
+
+def _check_rank(arr: Array, name: str, ranks: tuple[int, ...], shape_doc: str) -> None:
+    if arr.ndim not in ranks:
+        raise ValueError(f"{name} must have shape {shape_doc}, got an array of shape {arr.shape}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The model class
+# ---------------------------------------------------------------------------------------------
+class RoFormerModel:
+    """The bare RoFormer encoder (or decoder), Hugging Face's ``RoFormerModel`` in NumPy.
+
+    >>> model = RoFormerModel.from_pretrained("path/to/checkpoint")  # doctest: +SKIP
+    >>> out = model(input_ids=[[101, 2769, 102]])                      # doctest: +SKIP
+    >>> out.last_hidden_state.shape                                    # doctest: +SKIP
+    (1, 3, 768)
+    """
+
+    base_model_prefix = "roformer"
+
+    def __init__(
+        self,
+        config: RoFormerConfig,
+        weights: dict[str, Array],
+        dtype: np.dtype | type = np.float32,
+        backend: str | None = None,
+    ) -> None:
+        dtype = np.dtype(dtype)
+        if dtype not in SUPPORTED_DTYPES:
+            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        _refuse_v2(config)
+        self.config = config
+        self.dtype = dtype
+        self.backend = backend
+        weights = strip_prefix(weights)
+        self.missing_keys, self.unexpected_keys = check_weights(
+            weights, base_model_shapes(config), optional_keys(), source="RoFormerModel weights"
+        )
+        expected = base_model_shapes(config)
+        self.weights = {k: v for k, v in weights.items() if k in expected}
+        self.params = build_params(self.weights, config, dtype)
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls, path: str | os.PathLike, dtype: np.dtype | type = np.float32, backend: str | None = None,
+        config: RoFormerConfig | None = None,
+    ) -> RoFormerModel:
+        """Load ``config.json`` and the weights (safetensors, sharded safetensors or .bin) of a checkpoint."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"checkpoint directory not found: {path}")
+        config = config or RoFormerConfig.from_pretrained(path)
+        weights = load_weights(path, np.dtype(dtype))
+        model = cls(config, weights, dtype=dtype, backend=backend)
+        if model.unexpected_keys:
+            warnings.warn(
+                f"{cls.__name__}: unused weights in {path}: {model.unexpected_keys[:8]}"
+                + (" ..." if len(model.unexpected_keys) > 8 else ""),
+                stacklevel=2,
+            )
+        return model
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` (loadable by Hugging Face's RoFormerModel)."""
+        directory = Path(directory)
+        self.config.save_pretrained(directory)
+        weights = dict(self.weights)
+        weights.setdefault(sinusoidal_key(), self.params.positions)
+        save_weights(weights, directory)
+        return directory
+
+    @property
+    def num_parameters(self) -> int:
+        return int(sum(v.size for v in self.weights.values()))
+
+    # -- forward ---------------------------------------------------------------------------------
+    def __call__(
+        self,
+        input_ids: Any = None,
+        attention_mask: Any = None,
+        token_type_ids: Any = None,
+        head_mask: Any = None,
+        inputs_embeds: Any = None,
+        encoder_hidden_states: Any = None,
+        encoder_attention_mask: Any = None,
+        past_key_values: KVCache | tuple | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPastAndCrossAttentions | tuple:
+        """Hidden states for a batch of token ids (or embeddings), as Hugging Face's forward.
+
+        input_ids: [B, T] ints in [0, vocab_size); attention_mask: [B, P + T] (1 = attend) or [B, T, P + T];
+        token_type_ids: [B, T]; head_mask: [H] or [L, H]; inputs_embeds: [B, T, E] instead of input_ids;
+        encoder_hidden_states: [B, Se, C] and encoder_attention_mask: [B, Se] for cross-attention;
+        past_key_values: a :class:`KVCache` or Hugging Face's legacy tuple.
+        """
+        cfg = self.config
+        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+        return_dict = cfg.return_dict if return_dict is None else return_dict
+        use_cache = (cfg.use_cache if use_cache is None else use_cache) if cfg.is_decoder else False
+        inputs = self._prepare_inputs(
+            input_ids, attention_mask, token_type_ids, head_mask, inputs_embeds, encoder_hidden_states,
+            encoder_attention_mask, past_key_values, use_cache,
+        )
+        kernels = get_kernels(self.backend)
+        hidden = embeddings_forward(
+            self.params, cfg, inputs["input_ids"], inputs["token_type_ids"], inputs["inputs_embeds"], kernels
+        )
+        last, hidden_states, attentions, cross_attentions = encoder_forward(
+            self.params, cfg, hidden, inputs["mask"], inputs["start"], inputs["head_mask"], inputs["cache"],
+            inputs["encoder_hidden_states"], inputs["encoder_mask"], output_attentions, output_hidden_states,
+            kernels,
+        )
+        out = BaseModelOutputWithPastAndCrossAttentions(
+            last_hidden_state=last,
+            past_key_values=inputs["cache"],
+            hidden_states=hidden_states,
+            attentions=attentions,
+            cross_attentions=cross_attentions,
+        )
+        return out if return_dict else out.to_tuple()
+
+    forward = __call__
+
+    def _prepare_inputs(
+        self, input_ids, attention_mask, token_type_ids, head_mask, inputs_embeds, encoder_hidden_states,
+        encoder_attention_mask, past_key_values, use_cache,
+    ) -> dict[str, Any]:
+        """Validate every argument (``ValueError`` naming it) and build masks, positions and the cache."""
+        cfg, dtype = self.config, self.dtype
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        if input_ids is not None:
+            input_ids = _as_int_array(input_ids, "input_ids")
+            _check_rank(input_ids, "input_ids", (2,), "[batch, seq]")
+            _check_range(input_ids, "input_ids", cfg.vocab_size, "vocab_size")
+            batch, length = input_ids.shape
+        else:
+            inputs_embeds = np.asarray(inputs_embeds)
+            _check_rank(inputs_embeds, "inputs_embeds", (3,), f"[batch, seq, embedding_size={cfg.embedding_size}]")
+            if inputs_embeds.dtype.kind != "f":
+                raise ValueError(f"inputs_embeds must be floating point, got dtype {inputs_embeds.dtype}")
+            if inputs_embeds.shape[-1] != cfg.embedding_size:
+                raise ValueError(
+                    f"inputs_embeds has width {inputs_embeds.shape[-1]}, expected embedding_size={cfg.embedding_size}"
+                )
+            inputs_embeds = inputs_embeds.astype(dtype, copy=False)
+            batch, length = inputs_embeds.shape[:2]
+        if batch == 0 or length == 0:
+            raise ValueError(f"inputs must have at least one row and one token, got shape ({batch}, {length})")
+
+        cache = _as_cache(past_key_values, cfg.num_hidden_layers)
+        if cache is None and use_cache:
+            cache = KVCache(cfg.num_hidden_layers)
+        past = cache.get_seq_length() if cache is not None else 0
+        if cache is not None:
+            cache.check_compatible(batch, cfg.num_attention_heads, cfg.head_size, dtype)
+        total = past + length
+        if total > cfg.max_position_embeddings:
+            raise ValueError(
+                f"sequence length {length}" + (f" after {past} cached positions" if past else "")
+                + f" exceeds max_position_embeddings={cfg.max_position_embeddings}"
+            )
+
+        if token_type_ids is None:
+            token_type_ids = np.zeros((batch, length), dtype=np.int64)
+        else:
+            token_type_ids = _as_int_array(token_type_ids, "token_type_ids")
+            if token_type_ids.shape != (batch, length):
+                raise ValueError(f"token_type_ids has shape {token_type_ids.shape}, expected {(batch, length)}")
+            _check_range(token_type_ids, "token_type_ids", cfg.type_vocab_size, "type_vocab_size")
+
+        if attention_mask is None:
+            attention_mask = np.ones((batch, total), dtype=dtype)
+        else:
+            attention_mask = np.asarray(attention_mask)
+            if attention_mask.dtype.kind not in "biuf":
+                raise ValueError(f"attention_mask must be numeric, got dtype {attention_mask.dtype}")
+            if attention_mask.ndim == 2:
+                if attention_mask.shape != (batch, total):
+                    raise ValueError(
+                        f"attention_mask has shape {attention_mask.shape}, expected (batch, cached + new) = "
+                        f"{(batch, total)}"
+                    )
+            elif attention_mask.ndim == 3:
+                if attention_mask.shape != (batch, length, total):
+                    raise ValueError(
+                        f"attention_mask has shape {attention_mask.shape}, expected {(batch, length, total)}"
+                    )
+            else:
+                raise ValueError(
+                    f"attention_mask must be [batch, seq] or [batch, seq, seq], got shape {attention_mask.shape}"
+                )
+        mask = extended_attention_mask(attention_mask, length, cfg.is_decoder, dtype)
+
+        if head_mask is not None:
+            head_mask = np.asarray(head_mask, dtype=dtype)
+            L, H = cfg.num_hidden_layers, cfg.num_attention_heads
+            if head_mask.shape == (H,):
+                head_mask = np.broadcast_to(head_mask, (L, H))
+            elif head_mask.shape != (L, H):
+                raise ValueError(f"head_mask must have shape ({H},) or ({L}, {H}), got {head_mask.shape}")
+
+        encoder_mask = None
+        if encoder_hidden_states is not None and cfg.is_decoder:
+            if not cfg.add_cross_attention:
+                raise ValueError(
+                    "encoder_hidden_states were passed but the model has no cross-attention "
+                    "(config.add_cross_attention=False)"
+                )
+            encoder_hidden_states = np.asarray(encoder_hidden_states)
+            if encoder_hidden_states.ndim != 3 or encoder_hidden_states.shape[0] != batch:
+                raise ValueError(
+                    f"encoder_hidden_states must be [batch={batch}, enc_seq, hidden_size={cfg.hidden_size}], "
+                    f"got shape {encoder_hidden_states.shape}"
+                )
+            if encoder_hidden_states.shape[-1] != cfg.hidden_size:
+                raise ValueError(
+                    f"encoder_hidden_states has width {encoder_hidden_states.shape[-1]}, "
+                    f"expected hidden_size={cfg.hidden_size}"
+                )
+            encoder_hidden_states = encoder_hidden_states.astype(dtype, copy=False)
+            enc_len = encoder_hidden_states.shape[1]
+            if encoder_attention_mask is None:
+                encoder_attention_mask = np.ones((batch, enc_len), dtype=dtype)
+            encoder_attention_mask = np.asarray(encoder_attention_mask)
+            if encoder_attention_mask.shape not in ((batch, enc_len), (batch, length, enc_len)):
+                raise ValueError(
+                    f"encoder_attention_mask has shape {encoder_attention_mask.shape}, expected {(batch, enc_len)}"
+                )
+            encoder_mask = invert_attention_mask(encoder_attention_mask, dtype)
+        else:
+            encoder_hidden_states = None
+
+        return {
+            "input_ids": input_ids,
+            "inputs_embeds": inputs_embeds,
+            "token_type_ids": token_type_ids,
+            "mask": mask,
+            "head_mask": head_mask,
+            "cache": cache,
+            "start": past,
+            "encoder_hidden_states": encoder_hidden_states,
+            "encoder_mask": encoder_mask,
+        }
+
+
+def _as_cache(past_key_values: Any, num_layers: int) -> KVCache | None:
+    if past_key_values is None or isinstance(past_key_values, KVCache):
+        if isinstance(past_key_values, KVCache) and past_key_values.num_layers != num_layers:
+            raise ValueError(f"past_key_values has {past_key_values.num_layers} layers, the model has {num_layers}")
+        return past_key_values
+    return KVCache.from_legacy(past_key_values, num_layers)
+
+
+def _refuse_v2(config: RoFormerConfig) -> None:
+    """RoFormer-V2 checkpoints (RMS norm, no biases) need another graph; running them as v1 gives garbage."""
+    norm_type = getattr(config, "norm_type", "layer_norm")
+    use_bias = getattr(config, "use_bias", True)
+    if norm_type not in (None, "layer_norm") or use_bias is False:
+        raise ValueError(
+            f"this config describes a RoFormer-V2 model (norm_type={norm_type!r}, use_bias={use_bias!r}), "
+            "which the RoFormer (v1) classes cannot run correctly; see ROFORMER_SPEC §13.3"
+        )

@@ -1,0 +1,223 @@
+"""The reference math of RoFormer, as pure NumPy functions of (parameters, inputs).
+
+This module is the single source of truth: the compiled kernels in ``ext/`` implement the functions
+listed in :data:`KERNELS` with the very same names and signatures and are tested against these.
+Everything works in the dtype of its inputs (float32 or float64); no function silently upcasts.
+
+Dimension legend used in every shape comment:
+    B batch, T new tokens, P cached length, S = P + T key length, H heads, D head size,
+    C hidden size (= H * D), E embedding size, F intermediate size, V vocab size, M max positions.
+
+Linear layers store weights as PyTorch does, ``[out, in]``, so ``y = x @ W.T + b``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import get_activation
+
+Array = np.ndarray
+
+# The functions a backend may replace with a compiled version (same name, same signature).
+KERNELS = (
+    "embed",
+    "qkv_projection",
+    "apply_rotary",
+    "rotary_attention",
+    "attention",
+    "output_layer_norm",
+    "feed_forward",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------------------------
+def linear(x: Array, weight: Array, bias: Array | None = None) -> Array:
+    """``x @ weight.T + bias``: [..., in] -> [..., out] with weight [out, in]."""
+    y = x @ weight.T
+    if bias is not None:
+        y += bias
+    return y
+
+
+def layer_norm(x: Array, weight: Array, bias: Array, eps: float) -> Array:
+    """LayerNorm over the last axis with the biased variance, as ``torch.nn.LayerNorm``."""
+    mean = x.mean(axis=-1, keepdims=True)
+    centred = x - mean
+    var = np.mean(centred * centred, axis=-1, keepdims=True)
+    inv_std = 1.0 / np.sqrt(var + x.dtype.type(eps))
+    return centred * inv_std * weight + bias
+
+
+def softmax(x: Array, axis: int = -1) -> Array:
+    """Numerically stable softmax (the row maximum is subtracted first)."""
+    shifted = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+# ---------------------------------------------------------------------------------------------
+# Rotary position embedding (Su et al., "RoFormer", 2021)
+# ---------------------------------------------------------------------------------------------
+def sinusoidal_table(num_positions: int, dim: int) -> Array:
+    """The ``[M, D]`` table of ``encoder.embed_positions``: sin in the first half, cos in the second.
+
+    For position p and frequency w_i = 10000^(-2i/D), column i holds sin(p * w_i) and column
+    D/2 + i holds cos(p * w_i). Angles are computed in float64 and rounded to float32, exactly as
+    Hugging Face builds the table (a float64 model therefore holds float32-rounded values too).
+    """
+    pos = np.arange(num_positions, dtype=np.float64)[:, None]  # [M, 1]
+    j = np.arange(dim)
+    angle = pos / np.power(10000.0, 2 * (j // 2) / dim)  # [M, D], pairs share a frequency
+    half = (dim + 1) // 2
+    table = np.empty((num_positions, dim), dtype=np.float32)
+    table[:, :half] = np.sin(angle[:, 0::2])
+    table[:, half:] = np.cos(angle[:, 1::2])
+    return table
+
+
+def rotary_sin_cos(table: Array, start: int, length: int) -> tuple[Array, Array]:
+    """sin and cos, each ``[T, D/2]``, for positions ``start .. start + length - 1``."""
+    rows = table[start : start + length]  # [T, D]
+    half = table.shape[1] // 2
+    return rows[:, :half], rows[:, half:]
+
+
+def apply_rotary(x: Array, sin: Array, cos: Array) -> Array:
+    """Rotate each adjacent feature pair (2i, 2i+1) of ``x`` by the angle of its position.
+
+    x: [B, H, T, D]; sin, cos: [T, D/2]. As a complex product, (x_2i + j x_2i+1) * e^(j p w_i):
+        x'_2i   = x_2i   cos - x_2i+1 sin
+        x'_2i+1 = x_2i+1 cos + x_2i   sin
+    (GPT-J's interleaved layout, not the rotate-half layout of NeoX/LLaMA.)
+    """
+    even, odd = x[..., 0::2], x[..., 1::2]  # [B, H, T, D/2] each
+    out = np.empty_like(x)
+    out[..., 0::2] = even * cos - odd * sin
+    out[..., 1::2] = odd * cos + even * sin
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Attention
+# ---------------------------------------------------------------------------------------------
+def split_heads(x: Array, num_heads: int) -> Array:
+    """[B, T, C] -> [B, H, T, D]; feature c belongs to head c // D."""
+    b, t, c = x.shape
+    return x.reshape(b, t, num_heads, c // num_heads).transpose(0, 2, 1, 3)
+
+
+def merge_heads(x: Array) -> Array:
+    """[B, H, T, D] -> [B, T, C]."""
+    b, h, t, d = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(b, t, h * d)
+
+
+def qkv_projection(x: Array, w_qkv: Array, b_qkv: Array, num_heads: int) -> tuple[Array, Array, Array]:
+    """Queries, keys and values from one GEMM over the stacked weights.
+
+    x: [B, T, C]; w_qkv: [3C, C] (query, key, value rows stacked); b_qkv: [3C].
+    Returns q, k, v, each [B, H, T, D].
+    """
+    qkv = linear(x, w_qkv, b_qkv)  # [B, T, 3C]
+    q, k, v = np.split(qkv, 3, axis=-1)  # [B, T, C] each
+    return split_heads(q, num_heads), split_heads(k, num_heads), split_heads(v, num_heads)
+
+
+def attention(
+    q: Array,
+    k: Array,
+    v: Array,
+    mask: Array | None,
+    head_mask: Array | None = None,
+    output_attentions: bool = False,
+) -> tuple[Array, Array | None]:
+    """Scaled dot-product attention with an additive mask.
+
+    q: [B, H, T, D]; k, v: [B, H, S, D]; mask: additive, broadcastable to [B, H, T, S]
+    (0 where visible, the dtype's most negative number where hidden), or None.
+    head_mask: [H] multipliers of the probabilities, or None.
+    Returns the context [B, T, C] and, if asked, the probabilities [B, H, T, S].
+    """
+    scale = q.dtype.type(np.sqrt(q.shape[-1]))
+    scores = (q @ k.swapaxes(-1, -2)) / scale  # [B, H, T, S]
+    if mask is not None:
+        scores += mask
+    probs = softmax(scores, axis=-1)
+    if head_mask is not None:
+        probs *= head_mask.reshape(1, -1, 1, 1)
+    context = probs @ v  # [B, H, T, D]
+    return merge_heads(context), (probs if output_attentions else None)
+
+
+def rotary_attention(
+    q: Array,
+    k: Array,
+    v: Array,
+    sin: Array,
+    cos: Array,
+    mask: Array | None,
+    rotary_value: bool = False,
+    head_mask: Array | None = None,
+    output_attentions: bool = False,
+) -> tuple[Array, Array | None]:
+    """Self-attention with rotary positions: rotate q and k (and v if ``rotary_value``), then attend.
+
+    q, k, v: [B, H, T, D] straight from the projection; sin, cos: [T, D/2].
+    The context is not rotated back: under ``rotary_value`` it stays a mix of rotated values.
+    """
+    q = apply_rotary(q, sin, cos)
+    k = apply_rotary(k, sin, cos)
+    if rotary_value:
+        v = apply_rotary(v, sin, cos)
+    return attention(q, k, v, mask, head_mask, output_attentions)
+
+
+# ---------------------------------------------------------------------------------------------
+# Residual blocks (post-LayerNorm, as BERT)
+# ---------------------------------------------------------------------------------------------
+def output_layer_norm(
+    x: Array, weight: Array, bias: Array, residual: Array, ln_weight: Array, ln_bias: Array, eps: float
+) -> Array:
+    """``LayerNorm(x @ weight.T + bias + residual)``: [B, T, in] -> [B, T, C]."""
+    return layer_norm(linear(x, weight, bias) + residual, ln_weight, ln_bias, eps)
+
+
+def feed_forward(
+    x: Array,
+    w_in: Array,
+    b_in: Array,
+    w_out: Array,
+    b_out: Array,
+    ln_weight: Array,
+    ln_bias: Array,
+    eps: float,
+    activation: str,
+) -> Array:
+    """The position-wise block ``LayerNorm(act(x W_in.T + b_in) W_out.T + b_out + x)``.
+
+    x: [B, T, C]; w_in: [F, C]; w_out: [C, F]; ``activation`` is a ``hidden_act`` name.
+    """
+    hidden = get_activation(activation)(linear(x, w_in, b_in))  # [B, T, F]
+    return output_layer_norm(hidden, w_out, b_out, x, ln_weight, ln_bias, eps)
+
+
+def embed(
+    input_ids: Array,
+    token_type_ids: Array,
+    word_embeddings: Array,
+    token_type_embeddings: Array,
+    ln_weight: Array,
+    ln_bias: Array,
+    eps: float,
+) -> Array:
+    """Word + token-type embeddings, then LayerNorm. No absolute positions: rotary carries them.
+
+    input_ids, token_type_ids: [B, T] integers; word_embeddings: [V, E]; token_type_embeddings: [N, E].
+    Returns [B, T, E].
+    """
+    x = word_embeddings[input_ids] + token_type_embeddings[token_type_ids]
+    return layer_norm(x, ln_weight, ln_bias, eps)

@@ -1,0 +1,302 @@
+"""Checkpoint files: memory-mapped safetensors reading and writing, and the table of state-dict names.
+
+Weights live in a flat ``dict[str, ndarray]`` under their Hugging Face state-dict names, so any Hugging Face
+checkpoint loads as-is. This is the one module that spells those names out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from .config import RoFormerConfig
+
+SAFE_WEIGHTS_NAME = "model.safetensors"
+SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
+PT_WEIGHTS_NAME = "pytorch_model.bin"
+BASE_PREFIX = "roformer."
+
+# safetensors dtype tag -> (numpy dtype of the stored bits, itemsize)
+_ST_DTYPES: dict[str, np.dtype] = {
+    "F64": np.dtype("<f8"),
+    "F32": np.dtype("<f4"),
+    "F16": np.dtype("<f2"),
+    "BF16": np.dtype("<u2"),  # widened to float32 on load: numpy has no bfloat16
+    "I64": np.dtype("<i8"),
+    "I32": np.dtype("<i4"),
+    "I16": np.dtype("<i2"),
+    "I8": np.dtype("i1"),
+    "U8": np.dtype("u1"),
+    "BOOL": np.dtype("?"),
+}
+_NP_TO_ST = {np.dtype(np.float64): "F64", np.dtype(np.float32): "F32", np.dtype(np.float16): "F16",
+             np.dtype(np.int64): "I64", np.dtype(np.int32): "I32", np.dtype(np.int16): "I16",
+             np.dtype(np.int8): "I8", np.dtype(np.uint8): "U8", np.dtype(np.bool_): "BOOL"}
+
+
+class CheckpointError(ValueError):
+    """A weight file is missing, truncated, corrupt, or does not fit the configuration."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The state-dict names of Hugging Face's RoFormer classes
+# ---------------------------------------------------------------------------------------------
+def sinusoidal_key() -> str:
+    return "encoder.embed_positions.weight"
+
+
+def base_model_shapes(config: RoFormerConfig) -> dict[str, tuple[int, ...]]:
+    """Every parameter of ``RoFormerModel`` (no prefix) with its shape, for this configuration."""
+    V, E, C, F = config.vocab_size, config.embedding_size, config.hidden_size, config.intermediate_size
+    shapes: dict[str, tuple[int, ...]] = {
+        "embeddings.word_embeddings.weight": (V, E),
+        "embeddings.token_type_embeddings.weight": (config.type_vocab_size, E),
+        "embeddings.LayerNorm.weight": (E,),
+        "embeddings.LayerNorm.bias": (E,),
+    }
+    if E != C:
+        shapes["embeddings_project.weight"] = (C, E)
+        shapes["embeddings_project.bias"] = (C,)
+    shapes[sinusoidal_key()] = (config.max_position_embeddings, config.head_size)
+    blocks = ["attention"] + (["crossattention"] if config.add_cross_attention else [])
+    for i in range(config.num_hidden_layers):
+        p = f"encoder.layer.{i}."
+        for block in blocks:
+            for name in ("query", "key", "value"):
+                shapes[f"{p}{block}.self.{name}.weight"] = (C, C)
+                shapes[f"{p}{block}.self.{name}.bias"] = (C,)
+            shapes[f"{p}{block}.output.dense.weight"] = (C, C)
+            shapes[f"{p}{block}.output.dense.bias"] = (C,)
+            shapes[f"{p}{block}.output.LayerNorm.weight"] = (C,)
+            shapes[f"{p}{block}.output.LayerNorm.bias"] = (C,)
+        shapes[f"{p}intermediate.dense.weight"] = (F, C)
+        shapes[f"{p}intermediate.dense.bias"] = (F,)
+        shapes[f"{p}output.dense.weight"] = (C, F)
+        shapes[f"{p}output.dense.bias"] = (C,)
+        shapes[f"{p}output.LayerNorm.weight"] = (C,)
+        shapes[f"{p}output.LayerNorm.bias"] = (C,)
+    return shapes
+
+
+def optional_keys() -> set[str]:
+    """Parameters a checkpoint may omit because they are recomputed (Hugging Face does the same)."""
+    return {sinusoidal_key()}
+
+
+# ---------------------------------------------------------------------------------------------
+# safetensors reading (memory-mapped)
+# ---------------------------------------------------------------------------------------------
+def _read_header(path: Path) -> tuple[dict, int]:
+    """Parse and validate a safetensors header; returns (header, offset of the data section)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"{path}: not a safetensors file (only {size} bytes)")
+        (n,) = struct.unpack("<Q", head)
+        if n == 0 or n > min(size - 8, 100 * 2**20):
+            raise CheckpointError(f"{path}: corrupt safetensors header length {n} (file is {size} bytes)")
+        raw = fh.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: corrupt safetensors header ({exc})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
+    data_start = 8 + n
+    data_size = size - data_start
+    spans = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype_tag, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{path}: corrupt entry for tensor {name!r}") from None
+        if dtype_tag not in _ST_DTYPES:
+            raise CheckpointError(f"{path}: tensor {name!r} has unsupported dtype {dtype_tag}")
+        if not all(isinstance(s, int) and s >= 0 for s in shape):
+            raise CheckpointError(f"{path}: tensor {name!r} has an invalid shape {shape}")
+        nbytes = int(np.prod(shape, dtype=np.int64)) * _ST_DTYPES[dtype_tag].itemsize
+        if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end):
+            raise CheckpointError(f"{path}: tensor {name!r} has invalid offsets {begin}..{end}")
+        if end - begin != nbytes:
+            raise CheckpointError(f"{path}: tensor {name!r} needs {nbytes} bytes but spans {end - begin}")
+        if end > data_size:
+            raise CheckpointError(
+                f"{path}: file is truncated: tensor {name!r} ends at byte {end} of a {data_size}-byte data section"
+            )
+        spans.append((begin, end, name))
+    spans.sort()
+    for (_, end_a, a), (begin_b, _, b) in zip(spans, spans[1:]):
+        if begin_b < end_a:
+            raise CheckpointError(f"{path}: tensors {a!r} and {b!r} overlap")
+    return header, data_start
+
+
+def _validate_with_safetensors(path: Path) -> None:
+    """Let the safetensors package (the format's reference parser) vet the file too."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            fh.keys()
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: corrupt safetensors file ({exc})") from None
+
+
+def _bf16_to_f32(bits: np.ndarray) -> np.ndarray:
+    """bfloat16 is the top half of a float32: shift the bits up."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def read_safetensors(path: str | os.PathLike, dtype: np.dtype | None = None) -> dict[str, np.ndarray]:
+    """Tensors of one ``.safetensors`` file, memory-mapped.
+
+    Tensors whose stored dtype equals ``dtype`` (or every float tensor when ``dtype`` is None and it is
+    F32/F64/F16) are read-only views into the mapped file, with no copy. BF16 always widens to float32
+    first; float tensors are converted to ``dtype`` when given.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weight file not found: {path}")
+    header, data_start = _read_header(path)
+    _validate_with_safetensors(path)
+    metadata = header.get("__metadata__") or {}
+    if isinstance(metadata, dict) and metadata.get("format") not in (None, "pt", "np", "numpy", "tf", "flax", "mlx"):
+        warnings.warn(f"{path}: unusual safetensors format tag {metadata.get('format')!r}", stacklevel=2)
+    entries = [(k, v) for k, v in header.items() if k != "__metadata__"]
+    if path.stat().st_size == data_start or not entries:
+        return {}
+    mm = np.memmap(path, dtype=np.uint8, mode="r")
+    out: dict[str, np.ndarray] = {}
+    for name, info in entries:
+        begin, end = info["data_offsets"]
+        stored = _ST_DTYPES[info["dtype"]]
+        raw = mm[data_start + begin : data_start + end]
+        arr = np.ndarray(tuple(info["shape"]), dtype=stored, buffer=raw) if end > begin else np.zeros(
+            info["shape"], dtype=stored
+        )
+        if info["dtype"] == "BF16":
+            arr = _bf16_to_f32(arr)
+        if dtype is not None and arr.dtype.kind == "f" and arr.dtype != dtype:
+            arr = arr.astype(dtype)
+        out[name] = arr
+    return out
+
+
+def load_weights(path: str | os.PathLike, dtype: np.dtype | None = None) -> dict[str, np.ndarray]:
+    """All tensors of a checkpoint: a directory, a ``.safetensors`` file or a sharded index.
+
+    Directories are searched for ``model.safetensors``, then ``model.safetensors.index.json`` (shards),
+    then ``pytorch_model.bin`` (read without torch, see :mod:`roformer_np.torch_pickle` when available).
+    """
+    path = Path(path)
+    if path.is_dir():
+        for candidate in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME):
+            if (path / candidate).is_file():
+                return load_weights(path / candidate, dtype)
+        raise CheckpointError(
+            f"no weights in {path}: expected {SAFE_WEIGHTS_NAME}, {SAFE_WEIGHTS_INDEX_NAME} or {PT_WEIGHTS_NAME}"
+        )
+    if not path.exists():
+        raise CheckpointError(f"weight file not found: {path}")
+    if path.name.endswith(".index.json"):
+        return _load_sharded(path, dtype)
+    if path.suffix == ".bin":
+        try:
+            from .torch_pickle import read_torch_checkpoint
+        except ImportError:
+            raise CheckpointError(
+                f"{path}: reading pytorch_model.bin needs roformer_np.torch_pickle, which this build lacks; "
+                "convert the checkpoint to model.safetensors"
+            ) from None
+        return read_torch_checkpoint(path, dtype)
+    return read_safetensors(path, dtype)
+
+
+def _load_sharded(index_path: Path, dtype: np.dtype | None) -> dict[str, np.ndarray]:
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+        weight_map = index["weight_map"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{index_path}: corrupt shard index ({exc})") from None
+    out: dict[str, np.ndarray] = {}
+    for shard in sorted(set(weight_map.values())):
+        tensors = read_safetensors(index_path.parent / shard, dtype)
+        for name in tensors:
+            if weight_map.get(name) == shard:
+                out[name] = tensors[name]
+    missing = sorted(set(weight_map) - set(out))
+    if missing:
+        raise CheckpointError(f"{index_path}: shards lack tensors listed in the index: {missing[:5]}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+def save_weights(
+    weights: Mapping[str, np.ndarray], path: str | os.PathLike, metadata: Mapping[str, str] | None = None
+) -> Path:
+    """Write ``weights`` as a safetensors file that Hugging Face loads (``format: pt`` metadata).
+
+    ``path`` may be a directory (the file is then ``model.safetensors`` inside it). Tensors that share
+    memory are written once each, as separate copies (safetensors forbids aliasing).
+    """
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    if path.is_dir() or path.suffix != ".safetensors":
+        path.mkdir(parents=True, exist_ok=True)
+        path = path / SAFE_WEIGHTS_NAME
+    tensors = {}
+    for name, arr in weights.items():
+        arr = np.asarray(arr)
+        if arr.dtype not in _NP_TO_ST:
+            raise ValueError(f"save_weights: tensor {name!r} has unsupported dtype {arr.dtype}")
+        tensors[name] = np.ascontiguousarray(arr).copy() if not arr.flags.owndata else np.ascontiguousarray(arr)
+    save_file(tensors, str(path), metadata={"format": "pt", **(metadata or {})})
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Matching a checkpoint to a model
+# ---------------------------------------------------------------------------------------------
+def strip_prefix(weights: Mapping[str, np.ndarray], prefix: str = BASE_PREFIX) -> dict[str, np.ndarray]:
+    """Keys of a head checkpoint (``roformer.*``) as base-model keys; other keys are kept as they are."""
+    if not any(k.startswith(prefix) for k in weights):
+        return dict(weights)
+    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in weights.items()}
+
+
+def check_weights(
+    weights: Mapping[str, np.ndarray],
+    expected: Mapping[str, tuple[int, ...]],
+    optional: set[str] | frozenset[str] = frozenset(),
+    source: str = "checkpoint",
+) -> tuple[list[str], list[str]]:
+    """Compare a checkpoint with the expected names and shapes.
+
+    Raises :class:`CheckpointError` for a missing required tensor or a tensor of the wrong shape (naming
+    the key and both shapes). Returns (missing optional keys, unexpected keys) for the caller to report.
+    """
+    missing = [k for k in expected if k not in weights]
+    required_missing = [k for k in missing if k not in optional]
+    if required_missing:
+        more = f" (and {len(required_missing) - 5} more)" if len(required_missing) > 5 else ""
+        raise CheckpointError(f"{source} is missing required weights: {required_missing[:5]}{more}")
+    for key, shape in expected.items():
+        if key in weights and tuple(weights[key].shape) != tuple(shape):
+            raise CheckpointError(
+                f"{source}: weight {key!r} has shape {tuple(weights[key].shape)}, "
+                f"the configuration needs {tuple(shape)}"
+            )
+    unexpected = sorted(k for k in weights if k not in expected)
+    return missing, unexpected
