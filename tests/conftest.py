@@ -52,3 +52,27 @@ def real_dir() -> Path:
     if not REAL.is_dir():
         pytest.fail(f"the shared test data is missing: expected {REAL} (a checkout of ../shared beside the repo)")
     return REAL
+
+
+def tiny_config(**overrides):
+    from roformer_np import RoFormerConfig
+
+    base = dict(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,
+                max_position_embeddings=32, type_vocab_size=2)
+    return RoFormerConfig(**{**base, **overrides})
+
+
+def random_weights(config, seed: int = 0, dtype=np.float32, std: float = 0.2) -> dict[str, np.ndarray]:
+    """Seeded random base-model weights for ``config`` (LayerNorm weights around 1), without the table."""
+    from roformer_np.weights import base_model_shapes, sinusoidal_key
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for key, shape in base_model_shapes(config).items():
+        if key == sinusoidal_key():
+            continue
+        value = rng.normal(0.0, std, shape)
+        if key.endswith("LayerNorm.weight"):
+            value += 1.0
+        out[key] = value.astype(dtype)
+    return out

@@ -1,0 +1,211 @@
+"""Checkpoint reading/writing: dtypes, memory mapping, shards, prefixes, and every way a file can be bad."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+from conftest import random_weights, tiny_config
+from safetensors.numpy import load_file, save_file
+
+from roformer_np import CheckpointError, RoFormerModel, load_weights, save_weights
+from roformer_np.weights import sinusoidal_key
+
+
+def _checkpoint(tmp_path, config, weights, name="model.safetensors"):
+    config.save_pretrained(tmp_path)
+    save_file(weights, str(tmp_path / name), metadata={"format": "pt"})
+    return tmp_path
+
+
+def _f32_to_bf16_bits(x: np.ndarray) -> np.ndarray:
+    return (x.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)  # truncation: exact for the test
+
+
+def test_float32_weights_are_memory_mapped_without_copy(tmp_path) -> None:
+    cfg = tiny_config()
+    w = random_weights(cfg)
+    _checkpoint(tmp_path, cfg, w)
+    loaded = load_weights(tmp_path, np.float32)
+    assert set(loaded) == set(w)
+    for key, arr in loaded.items():
+        np.testing.assert_array_equal(arr, w[key])
+        assert not arr.flags.writeable and not arr.flags.owndata, key
+        assert isinstance(arr.base, np.memmap) or isinstance(getattr(arr.base, "base", None), np.memmap), key
+
+
+@pytest.mark.parametrize("stored", ["F16", "BF16", "F64"])
+def test_half_bfloat_and_double_storage_load(tmp_path, stored) -> None:
+    cfg = tiny_config()
+    w32 = random_weights(cfg)
+    if stored == "F16":
+        w = {k: v.astype(np.float16) for k, v in w32.items()}
+        expect = {k: v.astype(np.float32) for k, v in w.items()}
+    elif stored == "F64":
+        w = {k: v.astype(np.float64) for k, v in w32.items()}
+        expect = w32
+    else:
+        expect = {k: (_f32_to_bf16_bits(v).astype(np.uint32) << 16).view(np.float32) for k, v in w32.items()}
+        w = None
+    if w is not None:
+        _checkpoint(tmp_path, cfg, w)
+    else:
+        raw = {k: ("BF16", _f32_to_bf16_bits(v)) for k, v in w32.items()}
+        _write_raw_safetensors(tmp_path / "model.safetensors", raw)
+        cfg.save_pretrained(tmp_path)
+    loaded = load_weights(tmp_path, np.float32)
+    for key in expect:
+        assert loaded[key].dtype == np.float32
+        np.testing.assert_array_equal(loaded[key], expect[key])
+    model = RoFormerModel.from_pretrained(tmp_path)
+    assert model(input_ids=[[1, 2, 3]]).last_hidden_state.dtype == np.float32
+
+
+def _write_raw_safetensors(path, tensors: dict[str, tuple[str, np.ndarray]]) -> None:
+    header, blobs, offset = {}, [], 0
+    for name, (tag, arr) in tensors.items():
+        raw = np.ascontiguousarray(arr).tobytes()
+        header[name] = {"dtype": tag, "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def test_sharded_checkpoint(tmp_path) -> None:
+    cfg = tiny_config()
+    w = random_weights(cfg)
+    keys = sorted(w)
+    shards = {"model-00001-of-00002.safetensors": keys[: len(keys) // 2],
+              "model-00002-of-00002.safetensors": keys[len(keys) // 2 :]}
+    weight_map = {}
+    for shard, names in shards.items():
+        save_file({k: w[k] for k in names}, str(tmp_path / shard), metadata={"format": "pt"})
+        weight_map.update({k: shard for k in names})
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    cfg.save_pretrained(tmp_path)
+    sharded = RoFormerModel.from_pretrained(tmp_path)
+    direct = RoFormerModel(cfg, w)
+    ids = [[5, 6, 7, 8]]
+    np.testing.assert_array_equal(sharded(input_ids=ids)[0], direct(input_ids=ids)[0])
+
+
+def test_head_checkpoint_with_prefix_loads_into_base_model(tmp_path) -> None:
+    cfg = tiny_config()
+    w = random_weights(cfg)
+    prefixed = {f"roformer.{k}": v for k, v in w.items()}
+    prefixed["cls.predictions.bias"] = np.zeros(cfg.vocab_size, np.float32)
+    _checkpoint(tmp_path, cfg, prefixed)
+    with pytest.warns(UserWarning, match="cls.predictions.bias"):
+        model = RoFormerModel.from_pretrained(tmp_path)
+    assert model.unexpected_keys == ["cls.predictions.bias"]
+    np.testing.assert_array_equal(model(input_ids=[[1, 2]])[0], RoFormerModel(cfg, w)(input_ids=[[1, 2]])[0])
+
+
+def test_stored_sinusoidal_table_is_used_and_missing_one_recomputed(tmp_path) -> None:
+    cfg = tiny_config()
+    w = random_weights(cfg)
+    model = RoFormerModel(cfg, w)
+    assert model.missing_keys == [sinusoidal_key()]
+    odd_table = np.full((cfg.max_position_embeddings, cfg.head_size), 0.5, np.float32)
+    with_table = RoFormerModel(cfg, {**w, sinusoidal_key(): odd_table})
+    np.testing.assert_array_equal(with_table.params.positions, odd_table)
+    assert not np.array_equal(model(input_ids=[[1, 2, 3]])[0], with_table(input_ids=[[1, 2, 3]])[0])
+
+
+def test_save_pretrained_round_trip(tmp_path) -> None:
+    cfg = tiny_config(embedding_size=8)
+    model = RoFormerModel(cfg, random_weights(cfg))
+    model.save_pretrained(tmp_path)
+    stored = load_file(str(tmp_path / "model.safetensors"))  # the safetensors package reads it
+    assert sinusoidal_key() in stored and stored["embeddings_project.weight"].shape == (16, 8)
+    back = RoFormerModel.from_pretrained(tmp_path)
+    np.testing.assert_array_equal(back(input_ids=[[3, 4]])[0], model(input_ids=[[3, 4]])[0])
+
+
+def test_float64_model_from_float32_file(tmp_path) -> None:
+    cfg = tiny_config()
+    w = random_weights(cfg)
+    _checkpoint(tmp_path, cfg, w)
+    m64 = RoFormerModel.from_pretrained(tmp_path, dtype=np.float64)
+    m32 = RoFormerModel.from_pretrained(tmp_path)
+    out64, out32 = m64(input_ids=[[1, 2, 3, 4]])[0], m32(input_ids=[[1, 2, 3, 4]])[0]
+    assert out64.dtype == np.float64
+    np.testing.assert_allclose(out32, out64, rtol=1e-4, atol=1e-5)
+
+
+# --- bad files ---------------------------------------------------------------------------------
+def test_missing_directory_and_missing_weights(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError):
+        RoFormerModel.from_pretrained(tmp_path / "nope")
+    tiny_config().save_pretrained(tmp_path)
+    with pytest.raises(CheckpointError, match="no weights"):
+        RoFormerModel.from_pretrained(tmp_path)
+
+
+def test_missing_required_tensor_is_named(tmp_path) -> None:
+    cfg = tiny_config()
+    w = random_weights(cfg)
+    del w["encoder.layer.1.output.dense.bias"]
+    with pytest.raises(CheckpointError, match=r"encoder\.layer\.1\.output\.dense\.bias"):
+        RoFormerModel(cfg, w)
+
+
+def test_wrong_shape_names_key_and_both_shapes() -> None:
+    cfg = tiny_config()
+    w = random_weights(cfg)
+    w["embeddings.word_embeddings.weight"] = np.zeros((63, 16), np.float32)
+    with pytest.raises(CheckpointError, match=r"word_embeddings.*\(63, 16\).*\(64, 16\)"):
+        RoFormerModel(cfg, w)
+
+
+@pytest.mark.parametrize("cut", [0, 4, 20, -1, -100])
+def test_truncated_file_is_a_clear_error(tmp_path, cut) -> None:
+    cfg = tiny_config()
+    _checkpoint(tmp_path, cfg, random_weights(cfg))
+    path = tmp_path / "model.safetensors"
+    data = path.read_bytes()
+    path.write_bytes(data[:cut] if cut >= 0 else data[:cut])
+    with pytest.raises(CheckpointError):
+        load_weights(path)
+
+
+@pytest.mark.parametrize("garbage", [b"\x00" * 64, b"\xff" * 64, b"not a safetensors file at all" * 3])
+def test_corrupt_file_is_a_clear_error(tmp_path, garbage) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(garbage)
+    with pytest.raises(CheckpointError):
+        load_weights(path)
+
+
+def test_corrupt_header_offsets(tmp_path) -> None:
+    path = tmp_path / "model.safetensors"
+    _write_raw_safetensors(path, {"a": ("F32", np.zeros(4, np.float32))})
+    data = bytearray(path.read_bytes())
+    data = data.replace(b"[0, 16]", b"[0, 99]")
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError):
+        load_weights(path)
+
+
+def test_corrupt_shard_index(tmp_path) -> None:
+    (tmp_path / "model.safetensors.index.json").write_text("{")
+    with pytest.raises(CheckpointError, match="index"):
+        load_weights(tmp_path)
+
+
+def test_save_weights_rejects_unsupported_dtypes(tmp_path) -> None:
+    with pytest.raises(ValueError, match="complex"):
+        save_weights({"x": np.zeros(2, np.complex64)}, tmp_path)
+
+
+def test_v2_config_is_refused_with_an_explanation(real_dir) -> None:
+    from roformer_np import RoFormerConfig
+
+    cfg = RoFormerConfig.from_pretrained(real_dir / "roformer_v2_chinese_char_base")
+    small = cfg.copy(vocab_size=32, hidden_size=16, num_attention_heads=2, num_hidden_layers=1, intermediate_size=8)
+    with pytest.raises(ValueError, match="RoFormer-V2"):
+        RoFormerModel(small, random_weights(small))
