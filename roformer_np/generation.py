@@ -34,7 +34,13 @@ from .outputs import GenerateOutput
 
 Array = np.ndarray
 NEG = np.float32(-1.0e9)  # Hugging Face's "impossible" beam score
+GENERATION_CONFIG_NAME = "generation_config.json"
 DEFAULT_MAX_LENGTH = 20  # GenerationConfig().max_length
+# Hugging Face's GenerationConfig defaults for the options generate() takes
+DEFAULTS: dict[str, Any] = dict(
+    max_new_tokens=None, do_sample=False, temperature=1.0, top_k=50, top_p=1.0, num_beams=1, length_penalty=1.0,
+    early_stopping=False, repetition_penalty=1.0, num_return_sequences=1,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,14 +242,14 @@ def generate(
     model: Any,
     input_ids: Any,
     max_new_tokens: int | None = None,
-    do_sample: bool = False,
-    temperature: float = 1.0,
-    top_k: int = 50,
-    top_p: float = 1.0,
-    num_beams: int = 1,
-    length_penalty: float = 1.0,
-    early_stopping: bool | str = False,
-    repetition_penalty: float = 1.0,
+    do_sample: bool | None = None,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    num_beams: int | None = None,
+    length_penalty: float | None = None,
+    early_stopping: bool | str | None = None,
+    repetition_penalty: float | None = None,
     eos_token_id: int | list[int] | None = None,
     pad_token_id: int | None = None,
     attention_mask: Any = None,
@@ -253,18 +259,34 @@ def generate(
     seed: int | None = None,
     generator: np.random.Generator | None = None,
     streamer: Any = None,
-    num_return_sequences: int = 1,
+    num_return_sequences: int | None = None,
     return_dict_in_generate: bool = False,
 ) -> Array | GenerateOutput:
     """Continue ``input_ids`` [B, S] with up to ``max_new_tokens`` tokens; returns [B·n, S + generated] ids.
 
-    Defaults are Hugging Face's ``GenerationConfig`` defaults (top_k=50 applies only when sampling;
-    ``max_new_tokens=None`` means 20 new tokens, capped at ``max_position_embeddings``). ``eos_token_id``
-    and ``pad_token_id`` default to the config's. Prompts of a batch must be LEFT-padded, with an
-    ``attention_mask``. ``seed`` (or a NumPy ``generator``) makes sampling reproducible. ``streamer`` is a
-    callable receiving each step's new tokens [B], or an object with Hugging Face's ``put`` / ``end``.
-    ``encoder_hidden_states`` feed cross-attention (Hugging Face 4.56 itself fails on that path).
+    An option left at None takes the value of the checkpoint's ``generation_config.json`` (when loaded
+    with one), else Hugging Face's ``GenerationConfig`` default: greedy (``do_sample=False``,
+    ``num_beams=1``), temperature 1, top_k 50 and top_p 1 (used only when sampling), length_penalty 1,
+    ``early_stopping=False``, no repetition penalty, and 20 new tokens capped at
+    ``max_position_embeddings``. ``eos_token_id`` / ``pad_token_id`` default to the generation config's,
+    then the model config's. Prompts of a batch must be LEFT-padded, with an ``attention_mask``. ``seed``
+    (or a NumPy ``generator``) makes sampling reproducible. ``streamer`` is a callable receiving each step's
+    new tokens [B], or an object with Hugging Face's ``put`` / ``end``. ``encoder_hidden_states`` feed
+    cross-attention (Hugging Face 4.56 itself fails on that path).
     """
+    gen_cfg = getattr(model, "generation_config", None) or {}
+
+    def pick(name: str, value: Any) -> Any:
+        return value if value is not None else gen_cfg.get(name, DEFAULTS[name])
+
+    do_sample, temperature, top_k, top_p = (pick("do_sample", do_sample), pick("temperature", temperature),
+                                            pick("top_k", top_k), pick("top_p", top_p))
+    num_beams, length_penalty = pick("num_beams", num_beams), pick("length_penalty", length_penalty)
+    early_stopping, repetition_penalty = pick("early_stopping", early_stopping), pick("repetition_penalty",
+                                                                                      repetition_penalty)
+    num_return_sequences, max_new_tokens = (pick("num_return_sequences", num_return_sequences),
+                                            pick("max_new_tokens", max_new_tokens))
+    top_k = 0 if top_k is None else top_k  # a stored null disables it, as in Hugging Face
     cfg = model.config
     _check_generation_args(do_sample, temperature, top_k, top_p, num_beams, length_penalty, early_stopping,
                            repetition_penalty, num_return_sequences, streamer)
@@ -275,7 +297,11 @@ def generate(
     if input_ids.min() < 0 or input_ids.max() >= cfg.vocab_size:
         raise ValueError(f"input_ids must be token ids in [0, vocab_size={cfg.vocab_size})")
     if max_new_tokens is None:
-        max_length = min(DEFAULT_MAX_LENGTH + prompt_len, cfg.max_position_embeddings)
+        stored = gen_cfg.get("max_length")
+        if stored is None or stored == DEFAULT_MAX_LENGTH:  # HF's default: 20 new tokens, within the positions
+            max_length = min(DEFAULT_MAX_LENGTH + prompt_len, cfg.max_position_embeddings)
+        else:
+            max_length = int(stored)
     elif isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
     else:
@@ -289,8 +315,11 @@ def generate(
             f"max_position_embeddings={cfg.max_position_embeddings}"
         )
 
-    eos = _eos_list(cfg.eos_token_id if eos_token_id is None else eos_token_id, cfg.vocab_size)
-    pad = cfg.pad_token_id if pad_token_id is None else pad_token_id
+    if eos_token_id is None:
+        eos_token_id = gen_cfg.get("eos_token_id", cfg.eos_token_id)
+    if pad_token_id is None:
+        pad_token_id = gen_cfg.get("pad_token_id", cfg.pad_token_id)
+    eos, pad = _eos_list(eos_token_id, cfg.vocab_size), pad_token_id
     if pad is None and eos is not None:
         pad = eos[0]
     if attention_mask is None:

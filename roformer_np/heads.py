@@ -19,6 +19,7 @@ K choices (multiple choice).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import warnings
 from pathlib import Path
@@ -29,7 +30,7 @@ import numpy as np
 from . import ops
 from .activations import get_activation
 from .config import RoFormerConfig
-from .generation import generate
+from .generation import GENERATION_CONFIG_NAME, generate
 from .losses import (
     IGNORE_INDEX,
     causal_lm_loss,
@@ -217,8 +218,16 @@ class RoFormerPreTrainedHead:
             raise FileNotFoundError(f"checkpoint directory not found: {path}")
         config = config or RoFormerConfig.from_pretrained(path)
         weights = load_weights(path, np.dtype(dtype))
-        return cls(config, weights, dtype=dtype, backend=backend, init_seed=init_seed,
-                   source=f"the checkpoint at {path}")
+        model = cls(config, weights, dtype=dtype, backend=backend, init_seed=init_seed,
+                    source=f"the checkpoint at {path}")
+        model._load_extra_files(path)
+        return model
+
+    def _load_extra_files(self, path: Path) -> None:
+        """Hook for files beside the weights (the causal LM reads ``generation_config.json``)."""
+
+    def _save_extra_files(self, directory: Path) -> None:
+        """Hook for files written beside the weights."""
 
     def state_dict(self) -> dict[str, Array]:
         """Every parameter under its Hugging Face name; tied aliases are left out, as Hugging Face saves."""
@@ -232,6 +241,7 @@ class RoFormerPreTrainedHead:
         self.config.architectures = [type(self).__name__]
         self.config.save_pretrained(directory)
         save_weights(self.state_dict(), directory)
+        self._save_extra_files(directory)
         return directory
 
     # -- forward helpers -------------------------------------------------------------------------
@@ -333,6 +343,28 @@ class RoFormerForCausalLM(_LMHeadMixin, RoFormerPreTrainedHead):
         if not config.is_decoder:
             warnings.warn("RoFormerForCausalLM is used with is_decoder=False: attention is bidirectional "
                           "(generate() then behaves as a prefix LM, as Hugging Face's does)", stacklevel=4)
+        # generate()'s defaults beyond the config, as in a checkpoint's generation_config.json
+        self.generation_config: dict[str, Any] = {}
+
+    def _load_extra_files(self, path: Path) -> None:
+        file = path / GENERATION_CONFIG_NAME
+        if path.is_dir() and file.is_file():
+            try:
+                data = json.loads(file.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{file} is not valid JSON: {exc}") from None
+            if not isinstance(data, dict):
+                raise ValueError(f"{file} must hold a JSON object")
+            self.generation_config = data
+
+    def _save_extra_files(self, directory: Path) -> None:
+        """``generation_config.json`` as Hugging Face writes it for a model without one: the special tokens."""
+        data = dict(self.generation_config) or {"_from_model_config": True}
+        for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+            if getattr(self.config, key, None) is not None:
+                data.setdefault(key, getattr(self.config, key))
+        (directory / GENERATION_CONFIG_NAME).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n",
+                                                         encoding="utf-8")
 
     def __call__(
         self,

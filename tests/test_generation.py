@@ -179,3 +179,19 @@ def test_bad_arguments_raise_naming_them(lm, kwargs, match) -> None:
 def test_bad_prompts(lm, ids, match) -> None:
     with pytest.raises(ValueError, match=match):
         lm.generate(ids, max_new_tokens=2)
+
+
+def test_generation_config_json_supplies_defaults(lm, tmp_path) -> None:
+    import json
+
+    lm.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "generation_config.json").read_text())
+    assert saved == {"_from_model_config": True, "pad_token_id": 0}  # what Hugging Face writes here
+    saved.update(num_beams=2, max_new_tokens=4, repetition_penalty=1.3)
+    (tmp_path / "generation_config.json").write_text(json.dumps(saved))
+    again = RoFormerForCausalLM.from_pretrained(tmp_path)
+    np.testing.assert_array_equal(again.generate(PROMPT),
+                                  lm.generate(PROMPT, num_beams=2, max_new_tokens=4, repetition_penalty=1.3))
+    # an explicit argument still wins
+    np.testing.assert_array_equal(again.generate(PROMPT, num_beams=1), lm.generate(PROMPT, max_new_tokens=4,
+                                                                                  repetition_penalty=1.3))
