@@ -421,7 +421,6 @@ def _beam_search(
     finished_scores = np.full((B, K), NEG, dtype=np.float32)
     is_finished = np.zeros((B, K), dtype=bool)
     can_improve = np.ones((B, 1), dtype=bool)
-    hits = np.zeros((B, K), dtype=bool)
     running_idx = np.full((B, K, max_length - cur_len), -1, dtype=np.int64)
     finished_idx = running_idx.copy()
     rows = np.arange(B)[:, None]

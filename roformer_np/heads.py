@@ -23,7 +23,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, TypeVar
 
 import numpy as np
 
@@ -64,6 +64,7 @@ from .weights import (
 )
 
 Array = np.ndarray
+_Head = TypeVar("_Head", bound="RoFormerPreTrainedHead")
 SUMMARY_TYPES = ("last", "first", "mean", "cls_index")
 
 
@@ -201,13 +202,13 @@ class RoFormerPreTrainedHead:
     # -- construction ----------------------------------------------------------------------------
     @classmethod
     def from_pretrained(
-        cls,
+        cls: type[_Head],
         path: str | os.PathLike,
         dtype: np.dtype | type = np.float32,
         backend: str | None = None,
         config: RoFormerConfig | None = None,
         init_seed: int = 0,
-    ):
+    ) -> _Head:
         """Load ``config.json`` and the weights of a Hugging Face checkpoint of this head (or of the base model).
 
         Head parameters absent from the checkpoint are newly initialised from ``init_seed`` (with a warning);
