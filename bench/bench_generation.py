@@ -5,9 +5,10 @@
 The model is RoFormer-base shaped (hidden 768, 12 layers, 12 heads, intermediate 3072, vocab 50000,
 is_decoder=True) with seeded random weights, saved to a temporary safetensors checkpoint that both
 libraries load. For each context length the prompt is prefilled once and then ``--new-tokens`` tokens are
-decoded greedily; the per-token figure is (time of prefill + n tokens - time of prefill + 1 token) / (n - 1),
-so it excludes the prefill. "full forward" is one uncached forward over the whole context, the cost every
-step would have without the cache. Both libraries use 2 threads; OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are
+decoded greedily, a streamer timestamping each token: "ms/token" is the median time between successive
+tokens (the prefill excluded), "prefill" the time to the first token; best of ``--repeats`` runs.
+"full forward" is one uncached forward over the whole context, the cost every step would have without
+the cache. Both libraries use 2 threads; OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are
 removed from this process's environment (the script re-executes itself to do so before NumPy loads).
 """
 
@@ -77,11 +78,37 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
-def per_token_ms(generate, prompt: np.ndarray, new_tokens: int, repeats: int) -> tuple[float, float]:
-    """(prefill ms, ms per decoded token after the prefill)."""
-    one = best_of(lambda: generate(prompt, 1), repeats)
-    many = best_of(lambda: generate(prompt, new_tokens), repeats)
-    return one * 1e3, (many - one) / (new_tokens - 1) * 1e3
+class StepClock:
+    """A streamer (callable, or Hugging Face's put/end) that timestamps every generated token."""
+
+    def __init__(self) -> None:
+        self.stamps: list[float] = []
+        self.skip_prompt = True
+
+    def put(self, value) -> None:
+        if self.skip_prompt:  # Hugging Face first puts the prompt
+            self.skip_prompt = False
+            return
+        self.stamps.append(time.perf_counter())
+
+    def __call__(self, tokens) -> None:
+        self.stamps.append(time.perf_counter())
+
+    def end(self) -> None:
+        pass
+
+
+def step_times(generate, prompt: np.ndarray, new_tokens: int, repeats: int) -> tuple[float, float]:
+    """(prefill ms = time to the first token, median ms between later tokens), best of ``repeats``."""
+    prefill, per_token = [], []
+    for _ in range(repeats):
+        clock = StepClock()
+        start = time.perf_counter()
+        generate(prompt, new_tokens, clock)
+        stamps = np.array([start, *clock.stamps])
+        prefill.append(stamps[1] - stamps[0])
+        per_token.append(np.median(np.diff(stamps[1:])))
+    return min(prefill) * 1e3, min(per_token) * 1e3
 
 
 def main() -> None:
@@ -118,24 +145,24 @@ def main() -> None:
           f"OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset")
     rng = np.random.default_rng(args.seed)
 
-    def ours(prompt: np.ndarray, n: int) -> None:
-        model.generate(prompt, max_new_tokens=n)
+    def ours(prompt: np.ndarray, n: int, clock: StepClock) -> None:
+        model.generate(prompt, max_new_tokens=n, streamer=clock)
 
-    def theirs(prompt: np.ndarray, n: int) -> None:
+    def theirs(prompt: np.ndarray, n: int, clock: StepClock) -> None:
         with torch.no_grad():
             hf_model.generate(torch.from_numpy(prompt), attention_mask=torch.ones(prompt.shape, dtype=torch.long),
-                              max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
+                              max_new_tokens=n, do_sample=False, pad_token_id=0, streamer=clock)
 
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for context in args.contexts:
             prompt = rng.integers(1, BASE["vocab_size"], (1, context))
-            pre, tok = per_token_ms(ours, prompt, args.new_tokens, args.repeats)
+            pre, tok = step_times(ours, prompt, args.new_tokens, args.repeats)
             full = best_of(lambda p=prompt: model(p, use_cache=False), args.repeats) * 1e3
             row = [context, tok, pre, full]
             if hf_model is not None:
-                hf_pre, hf_tok = per_token_ms(theirs, prompt, args.new_tokens, args.repeats)
+                hf_pre, hf_tok = step_times(theirs, prompt, args.new_tokens, args.repeats)
                 row += [hf_tok, hf_pre]
             rows.append(row)
             print("  done context", context, flush=True)
@@ -148,8 +175,8 @@ def main() -> None:
     print("|" + "|".join("---:" for _ in head) + "|")
     for row in rows:
         print("| " + " | ".join([str(row[0])] + [f"{x:.1f}" for x in row[1:]]) + " |")
-    print(f"\nper-token figures: greedy decoding of {args.new_tokens} tokens after the prefill, best of "
-          f"{args.repeats}; batch 1; float32.")
+    print(f"\nms/token: median step time over {args.new_tokens} greedy tokens after the prefill, best of "
+          f"{args.repeats} runs; batch 1; float32; load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
