@@ -9,6 +9,8 @@ Development only. Run through ``golden/generate.py decoder``. Checkpoints are ``
   Hugging Face's legacy layout, ``output.step<i>.past.<layer>.<key|value|cross_key|cross_value>`` ([batch,
   heads, positions, head size], keys/values after rotary). ``output.full.logits`` is one uncached forward
   over every token of the steps (same masks).
+* ``kind: "forward"`` — one call ``model(**inputs, **call)``; outputs ``logits``, ``attentions.<layer>``,
+  ``cross_attentions.<layer>``.
 * ``kind: "generate"`` — ``model.generate(**call)`` on ``input.*``; ``output.sequences`` are Hugging Face's
   token ids. For cross-attention (where Hugging Face 4.56's ``generate`` fails) the greedy tokens come from
   an explicit loop of cached forward calls.
@@ -227,6 +229,37 @@ def _generation_cases(models: dict, rng: np.random.Generator) -> list[dict]:
     return manifest
 
 
+def _forward_cases(models: dict, rng: np.random.Generator) -> list[dict]:
+    """Single decoder calls with options the step cases leave out: a head mask shared with cross-attention,
+    and a 3-D mask (used as given: no causal part is added)."""
+    model = models["decoder_cross"].float()
+    b, t = 2, 5
+    base = {"input_ids": rng.integers(0, TINY["vocab_size"], (b, t), dtype=np.int64),
+            "encoder_hidden_states": rng.normal(0, 1, (b, ENC_LEN, TINY["hidden_size"])).astype(np.float32)}
+    specs = {
+        "decoder_cross_head_mask": {"head_mask": np.array([[1, 0, 0.5, 1], [0.25, 1, 1, 0]], np.float32)},
+        "decoder_cross_mask_3d": {"attention_mask": (rng.random((b, t, t)) > 0.3).astype(np.int64)},
+    }
+    manifest = []
+    for name, extra in specs.items():
+        inputs = {**base, **extra}
+        with torch.no_grad():
+            out = model(**{k: torch.from_numpy(v) for k, v in inputs.items()}, output_attentions=True,
+                        use_cache=False, return_dict=True)
+        tensors = {f"input.{k}": v for k, v in inputs.items()}
+        tensors["output.logits"] = to_numpy(out.logits)
+        for layer in range(TINY["num_hidden_layers"]):
+            tensors[f"output.attentions.{layer}"] = to_numpy(out.attentions[layer])
+            tensors[f"output.cross_attentions.{layer}"] = to_numpy(out.cross_attentions[layer])
+        io = f"io_{name[len('decoder_cross_'):]}.safetensors"
+        save_case_io(CASES_DIR / "decoder_cross" / io, tensors)
+        manifest.append(_entry(name, "decoder_cross", io, "float32", "forward", inputs=sorted(inputs),
+                               call={"output_attentions": True, "use_cache": False},
+                               outputs=sorted(k[len("output."):] for k in tensors if k.startswith("output.")),
+                               description=f"one decoder call with {sorted(extra)[0]} and cross-attention"))
+    return manifest
+
+
 def generate(seed: int = 2468) -> list[dict]:
     models = {name: _model(name, seed + i) for i, name in enumerate(CHECKPOINTS)}
     rng = np.random.default_rng(seed)
@@ -239,4 +272,5 @@ def generate(seed: int = 2468) -> list[dict]:
     for model in models.values():
         model.float()
     manifest.extend(_generation_cases(models, rng))
+    manifest.extend(_forward_cases(models, rng))
     return manifest

@@ -18,6 +18,7 @@ from roformer_np import KVCache, RoFormerForCausalLM, RoFormerModel
 CASES = golden_cases("decoder")
 STEPS = [c for c in CASES if c["kind"] == "steps"]
 GENERATE = [c for c in CASES if c["kind"] == "generate"]
+FORWARD = [c for c in CASES if c["kind"] == "forward"]
 PARTS = ("key", "value", "cross_key", "cross_value")
 
 
@@ -116,6 +117,18 @@ def test_greedy_with_cross_attention(case: dict) -> None:
     np.testing.assert_array_equal(seq, expected["greedy.sequences"])
 
 
+@pytest.mark.parametrize("case", FORWARD, ids=[c["name"] for c in FORWARD])
+def test_single_decoder_calls(case: dict) -> None:
+    model = _model(case)
+    inputs, expected = load_io(case)
+    out = model(**inputs, **case["call"])
+    tol = case["tolerance"]
+    for name in sorted(expected):
+        kind, _, index = name.partition(".")
+        actual = getattr(out, kind) if not index else getattr(out, kind)[int(index)]
+        assert_close(actual, expected[name], tol["rtol"], tol["atol"], f"{case['name']}: {name}")
+
+
 @pytest.mark.parametrize("case", GENERATE, ids=[c["name"] for c in GENERATE])
 def test_generate_matches_hugging_face(case: dict) -> None:
     model = _model(case)
@@ -129,7 +142,8 @@ def test_manifest_covers_decoding() -> None:
     names = {c["name"] for c in CASES}
     for required in ("decoder_steps", "decoder_steps_float64", "decoder_cross_steps", "decoder_cross_steps_float64",
                      "decoder_rotary_value_steps", "greedy", "greedy_eos_left_padded", "greedy_prefix_lm",
-                     "beam", "beam_eos_length_penalty", "beam_early_stopping", "beam_never", "beam_float64"):
+                     "beam", "beam_eos_length_penalty", "beam_early_stopping", "beam_never", "beam_float64",
+                     "decoder_cross_head_mask", "decoder_cross_mask_3d"):
         assert required in names, required
     # EOS really ends some rows early in some case (so padding after EOS is exercised)
     assert any(c.get("rows_hitting_eos") and any(c["rows_hitting_eos"]) and not all(c["rows_hitting_eos"])
