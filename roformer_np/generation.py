@@ -235,6 +235,28 @@ def _check_generation_args(
         raise ValueError("streamer must be a callable or an object with put()/end() methods")
 
 
+def _max_length(max_new_tokens: Any, stored_max_length: Any, prompt_len: int, max_positions: int) -> int:
+    """Total length (prompt + new tokens) as Hugging Face derives it, checked against the position table."""
+    if max_new_tokens is None:
+        if stored_max_length is None or stored_max_length == DEFAULT_MAX_LENGTH:
+            max_length = min(DEFAULT_MAX_LENGTH + prompt_len, max_positions)  # 20 new tokens, within the table
+        else:
+            max_length = int(stored_max_length)
+    elif isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
+    else:
+        max_length = prompt_len + int(max_new_tokens)
+    if prompt_len >= max_length:
+        raise ValueError(f"input_ids has {prompt_len} tokens, leaving no room under max_length={max_length}")
+    # the last token is never fed back, so the model sees max_length - 1 positions
+    if max_length - 1 > max_positions:
+        raise ValueError(
+            f"prompt ({prompt_len}) + max_new_tokens ({max_length - prompt_len}) - 1 exceeds "
+            f"max_position_embeddings={max_positions}"
+        )
+    return max_length
+
+
 # ---------------------------------------------------------------------------------------------
 # generate
 # ---------------------------------------------------------------------------------------------
@@ -274,46 +296,25 @@ def generate(
     new tokens [B], or an object with Hugging Face's ``put`` / ``end``. ``encoder_hidden_states`` feed
     cross-attention (Hugging Face 4.56 itself fails on that path).
     """
-    gen_cfg = getattr(model, "generation_config", None) or {}
-
-    def pick(name: str, value: Any) -> Any:
-        return value if value is not None else gen_cfg.get(name, DEFAULTS[name])
-
-    do_sample, temperature, top_k, top_p = (pick("do_sample", do_sample), pick("temperature", temperature),
-                                            pick("top_k", top_k), pick("top_p", top_p))
-    num_beams, length_penalty = pick("num_beams", num_beams), pick("length_penalty", length_penalty)
-    early_stopping, repetition_penalty = pick("early_stopping", early_stopping), pick("repetition_penalty",
-                                                                                      repetition_penalty)
-    num_return_sequences, max_new_tokens = (pick("num_return_sequences", num_return_sequences),
-                                            pick("max_new_tokens", max_new_tokens))
-    top_k = 0 if top_k is None else top_k  # a stored null disables it, as in Hugging Face
     cfg = model.config
-    _check_generation_args(do_sample, temperature, top_k, top_p, num_beams, length_penalty, early_stopping,
-                           repetition_penalty, num_return_sequences, streamer)
+    gen_cfg = getattr(model, "generation_config", None) or {}
+    given = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_k=top_k,
+                 top_p=top_p, num_beams=num_beams, length_penalty=length_penalty, early_stopping=early_stopping,
+                 repetition_penalty=repetition_penalty, num_return_sequences=num_return_sequences)
+    opt = {name: given[name] if given[name] is not None else gen_cfg.get(name, default)
+           for name, default in DEFAULTS.items()}
+    opt["top_k"] = opt["top_k"] or 0  # a stored null disables it, as in Hugging Face
+    _check_generation_args(opt["do_sample"], opt["temperature"], opt["top_k"], opt["top_p"], opt["num_beams"],
+                           opt["length_penalty"], opt["early_stopping"], opt["repetition_penalty"],
+                           opt["num_return_sequences"], streamer)
     input_ids = _int_matrix(input_ids, "input_ids")
     batch, prompt_len = input_ids.shape
     if batch == 0 or prompt_len == 0:
         raise ValueError(f"input_ids must hold at least one token per row, got shape {input_ids.shape}")
     if input_ids.min() < 0 or input_ids.max() >= cfg.vocab_size:
         raise ValueError(f"input_ids must be token ids in [0, vocab_size={cfg.vocab_size})")
-    if max_new_tokens is None:
-        stored = gen_cfg.get("max_length")
-        if stored is None or stored == DEFAULT_MAX_LENGTH:  # HF's default: 20 new tokens, within the positions
-            max_length = min(DEFAULT_MAX_LENGTH + prompt_len, cfg.max_position_embeddings)
-        else:
-            max_length = int(stored)
-    elif isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
-    else:
-        max_length = prompt_len + int(max_new_tokens)
-    if prompt_len >= max_length:
-        raise ValueError(f"input_ids has {prompt_len} tokens, leaving no room under max_length={max_length}")
-    # the last token is never fed back, so the model sees max_length - 1 positions
-    if max_length - 1 > cfg.max_position_embeddings:
-        raise ValueError(
-            f"prompt ({prompt_len}) + max_new_tokens ({max_length - prompt_len}) - 1 exceeds "
-            f"max_position_embeddings={cfg.max_position_embeddings}"
-        )
+    max_length = _max_length(opt["max_new_tokens"], gen_cfg.get("max_length"), prompt_len,
+                             cfg.max_position_embeddings)
 
     if eos_token_id is None:
         eos_token_id = gen_cfg.get("eos_token_id", cfg.eos_token_id)
@@ -321,8 +322,9 @@ def generate(
         pad_token_id = gen_cfg.get("pad_token_id", cfg.pad_token_id)
     eos, pad = _eos_list(eos_token_id, cfg.vocab_size), pad_token_id
     if pad is None and eos is not None:
-        pad = eos[0]
+        pad = eos[0]  # Hugging Face pads finished rows with the first EOS id then
     if attention_mask is None:
+        # Hugging Face infers the mask from pad ids in the prompt, unless the pad id is also an EOS id
         can_infer = pad is not None and bool(np.any(input_ids == pad)) and (eos is None or pad not in eos)
         attention_mask = (input_ids != pad).astype(np.int64) if can_infer else np.ones_like(input_ids)
     else:
@@ -332,6 +334,7 @@ def generate(
     if (seed is not None) and (generator is not None):
         raise ValueError("pass either seed or generator, not both")
     rng = generator if generator is not None else np.random.default_rng(seed)
+    num_beams, num_return_sequences = int(opt["num_beams"]), int(opt["num_return_sequences"])
 
     # every row is repeated for its beams / returned samples (Hugging Face's repeat_interleave)
     expand = max(num_beams, num_return_sequences)
@@ -342,15 +345,15 @@ def generate(
     decoder = _Decoder(model, rep(attention_mask), rep(token_type_ids), rep(encoder_hidden_states),
                        rep(encoder_attention_mask), capacity=max_length)
     ids = rep(input_ids)
-    options = dict(repetition_penalty=float(repetition_penalty), do_sample=bool(do_sample),
-                   temperature=float(temperature), top_k=int(top_k), top_p=float(top_p))
+    options = dict(repetition_penalty=float(opt["repetition_penalty"]), do_sample=bool(opt["do_sample"]),
+                   temperature=float(opt["temperature"]), top_k=int(opt["top_k"]), top_p=float(opt["top_p"]))
     if num_beams == 1:
         sequences = _sample(decoder, ids, max_length, eos, pad, rng, streamer, options)
         scores = None
     else:
-        sequences, scores = _beam_search(decoder, ids, batch, int(num_beams), max_length, eos, pad, rng,
-                                         float(length_penalty), early_stopping, int(num_return_sequences),
-                                         options)
+        sequences, scores = _beam_search(decoder, ids, batch, num_beams, max_length, eos, pad, rng,
+                                         float(opt["length_penalty"]), opt["early_stopping"],
+                                         num_return_sequences, options)
     if return_dict_in_generate:
         return GenerateOutput(sequences=sequences, sequences_scores=scores, past_key_values=decoder.cache)
     return sequences
