@@ -18,7 +18,7 @@ from roformer_np import KVCache, RoFormerModel
 F64 = dict(rtol=1e-9, atol=1e-9)
 F32 = dict(rtol=2e-5, atol=2e-5)
 SHIFTED = dict(rtol=1e-6, atol=1e-6)
-SETTINGS = settings(max_examples=20, deadline=None)
+SETTINGS = settings(max_examples=40, deadline=None)
 
 
 def _model(dtype=np.float64, seed: int = 0, **overrides) -> RoFormerModel:
