@@ -8,7 +8,7 @@ libraries load. For each context length the prompt is prefilled once and then ``
 decoded greedily, a streamer timestamping each token: "ms/token" is the median time between successive
 tokens (the prefill excluded), "prefill" the time to the first token; best of ``--repeats`` runs.
 "full forward" is one uncached forward over the whole context, the cost every step would have without
-the cache. Both libraries use 2 threads; OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are
+the cache. Both libraries use 2 threads (``--threads``); OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are
 removed from this process's environment (the script re-executes itself to do so before NumPy loads).
 """
 
@@ -21,11 +21,23 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 DROP_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
+def _threads() -> str:
+    """The value of ``--threads N`` (default 2), read before argparse: it must be known before NumPy loads."""
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return "2"
+
+
 def _reexec_with_clean_env() -> None:
     """BLAS reads its environment when it loads: fix it first, in this process only."""
-    if any(v in os.environ for v in DROP_VARS) or any(os.environ.get(v) != "2" for v in THREAD_VARS):
+    threads = _threads()
+    if any(v in os.environ for v in DROP_VARS) or any(os.environ.get(v) != threads for v in THREAD_VARS):
         env = {k: v for k, v in os.environ.items() if k not in DROP_VARS}
-        env.update({v: "2" for v in THREAD_VARS})
+        env.update({v: threads for v in THREAD_VARS})
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
@@ -118,6 +130,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-torch", action="store_true", help="skip Hugging Face even when installed")
+    parser.add_argument("--threads", type=int, default=2, help="BLAS / torch threads for both libraries")
     args = parser.parse_args()
 
     torch = hf_model = None
@@ -127,7 +140,7 @@ def main() -> None:
             from transformers import RoFormerForCausalLM as HFCausalLM
             from transformers.utils import logging as hf_logging
 
-            torch.set_num_threads(2)
+            torch.set_num_threads(args.threads)
             hf_logging.set_verbosity_error()
         except ImportError:
             torch = None
@@ -141,7 +154,7 @@ def main() -> None:
         print(f"checkpoint built and loaded in {time.perf_counter() - start:.1f}s")
 
     backend = current_backend()
-    print(f"roformer_np backend: {backend} (native kernels available: {native_available()}); threads: 2; "
+    print(f"roformer_np backend: {backend} (native kernels available: {native_available()}); threads: {args.threads}; "
           f"OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset")
     rng = np.random.default_rng(args.seed)
 
