@@ -9,15 +9,18 @@ from .cache import KVCache
 from .config import RoFormerConfig
 from .model import RoFormerModel
 from .ops import sinusoidal_table
+from .tokenizer import BatchEncoding, RoFormerTokenizer
 from .weights import CheckpointError, load_weights, save_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchEncoding",
     "CheckpointError",
     "KVCache",
     "RoFormerConfig",
     "RoFormerModel",
+    "RoFormerTokenizer",
     "get_kernels",
     "load_weights",
     "native_available",
