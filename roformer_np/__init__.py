@@ -27,15 +27,20 @@ from .outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
+from .tokenizer import BatchEncoding, RoFormerTokenizer
 from .weights import CheckpointError, load_weights, save_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchEncoding",
     "CausalLMOutputWithCrossAttentions",
     "CheckpointError",
     "GenerateOutput",
     "KVCache",
+    "MaskedLMOutput",
+    "MultipleChoiceModelOutput",
+    "QuestionAnsweringModelOutput",
     "RoFormerConfig",
     "RoFormerForCausalLM",
     "RoFormerForMaskedLM",
@@ -44,9 +49,7 @@ __all__ = [
     "RoFormerForSequenceClassification",
     "RoFormerForTokenClassification",
     "RoFormerModel",
-    "MaskedLMOutput",
-    "MultipleChoiceModelOutput",
-    "QuestionAnsweringModelOutput",
+    "RoFormerTokenizer",
     "SequenceClassifierOutput",
     "TokenClassifierOutput",
     "generate",

@@ -1,0 +1,340 @@
+"""Model inputs from token ids: special tokens, truncation, overflow windows, padding, NumPy arrays.
+
+The rules are those of transformers 4.56.2. Truncation without overflow follows the slow tokenizer's
+``truncate_sequences`` (which differs from the fast tokenizer's for pairs under ``longest_first``). Overflow
+follows the fast tokenizer: each window becomes a row of its own, with ``overflow_to_sample_mapping``,
+because that is the form question answering over long documents relies on (the slow tokenizer only returns
+the leftover ids). Where Hugging Face would log an error and return a sequence longer than ``max_length``,
+these functions raise ``ValueError`` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["BatchEncoding", "Row", "EncodeOptions", "build_rows", "pad_rows", "to_output"]
+
+PADDING_STRATEGIES = ("longest", "max_length", "do_not_pad")
+TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second", "do_not_truncate")
+# Hugging Face treats a model_max_length above this as "no limit" (it defaults to int(1e30)).
+LARGE_INTEGER = int(1e20)
+VERY_LARGE_INTEGER = int(1e30)
+
+
+class BatchEncoding(dict):
+    """The tokenizer's output: a dict with Hugging Face's key names, also readable as attributes.
+
+    ``enc["input_ids"]`` and ``enc.input_ids`` are the same object. ``sequence_ids(i)`` tells, for each
+    position of row ``i``, which input sequence it came from (0 or 1; ``None`` for special and pad tokens),
+    as the fast tokenizer's ``BatchEncoding.sequence_ids`` does.
+    """
+
+    def __init__(self, data: dict | None = None, layouts: list | None = None) -> None:
+        super().__init__(data or {})
+        self._layouts = layouts or []
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"BatchEncoding has no key or attribute {name!r}") from None
+
+    def __reduce__(self):
+        return (self.__class__, (dict(self), self._layouts))
+
+    def sequence_ids(self, batch_index: int = 0) -> list[int | None]:
+        if not self._layouts:
+            raise ValueError("sequence_ids() is only available on outputs of RoFormerTokenizer.__call__")
+        return list(self._layouts[batch_index])
+
+
+@dataclass
+class EncodeOptions:
+    """The resolved arguments of one ``__call__`` (strategies already normalised)."""
+
+    add_special_tokens: bool
+    padding: str  # "longest" | "max_length" | "do_not_pad"
+    truncation: str  # one of TRUNCATION_STRATEGIES
+    max_length: int | None
+    stride: int
+    pad_to_multiple_of: int | None
+    padding_side: str
+    truncation_side: str
+    return_overflowing_tokens: bool
+    want_offsets: bool
+
+
+@dataclass
+class Row:
+    """One model input row before padding."""
+
+    ids: list[int]
+    type_ids: list[int]
+    special_mask: list[int]
+    offsets: list[tuple[int, int]] | None
+    seq_ids: list[int | None]
+
+
+@dataclass
+class SpecialIds:
+    cls: int
+    sep: int
+    pad: int
+
+
+def _assemble(
+    a_ids: list[int],
+    a_off: list | None,
+    b_ids: list[int] | None,
+    b_off: list | None,
+    special: SpecialIds,
+    add_special_tokens: bool,
+) -> Row:
+    pair = b_ids is not None
+    if add_special_tokens:
+        ids = [special.cls, *a_ids, special.sep]
+        type_ids = [0] * (len(a_ids) + 2)
+        mask = [1] + [0] * len(a_ids) + [1]
+        seq: list[int | None] = [None] + [0] * len(a_ids) + [None]
+        if pair:
+            ids += b_ids
+            ids.append(special.sep)
+            type_ids += [1] * (len(b_ids) + 1)
+            mask += [0] * len(b_ids) + [1]
+            seq += [1] * len(b_ids) + [None]
+        offsets = None
+        if a_off is not None:
+            offsets = [(0, 0), *a_off, (0, 0)]
+            if pair:
+                offsets += b_off
+                offsets.append((0, 0))
+    else:
+        # Hugging Face's slow tokenizer gives type id 0 to both sequences when no special tokens are added.
+        ids = a_ids + (b_ids if pair else [])
+        type_ids = [0] * len(ids)
+        mask = [0] * len(ids)
+        seq = [0] * len(a_ids) + ([1] * len(b_ids) if pair else [])
+        offsets = None if a_off is None else a_off + (b_off if pair else [])
+    return Row(ids, type_ids, mask, offsets, seq)
+
+
+def _windows(n: int, size: int, stride: int, side: str) -> list[tuple[int, int]]:
+    """The overflow windows of the ``tokenizers`` library: ``size`` tokens each, overlapping by ``stride``."""
+    if size >= n:
+        return [(0, n)]
+    if stride >= size:
+        raise ValueError(
+            f"stride ({stride}) must be smaller than the number of tokens each window keeps ({size}); "
+            "lower `stride` or raise `max_length`."
+        )
+    step = size - stride
+    out = []
+    if side == "right":
+        for start in range(0, n, step):
+            stop = min(start + size, n)
+            out.append((start, stop))
+            if stop == n:
+                break
+    else:
+        for last in range(n - 1, -1, -step):
+            stop = last + 1
+            start = max(0, stop - size)
+            out.append((start, stop))
+            if start == 0:
+                break
+    return out
+
+
+def _cut(length: int, remove: int, side: str) -> tuple[int, int]:
+    """The range kept when ``remove`` tokens go from the ``side`` end of a sequence of ``length``."""
+    return (0, length - remove) if side == "right" else (remove, length)
+
+
+def _too_short(which: str, length: int, remove: int, opts: EncodeOptions) -> ValueError:
+    return ValueError(
+        f"max_length={opts.max_length} cannot be met with truncation={opts.truncation!r}: {remove} tokens "
+        f"must go but the {which} sequence has only {length} (special tokens need "
+        f"{'their own room' if opts.add_special_tokens else 'none'}). Raise `max_length` or choose another "
+        "truncation strategy."
+    )
+
+
+def build_rows(
+    a_ids: list[int],
+    a_off: list | None,
+    b_ids: list[int] | None,
+    b_off: list | None,
+    special: SpecialIds,
+    opts: EncodeOptions,
+) -> list[Row]:
+    """Truncate (or cut into overflow windows) one text or pair and add the special tokens."""
+    pair = b_ids is not None
+    n_special = (3 if pair else 2) if opts.add_special_tokens else 0
+    len_a = len(a_ids)
+    len_b = len(b_ids) if pair else 0
+    strategy = opts.truncation
+    max_length = opts.max_length
+    if strategy == "do_not_truncate" or max_length is None or len_a + len_b + n_special <= max_length:
+        return [_assemble(a_ids, a_off, b_ids, b_off, special, opts.add_special_tokens)]
+    if max_length < n_special:
+        raise ValueError(
+            f"max_length={max_length} is smaller than the {n_special} special tokens this input needs."
+        )
+    if strategy == "only_second" and not pair:
+        raise ValueError("truncation='only_second' needs a `text_pair`; use 'longest_first' or 'only_first'.")
+    remove = len_a + len_b + n_special - max_length
+    side = opts.truncation_side
+
+    if opts.return_overflowing_tokens:
+        if pair and strategy == "longest_first":
+            raise ValueError(
+                "return_overflowing_tokens=True cannot be used with truncation='longest_first' on pairs; "
+                "choose truncation='only_first' or 'only_second'."
+            )
+        truncate_a = strategy != "only_second"
+        length = len_a if truncate_a else len_b
+        if length <= remove:
+            raise _too_short("first" if truncate_a else "second", length, remove, opts)
+        rows = []
+        for start, stop in _windows(length, length - remove, opts.stride, side):
+            if truncate_a:
+                wa, wo = a_ids[start:stop], None if a_off is None else a_off[start:stop]
+                rows.append(_assemble(wa, wo, b_ids, b_off, special, opts.add_special_tokens))
+            else:
+                wb, wo = b_ids[start:stop], None if b_off is None else b_off[start:stop]
+                rows.append(_assemble(a_ids, a_off, wb, wo, special, opts.add_special_tokens))
+        return rows
+
+    keep_a = (0, len_a)
+    keep_b = (0, len_b)
+    if strategy == "only_first" or (strategy == "longest_first" and not pair):
+        if len_a <= remove:
+            raise _too_short("first", len_a, remove, opts)
+        keep_a = _cut(len_a, remove, side)
+    elif strategy == "only_second":
+        if len_b <= remove:
+            raise _too_short("second", len_b, remove, opts)
+        keep_b = _cut(len_b, remove, side)
+    else:  # longest_first on a pair, with the slow tokenizer's split of the removals
+        first_remove = min(abs(len_b - len_a), remove)
+        second_remove = remove - first_remove
+        if len_a > len_b:
+            remove_a = first_remove + second_remove // 2
+            remove_b = second_remove - second_remove // 2
+        else:
+            remove_a = second_remove // 2
+            remove_b = first_remove + second_remove - second_remove // 2
+        keep_a = _cut(len_a, remove_a, side)
+        keep_b = _cut(len_b, remove_b, side)
+    a0, a1 = keep_a
+    wa = a_ids[a0:a1]
+    wao = None if a_off is None else a_off[a0:a1]
+    wb = wbo = None
+    if pair:
+        b0, b1 = keep_b
+        wb = b_ids[b0:b1]
+        wbo = None if b_off is None else b_off[b0:b1]
+    return [_assemble(wa, wao, wb, wbo, special, opts.add_special_tokens)]
+
+
+def pad_target(lengths: list[int], opts: EncodeOptions) -> int | None:
+    """The padded length for rows of these lengths, or ``None`` for no padding."""
+    if opts.padding == "do_not_pad" or not lengths:
+        return None
+    target = max(lengths) if opts.padding == "longest" else opts.max_length
+    if target is None:
+        return None
+    multiple = opts.pad_to_multiple_of
+    if multiple and target % multiple:
+        target = (target // multiple + 1) * multiple
+    return target
+
+
+def pad_rows(rows: list[Row], target: int | None, pad_id: int, side: str) -> None:
+    """Pad every row shorter than ``target`` in place (rows already longer are left as they are)."""
+    if target is None:
+        return
+    for row in rows:
+        missing = target - len(row.ids)
+        if missing <= 0:
+            continue
+        if side == "right":
+            row.ids = row.ids + [pad_id] * missing
+            row.type_ids = row.type_ids + [0] * missing
+            row.special_mask = row.special_mask + [1] * missing
+            row.seq_ids = row.seq_ids + [None] * missing
+            if row.offsets is not None:
+                row.offsets = row.offsets + [(0, 0)] * missing
+        else:
+            row.ids = [pad_id] * missing + row.ids
+            row.type_ids = [0] * missing + row.type_ids
+            row.special_mask = [1] * missing + row.special_mask
+            row.seq_ids = [None] * missing + row.seq_ids
+            if row.offsets is not None:
+                row.offsets = [(0, 0)] * missing + row.offsets
+
+
+def _attention(row: Row, unpadded: int, side: str) -> list[int]:
+    missing = len(row.ids) - unpadded
+    if missing <= 0:
+        return [1] * len(row.ids)
+    return [1] * unpadded + [0] * missing if side == "right" else [0] * missing + [1] * unpadded
+
+
+def to_output(
+    rows: list[Row],
+    unpadded: list[int],
+    sample_of_row: list[int] | None,
+    *,
+    batched: bool,
+    return_token_type_ids: bool,
+    return_attention_mask: bool,
+    return_special_tokens_mask: bool,
+    return_offsets_mapping: bool,
+    return_length: bool,
+    return_tensors: str | None,
+    padding_side: str,
+) -> BatchEncoding:
+    """Gather rows into a ``BatchEncoding`` (flat lists for one text without overflow, as Hugging Face)."""
+    data: dict = {"input_ids": [r.ids for r in rows]}
+    if return_token_type_ids:
+        data["token_type_ids"] = [r.type_ids for r in rows]
+    if return_attention_mask:
+        data["attention_mask"] = [_attention(r, n, padding_side) for r, n in zip(rows, unpadded)]
+    if return_special_tokens_mask:
+        data["special_tokens_mask"] = [r.special_mask for r in rows]
+    if return_offsets_mapping:
+        data["offset_mapping"] = [r.offsets for r in rows]
+    flat = not batched and sample_of_row is None
+    if return_length:
+        # Hugging Face's slow tokenizer reports the padded length for one text, the unpadded one in batches.
+        data["length"] = [len(rows[0].ids)] if flat else list(unpadded)
+    if sample_of_row is not None:
+        data["overflow_to_sample_mapping"] = list(sample_of_row)
+    layouts = [r.seq_ids for r in rows]
+    if return_tensors == "np":
+        for key, value in data.items():
+            data[key] = _as_array(key, value)
+    elif flat:
+        data = {key: value[0] for key, value in data.items()}
+    return BatchEncoding(data, layouts)
+
+
+def _as_array(key: str, value: list) -> np.ndarray:
+    if key in ("length", "overflow_to_sample_mapping"):
+        return np.asarray(value, dtype=np.int64)
+    lengths = {len(v) for v in value}
+    if len(lengths) > 1:
+        raise ValueError(
+            f"Unable to create a NumPy array for {key!r}: the rows have different lengths {sorted(lengths)}. "
+            "Use padding=True (or padding='max_length') with return_tensors='np'."
+        )
+    if key == "offset_mapping":
+        array = np.asarray(value, dtype=np.int64)
+        return array.reshape(len(value), lengths.pop() if lengths else 0, 2)
+    array = np.asarray(value, dtype=np.int64)
+    return array.reshape(len(value), lengths.pop() if lengths else 0)
