@@ -7,8 +7,26 @@
 from .backend import get_kernels, native_available, use_backend
 from .cache import KVCache
 from .config import RoFormerConfig
+from .generation import generate
+from .heads import (
+    RoFormerForCausalLM,
+    RoFormerForMaskedLM,
+    RoFormerForMultipleChoice,
+    RoFormerForQuestionAnswering,
+    RoFormerForSequenceClassification,
+    RoFormerForTokenClassification,
+)
 from .model import RoFormerModel
 from .ops import sinusoidal_table
+from .outputs import (
+    CausalLMOutputWithCrossAttentions,
+    GenerateOutput,
+    MaskedLMOutput,
+    MultipleChoiceModelOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
 from .tokenizer import BatchEncoding, RoFormerTokenizer
 from .weights import CheckpointError, load_weights, save_weights
 
@@ -16,11 +34,25 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BatchEncoding",
+    "CausalLMOutputWithCrossAttentions",
     "CheckpointError",
+    "GenerateOutput",
     "KVCache",
     "RoFormerConfig",
+    "RoFormerForCausalLM",
+    "RoFormerForMaskedLM",
+    "RoFormerForMultipleChoice",
+    "RoFormerForQuestionAnswering",
+    "RoFormerForSequenceClassification",
+    "RoFormerForTokenClassification",
     "RoFormerModel",
     "RoFormerTokenizer",
+    "MaskedLMOutput",
+    "MultipleChoiceModelOutput",
+    "QuestionAnsweringModelOutput",
+    "SequenceClassifierOutput",
+    "TokenClassifierOutput",
+    "generate",
     "get_kernels",
     "load_weights",
     "native_available",

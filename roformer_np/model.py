@@ -350,10 +350,14 @@ class RoFormerModel:
         """Write ``config.json`` and ``model.safetensors`` (loadable by Hugging Face's RoFormerModel)."""
         directory = Path(directory)
         self.config.save_pretrained(directory)
+        save_weights(self.state_dict(), directory)
+        return directory
+
+    def state_dict(self) -> dict[str, Array]:
+        """Every parameter under its Hugging Face name (no prefix), the sinusoidal table included."""
         weights = dict(self.weights)
         weights.setdefault(sinusoidal_key(), self.params.positions)
-        save_weights(weights, directory)
-        return directory
+        return weights
 
     @property
     def num_parameters(self) -> int:

@@ -43,3 +43,82 @@ class BaseModelOutputWithPastAndCrossAttentions(ModelOutput):
     hidden_states: tuple[np.ndarray, ...] | None = None
     attentions: tuple[np.ndarray, ...] | None = None
     cross_attentions: tuple[np.ndarray, ...] | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Task heads (Hugging Face's field names and order; loss first, None fields skipped as tuples)
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class MaskedLMOutput(ModelOutput):
+    """loss: scalar; logits [B, T, V]."""
+
+    loss: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    hidden_states: tuple[np.ndarray, ...] | None = None
+    attentions: tuple[np.ndarray, ...] | None = None
+
+
+@dataclass
+class CausalLMOutputWithCrossAttentions(ModelOutput):
+    """loss: scalar (float32, as Hugging Face upcasts); logits [B, T, V]; past_key_values: a KVCache."""
+
+    loss: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    past_key_values: Any = None
+    hidden_states: tuple[np.ndarray, ...] | None = None
+    attentions: tuple[np.ndarray, ...] | None = None
+    cross_attentions: tuple[np.ndarray, ...] | None = None
+
+
+@dataclass
+class SequenceClassifierOutput(ModelOutput):
+    """loss: scalar; logits [B, N]."""
+
+    loss: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    hidden_states: tuple[np.ndarray, ...] | None = None
+    attentions: tuple[np.ndarray, ...] | None = None
+
+
+@dataclass
+class MultipleChoiceModelOutput(ModelOutput):
+    """loss: scalar; logits [B, num_choices]; hidden states/attentions are over the B * num_choices rows."""
+
+    loss: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    hidden_states: tuple[np.ndarray, ...] | None = None
+    attentions: tuple[np.ndarray, ...] | None = None
+
+
+@dataclass
+class TokenClassifierOutput(ModelOutput):
+    """loss: scalar; logits [B, T, N]."""
+
+    loss: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    hidden_states: tuple[np.ndarray, ...] | None = None
+    attentions: tuple[np.ndarray, ...] | None = None
+
+
+@dataclass
+class QuestionAnsweringModelOutput(ModelOutput):
+    """loss: scalar; start_logits, end_logits [B, T]."""
+
+    loss: np.ndarray | None = None
+    start_logits: np.ndarray | None = None
+    end_logits: np.ndarray | None = None
+    hidden_states: tuple[np.ndarray, ...] | None = None
+    attentions: tuple[np.ndarray, ...] | None = None
+
+
+@dataclass
+class GenerateOutput(ModelOutput):
+    """What :func:`roformer_np.generation.generate` returns with ``return_dict_in_generate=True``.
+
+    sequences [B * num_return_sequences, prompt + generated]; sequences_scores [B * n] (beam search only);
+    past_key_values: the final KVCache.
+    """
+
+    sequences: np.ndarray | None = None
+    sequences_scores: np.ndarray | None = None
+    past_key_values: Any = None

@@ -89,6 +89,115 @@ def optional_keys() -> set[str]:
     return {sinusoidal_key()}
 
 
+# The task heads, by the ``head_kind`` of each class in :mod:`roformer_np.heads`. Keys sit beside the
+# ``roformer.`` backbone keys of a head checkpoint.
+HEAD_KINDS = (
+    "masked_lm",
+    "causal_lm",
+    "sequence_classification",
+    "multiple_choice",
+    "token_classification",
+    "question_answering",
+)
+LM_BIAS_KEY = "cls.predictions.bias"
+DECODER_WEIGHT_KEY = "cls.predictions.decoder.weight"
+DECODER_BIAS_KEY = "cls.predictions.decoder.bias"
+WORD_EMBEDDINGS_KEY = "embeddings.word_embeddings.weight"
+
+
+def head_shapes(kind: str, config: RoFormerConfig) -> dict[str, tuple[int, ...]]:
+    """The parameters of one task head (no ``roformer.`` prefix, as Hugging Face names them) and their shapes.
+
+    The language-model heads list their decoder weight/bias too; those are aliases resolved by
+    :func:`tied_aliases` (Hugging Face's ``_tied_weights_keys``) and usually absent from checkpoints.
+    """
+    V, E, C, N = config.vocab_size, config.embedding_size, config.hidden_size, config.num_labels
+    if kind in ("masked_lm", "causal_lm"):
+        return {
+            LM_BIAS_KEY: (V,),
+            "cls.predictions.transform.dense.weight": (E, C),
+            "cls.predictions.transform.dense.bias": (E,),
+            "cls.predictions.transform.LayerNorm.weight": (E,),
+            "cls.predictions.transform.LayerNorm.bias": (E,),
+            DECODER_WEIGHT_KEY: (V, E),
+            DECODER_BIAS_KEY: (V,),
+        }
+    if kind == "sequence_classification":
+        return {
+            "classifier.dense.weight": (C, C),
+            "classifier.dense.bias": (C,),
+            "classifier.out_proj.weight": (N, C),
+            "classifier.out_proj.bias": (N,),
+        }
+    if kind == "multiple_choice":
+        shapes: dict[str, tuple[int, ...]] = {}
+        if getattr(config, "summary_use_proj", False):
+            out = N if getattr(config, "summary_proj_to_labels", False) and N > 0 else C
+            shapes["sequence_summary.summary.weight"] = (out, C)
+            shapes["sequence_summary.summary.bias"] = (out,)
+        shapes["classifier.weight"] = (1, C)
+        shapes["classifier.bias"] = (1,)
+        return shapes
+    if kind == "token_classification":
+        return {"classifier.weight": (N, C), "classifier.bias": (N,)}
+    if kind == "question_answering":
+        return {"qa_outputs.weight": (2, C), "qa_outputs.bias": (2,)}
+    raise ValueError(f"unknown head kind {kind!r}; expected one of {HEAD_KINDS}")
+
+
+def tied_aliases(kind: str, config: RoFormerConfig) -> dict[str, str]:
+    """Head keys that alias another parameter (full state-dict names): alias -> source.
+
+    The decoder bias always *is* ``cls.predictions.bias``; the decoder weight is the word-embedding
+    matrix unless ``tie_word_embeddings`` is False. Hugging Face's safetensors files omit the aliases.
+    """
+    if kind not in ("masked_lm", "causal_lm"):
+        return {}
+    aliases = {DECODER_BIAS_KEY: LM_BIAS_KEY}
+    if config.tie_word_embeddings:
+        aliases[DECODER_WEIGHT_KEY] = BASE_PREFIX + WORD_EMBEDDINGS_KEY
+    return aliases
+
+
+def add_prefix(weights: Mapping[str, np.ndarray], prefix: str = BASE_PREFIX) -> dict[str, np.ndarray]:
+    """Base-model keys as the keys of a head checkpoint (``roformer.*``)."""
+    return {prefix + k: v for k, v in weights.items()}
+
+
+def split_head_checkpoint(
+    weights: Mapping[str, np.ndarray], kind: str, config: RoFormerConfig
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str], list[str]]:
+    """Match a checkpoint to a head class the way Hugging Face does.
+
+    A checkpoint without any ``roformer.`` key is a bare RoFormerModel state dict: every key gets the prefix.
+    Returns (backbone weights without prefix, head weights found, missing head keys, unused head-level keys).
+    Missing keys are reported as Hugging Face reports them: an alias is not missing when its partner was
+    loaded (the tied decoder weight of a checkpoint that has word embeddings), a wholly absent alias group
+    is (both ``cls.predictions.bias`` and ``cls.predictions.decoder.bias``).
+    """
+    if not any(k.startswith(BASE_PREFIX) for k in weights):
+        weights = add_prefix(weights)
+    base = {k[len(BASE_PREFIX):]: v for k, v in weights.items() if k.startswith(BASE_PREFIX)}
+    rest = {k: v for k, v in weights.items() if not k.startswith(BASE_PREFIX)}
+    expected = head_shapes(kind, config)
+    for key, shape in expected.items():
+        if key in rest and tuple(rest[key].shape) != tuple(shape):
+            raise CheckpointError(
+                f"head weight {key!r} has shape {tuple(rest[key].shape)}, the configuration needs {tuple(shape)}"
+            )
+    head = {k: rest[k] for k in expected if k in rest}
+    aliases = tied_aliases(kind, config)
+    present = set(rest) | {BASE_PREFIX + k for k in base}
+    missing = [k for k in expected if k not in rest]
+    for alias, source in aliases.items():
+        if source in present or alias in present:
+            missing = [k for k in missing if k not in (alias, source)]
+        if source in expected and source not in head and alias in head:
+            head[source] = head[alias]  # an old file holding only the alias still fills the shared parameter
+    unexpected = sorted(k for k in rest if k not in expected)
+    return base, head, sorted(missing), unexpected
+
+
 # ---------------------------------------------------------------------------------------------
 # safetensors reading (memory-mapped)
 # ---------------------------------------------------------------------------------------------
