@@ -46,6 +46,7 @@ TASKS: dict[str, Task] = {
     "feature-extraction": Task(FeatureExtractionPipeline, RoFormerModel, "mlm"),
     "text-generation": Task(TextGenerationPipeline, RoFormerForCausalLM, None),
 }
+_GIVE_MODEL = "give a checkpoint directory (model= in Python, --model DIR on the command line)"
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}  # Hugging Face's too
 
 
@@ -61,11 +62,10 @@ def demo_model_dir(task: str) -> Path:
     name = resolve_task(task)
     demo = TASKS[name].demo
     if demo is None:
-        raise ValueError(f"{name} has no demo model in roformer_np; pass model= (a checkpoint directory)")
+        raise ValueError(f"{name} has no demo model in roformer_np; {_GIVE_MODEL}")
     path = DEMO_ROOT / demo
     if not (path / "config.json").is_file():
-        raise ValueError(f"the demo model for {name} is not installed (expected {path}); pass model= "
-                         "(a checkpoint directory)")
+        raise ValueError(f"the demo model for {name} is not installed (expected {path}); {_GIVE_MODEL}")
     return path
 
 
