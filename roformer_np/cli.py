@@ -118,7 +118,7 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
 
 
 def _embed_options(a: argparse.Namespace) -> dict:
-    return {"pooling": None if a.pooling == "none" else a.pooling, "normalize": a.normalize}
+    return {"pooling": None if a.pooling == "none" else a.pooling, "normalize": a.normalize, "truncation": True}
 
 
 def _generate_args(p: argparse.ArgumentParser) -> None:
