@@ -114,7 +114,7 @@ def _build_models(case_dir: Path) -> dict[str, transformers.PreTrainedModel]:
                 model.load_state_dict({k: v for k, v in models["seq_cls"].state_dict().items()}, strict=False)
         models[name] = model
         for key, value in model.state_dict().items():
-            if key.endswith("embed_positions.weight") or key == "cls.predictions.decoder.weight":
+            if key.endswith("embed_positions.weight") or key.startswith("cls.predictions.decoder."):
                 continue  # recomputed / tied to the word embeddings on load
             if key in state:
                 assert torch.equal(state[key], value.half()), f"{name}: {key} differs between heads"
