@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-MODEL_GROUPS = ["model", "heads", "decoder", "bin"]  # merged into manifest.json, in this order
+MODEL_GROUPS = ["model", "heads", "decoder", "bin", "pipelines"]  # merged into manifest.json, in this order
 OTHER_GROUPS = ["tokenizer"]  # write their own outputs
 
 

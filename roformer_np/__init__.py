@@ -27,6 +27,7 @@ from .outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
+from .pipelines import pipeline
 from .tokenizer import BatchEncoding, RoFormerTokenizer
 from .weights import CheckpointError, load_weights, save_weights
 
@@ -56,6 +57,7 @@ __all__ = [
     "get_kernels",
     "load_weights",
     "native_available",
+    "pipeline",
     "save_weights",
     "sinusoidal_table",
     "use_backend",

@@ -1,14 +1,220 @@
-"""The ``roformer-np`` command line (also ``python -m roformer_np``)."""
+"""The ``roformer-np`` command line (also ``python -m roformer_np``).
+
+Task commands (``fill-mask``, ``classify``, ``ner``, ``qa``, ``embed``, ``generate``) run a pipeline on texts
+given as arguments, ``-`` (stdin) or ``--input FILE`` (one text per line, or JSON lines), and print readable
+text or, with ``--json``, one JSON object per input. ``convert`` writes ``model.safetensors`` beside a
+``pytorch_model.bin``; ``info`` reports the version and backend and runs a self-check. A user error prints one
+``roformer-np: error: …`` line and exits with status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from .cli_io import CliError, field, progress, read_records, write_json, write_text
+
+BACKEND_CHOICES = ["auto", "numpy", "native"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument types
+# ---------------------------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    return 0 if text.strip() == "0" else _positive_int(text)
+
+
+def _top_k_or_all(text: str) -> int | None:
+    return None if text == "all" else _positive_int(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Task commands: options of each
+# ---------------------------------------------------------------------------------------------
+def _fill_mask_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--top-k", type=_positive_int, default=5, help="predictions per mask (default 5)")
+    p.add_argument("--targets", nargs="+", metavar="TOKEN", help="score only these tokens")
+
+
+def _fill_mask_options(a: argparse.Namespace) -> dict:
+    return {"top_k": a.top_k, "targets": a.targets}
+
+
+def _classify_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--top-k", type=_top_k_or_all, metavar="K|all", default=argparse.SUPPRESS,
+                   help="labels to show (default: the best one)")
+    p.add_argument("--function", choices=["default", "softmax", "sigmoid", "none"], default="default",
+                   help="scores from the logits (default: by the model's problem type)")
+
+
+def _classify_options(a: argparse.Namespace) -> dict:
+    options: dict[str, Any] = {"function_to_apply": a.function, "truncation": True}
+    if hasattr(a, "top_k"):  # absent: Hugging Face's single best label (its "legacy" form)
+        options["top_k"] = a.top_k
+    return options
+
+
+def _ner_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--aggregation", choices=["none", "simple", "first", "average", "max"], default="simple",
+                   help="group tokens into entities (default simple; none: one line per token)")
+    p.add_argument("--ignore-labels", nargs="*", metavar="LABEL", help="labels not shown (default: O)")
+    p.add_argument("--stride", type=_non_negative_int, help="cut long texts into overlapping windows")
+
+
+def _ner_options(a: argparse.Namespace) -> dict:
+    return {"aggregation_strategy": a.aggregation, "ignore_labels": a.ignore_labels, "stride": a.stride}
+
+
+def _qa_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-Q", "--question", help="the question, asked of every context (JSON lines may carry their own)")
+    p.add_argument("--top-k", type=_positive_int, default=1, help="answers per question (default 1)")
+    p.add_argument("--max-answer-len", type=_positive_int, default=15, help="longest answer in tokens (15)")
+    p.add_argument("--max-seq-len", type=_positive_int, help="window length in tokens (default 384)")
+    p.add_argument("--doc-stride", type=_non_negative_int, help="overlap of the windows (default 128)")
+    p.add_argument("--handle-impossible-answer", action="store_true", help="allow the empty answer")
+
+
+def _qa_options(a: argparse.Namespace) -> dict:
+    return {"top_k": a.top_k, "max_answer_len": a.max_answer_len, "max_seq_len": a.max_seq_len,
+            "doc_stride": a.doc_stride, "handle_impossible_answer": a.handle_impossible_answer}
+
+
+def _qa_input(record: dict, a: argparse.Namespace) -> dict:
+    """A record as ``{"question", "context"}``: its own fields, else ``--question`` and the line as context."""
+    if "context" not in record and "text" in record:
+        record["context"] = record.pop("text")
+    if "question" not in record:
+        if a.question is None:
+            raise CliError(f"{record.get('_where', 'input')}: no question: give --question or JSON lines with "
+                           "'question' and 'context'")
+        record["question"] = a.question
+    return {"question": field(record, "question"), "context": field(record, "context")}
+
+
+def _embed_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pooling", choices=["mean", "cls", "none"], default="mean",
+                   help="one vector per text (default mean); none: one per token, as Hugging Face")
+    p.add_argument("--normalize", action="store_true", help="unit-length vectors")
+
+
+def _embed_options(a: argparse.Namespace) -> dict:
+    return {"pooling": None if a.pooling == "none" else a.pooling, "normalize": a.normalize, "truncation": True}
+
+
+def _generate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-new-tokens", type=_positive_int, help="tokens to add (default 256, as Hugging Face)")
+    p.add_argument("--do-sample", action=argparse.BooleanOptionalAction, default=None,
+                   help="sample (the default, as Hugging Face's pipeline) or --no-do-sample for greedy/beam")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--num-beams", type=_positive_int)
+    p.add_argument("--repetition-penalty", type=float)
+    p.add_argument("--num-return-sequences", type=_positive_int)
+    p.add_argument("--seed", type=int, help="make sampling reproducible")
+    p.add_argument("--new-text-only", action="store_true", help="print the continuation without the prompt")
+
+
+def _generate_options(a: argparse.Namespace) -> dict:
+    return {"max_new_tokens": a.max_new_tokens, "do_sample": a.do_sample, "temperature": a.temperature,
+            "top_k": a.top_k, "top_p": a.top_p, "num_beams": a.num_beams,
+            "repetition_penalty": a.repetition_penalty, "num_return_sequences": a.num_return_sequences,
+            "seed": a.seed, "return_full_text": not a.new_text_only}
+
+
+def _text_input(record: dict, a: argparse.Namespace) -> str:
+    return field(record, "text")
+
+
+@dataclass(frozen=True)
+class Command:
+    task: str
+    help: str
+    add_args: Callable[[argparse.ArgumentParser], None]
+    options: Callable[[argparse.Namespace], dict]
+    to_input: Callable[[dict, argparse.Namespace], Any] = _text_input
+
+
+COMMANDS = {
+    "fill-mask": Command("fill-mask", "predict the [MASK] tokens", _fill_mask_args, _fill_mask_options),
+    "classify": Command("text-classification", "label texts (the demo model: review sentiment)", _classify_args,
+                        _classify_options),
+    "ner": Command("token-classification", "find named entities (the demo model: person, place, organisation)",
+                   _ner_args, _ner_options),
+    "qa": Command("question-answering", "extract answers from contexts (needs --model)", _qa_args, _qa_options,
+                  _qa_input),
+    "embed": Command("feature-extraction", "sentence or token vectors", _embed_args, _embed_options),
+    "generate": Command("text-generation", "continue prompts with a causal LM (needs --model)", _generate_args,
+                        _generate_options),
+}
+
+
+def _run_task(args: argparse.Namespace) -> int:
+    from .pipelines import pipeline
+
+    command = COMMANDS[args.command]
+    records, streamed = read_records(args.texts, args.input, args.format, sys.stdin)
+    inputs = [command.to_input(record, args) for record in records]  # every input checked before any work
+    options = {k: v for k, v in command.options(args).items() if v is not None or k == "top_k"}
+    pipe = pipeline(command.task, model=args.model, backend=args.backend, num_threads=args.threads,
+                    batch_size=args.batch_size, **options)
+    results = progress(pipe(iter(inputs)), len(records), streamed, args.quiet, sys.stderr)
+    for record, result in zip(records, results):
+        if args.json:
+            write_json(record, result, sys.stdout)
+        else:
+            write_text(command.task, record, result, sys.stdout)
+        sys.stdout.flush()
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# convert, info
+# ---------------------------------------------------------------------------------------------
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .weights import PT_WEIGHTS_NAME, SAFE_WEIGHTS_NAME, load_weights, save_weights
+
+    directory = Path(args.directory)
+    source = directory / PT_WEIGHTS_NAME if directory.is_dir() else directory
+    if not source.is_file():
+        raise CliError(f"no {PT_WEIGHTS_NAME} in {directory}" if directory.is_dir() else f"not found: {directory}")
+    target = source.parent / SAFE_WEIGHTS_NAME
+    if target.exists() and not args.force:
+        raise CliError(f"{target} exists; use --force to overwrite it")
+    weights = load_weights(source)  # torch-free reader; bfloat16 is widened to float32
+    temporary = source.parent / f".{SAFE_WEIGHTS_NAME}.{os.getpid()}.tmp.safetensors"
+    try:
+        save_weights(weights, temporary)
+        written = load_weights(temporary)
+        if set(written) != set(weights) or any(not np.array_equal(written[k], weights[k]) for k in weights):
+            raise CliError("the written file does not read back identically; nothing replaced")
+        os.replace(temporary, target)  # never a half-written model.safetensors
+    finally:
+        temporary.unlink(missing_ok=True)
+    size = target.stat().st_size / 1e6
+    if not args.quiet:
+        print(f"wrote {target} ({len(weights)} tensors, {size:.1f} MB) from {source}")
+    return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -20,6 +226,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"roformer_np {__version__} (python {platform.python_version()}, numpy {np.__version__})")
     kernels = backend.get_kernels(args.backend)
     print(f"backend: {kernels.name} (native extension built: {backend.native_available()})")
+    if hasattr(backend, "show_config"):  # threads and BLAS, with the compiled-kernels build
+        backend.show_config()
     # A self-check on a small seeded model: proves the install computes, without any download.
     cfg = RoFormerConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
                          intermediate_size=256, max_position_embeddings=128)
@@ -37,22 +245,66 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+# ---------------------------------------------------------------------------------------------
+# Parser and main
+# ---------------------------------------------------------------------------------------------
+def _common_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="input texts; '-' reads stdin (one text per line)")
+    p.add_argument("-i", "--input", metavar="FILE", help="read inputs from FILE: one text per line, or JSON lines "
+                                                           "with a \"text\" field")
+    p.add_argument("--format", choices=["auto", "text", "jsonl"], default="auto",
+                   help="input line format (auto: JSON lines when the first line starts with '{')")
+    p.add_argument("--json", action="store_true", help="print one JSON object per input")
+    p.add_argument("-m", "--model", metavar="DIR", help="checkpoint directory (default: the demo model)")
+    p.add_argument("--backend", choices=BACKEND_CHOICES, help="kernels (default: auto)")
+    p.add_argument("--threads", type=_positive_int, help="threads of the native kernels")
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="texts per forward pass (default 8)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no warnings")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="roformer-np", description="RoFormer models in NumPy.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(name, help=command.help, description=command.help)
+        _common_args(p)
+        command.add_args(p)
+        p.set_defaults(func=_run_task)
+    convert = sub.add_parser("convert", help="write model.safetensors beside a pytorch_model.bin (no torch)")
+    convert.add_argument("directory", metavar="DIR", help="checkpoint directory (or the .bin file)")
+    convert.add_argument("--force", action="store_true", help="overwrite an existing model.safetensors")
+    convert.add_argument("-q", "--quiet", action="store_true")
+    convert.set_defaults(func=_cmd_convert)
     info = sub.add_parser("info", help="version, backend, and a quick self-check")
-    info.add_argument("--backend", choices=["auto", "numpy", "native"], default=None)
-    info.set_defaults(func=_cmd_info)
+    info.add_argument("--backend", choices=BACKEND_CHOICES, default=None)
+    info.set_defaults(func=_cmd_info, quiet=False)
     return parser
+
+
+def _one_line_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+    text = " ".join(str(message).split())
+    print(f"roformer-np: warning: {text}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, OSError, RuntimeError) as exc:
-        print(f"roformer-np: error: {exc}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        if args.quiet:
+            warnings.simplefilter("ignore")
+        warnings.showwarning = _one_line_warning
+        try:
+            return args.func(args)
+        except BrokenPipeError:  # e.g. `roformer-np … | head -1`: stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 1
+        except (CliError, ValueError, OSError, RuntimeError, TypeError, KeyError) as exc:
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            print(f"roformer-np: error: {message}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("roformer-np: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

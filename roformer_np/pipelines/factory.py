@@ -1,0 +1,135 @@
+"""``pipeline(task, model=…)``: the task's pipeline around a checkpoint directory, a model object, or the demo."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..heads import (
+    RoFormerForCausalLM,
+    RoFormerForMaskedLM,
+    RoFormerForQuestionAnswering,
+    RoFormerForSequenceClassification,
+    RoFormerForTokenClassification,
+)
+from ..model import RoFormerModel
+from ..tokenizer import VOCAB_FILE, RoFormerTokenizer
+from .base import Pipeline
+from .feature_extraction import FeatureExtractionPipeline
+from .fill_mask import FillMaskPipeline
+from .question_answering import QuestionAnsweringPipeline
+from .text_classification import TextClassificationPipeline
+from .text_generation import TextGenerationPipeline
+from .token_classification import TokenClassificationPipeline
+
+# The small demo models shipped inside the package (roformer_np/demo/<name>/), with their vocab.txt beside.
+DEMO_ROOT = Path(__file__).resolve().parent.parent / "demo"
+
+
+@dataclass(frozen=True)
+class Task:
+    pipeline: type[Pipeline]
+    model_class: type
+    demo: str | None  # sub-directory of DEMO_ROOT, or None: the task has no demo model
+
+
+TASKS: dict[str, Task] = {
+    "fill-mask": Task(FillMaskPipeline, RoFormerForMaskedLM, "mlm"),
+    "text-classification": Task(TextClassificationPipeline, RoFormerForSequenceClassification, "sentiment"),
+    "token-classification": Task(TokenClassificationPipeline, RoFormerForTokenClassification, "ner"),
+    "question-answering": Task(QuestionAnsweringPipeline, RoFormerForQuestionAnswering, None),
+    "feature-extraction": Task(FeatureExtractionPipeline, RoFormerModel, "mlm"),
+    "text-generation": Task(TextGenerationPipeline, RoFormerForCausalLM, None),
+}
+_GIVE_MODEL = "give a checkpoint directory (model= in Python, --model DIR on the command line)"
+ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}  # Hugging Face's too
+
+
+def resolve_task(task: str) -> str:
+    name = ALIASES.get(task, task)
+    if name not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASKS) + sorted(ALIASES)}")
+    return name
+
+
+def demo_model_dir(task: str) -> Path:
+    """The demo checkpoint directory of ``task`` (ValueError when the task has none or it is not installed)."""
+    name = resolve_task(task)
+    demo = TASKS[name].demo
+    if demo is None:
+        raise ValueError(f"{name} has no demo model in roformer_np; {_GIVE_MODEL}")
+    path = DEMO_ROOT / demo
+    if not (path / "config.json").is_file():
+        raise ValueError(f"the demo model for {name} is not installed (expected {path}); {_GIVE_MODEL}")
+    return path
+
+
+def _load_tokenizer(model_dir: Path, tokenizer: Any) -> Any:
+    if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
+        return tokenizer
+    path = Path(tokenizer) if tokenizer is not None else model_dir
+    if tokenizer is None and not (path / VOCAB_FILE).is_file() and path.parent == DEMO_ROOT:
+        path = DEMO_ROOT  # the demo models share one vocab.txt
+    if not path.exists():
+        raise FileNotFoundError(f"tokenizer directory not found: {path}")
+    if path.is_dir() and not (path / VOCAB_FILE).is_file():
+        raise ValueError(f"no {VOCAB_FILE} in {path}: pass tokenizer= (a directory with {VOCAB_FILE})")
+    return RoFormerTokenizer.from_pretrained(path)
+
+
+def pipeline(
+    task: str,
+    model: str | os.PathLike | Any | None = None,
+    tokenizer: str | os.PathLike | RoFormerTokenizer | None = None,
+    backend: str | None = None,
+    num_threads: int | None = None,
+    dtype: np.dtype | type = np.float32,
+    batch_size: int = 1,
+    **task_defaults: Any,
+) -> Any:
+    """A pipeline for ``task`` as in Hugging Face: ``pipeline("fill-mask", model=dir)("水在零度时会[MASK]")``.
+
+    Tasks: ``fill-mask``, ``text-classification`` (alias ``sentiment-analysis``), ``token-classification``
+    (alias ``ner``), ``question-answering``, ``feature-extraction``, ``text-generation``.
+
+    Args:
+        model: a checkpoint directory (``config.json`` + weights, and normally ``vocab.txt``), a loaded model
+            of the task's class, or None for the demo model shipped with roformer_np (fill-mask,
+            text-classification, token-classification, feature-extraction).
+        tokenizer: a directory with ``vocab.txt`` or a :class:`RoFormerTokenizer`; default: the model's
+            directory. Needed when ``model`` is an object.
+        backend: ``"auto"``, ``"numpy"`` or ``"native"`` for the model's kernels.
+        num_threads: threads of the native kernels during the pipeline's forward passes.
+        dtype: the compute dtype when loading from a directory (float32 or float64).
+        batch_size: model rows per forward pass (inputs are grouped by length and padded).
+        task_defaults: the task's options (``top_k``, ``aggregation_strategy``, …), defaults of every call.
+    """
+    name = resolve_task(task)
+    spec = TASKS[name]
+    if model is None:
+        model = demo_model_dir(name)
+    if isinstance(model, (str, os.PathLike)):
+        model_dir = Path(model)
+        if not model_dir.is_dir():
+            raise FileNotFoundError(f"model directory not found: {model_dir}")
+        tok = _load_tokenizer(model_dir, tokenizer)
+        with warnings.catch_warnings():
+            if spec.model_class is RoFormerModel:  # a head checkpoint's unused head weights are expected here
+                warnings.filterwarnings("ignore", message=".*unused weights.*")
+            loaded = spec.model_class.from_pretrained(model_dir, dtype=dtype, backend=backend)
+    else:
+        if tokenizer is None:
+            raise ValueError("pass tokenizer= (a directory with vocab.txt or a RoFormerTokenizer) with a model object")
+        loaded = model
+        if spec.model_class is RoFormerModel and hasattr(model, "roformer"):
+            loaded = model.roformer  # any head's encoder extracts features
+        if not isinstance(loaded, spec.model_class):
+            raise ValueError(f"{name} needs a {spec.model_class.__name__}, got {type(model).__name__}")
+        tok = _load_tokenizer(Path("."), tokenizer)
+    return spec.pipeline(loaded, tok, batch_size=batch_size, backend=backend, num_threads=num_threads,
+                         **task_defaults)

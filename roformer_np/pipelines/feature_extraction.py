@@ -1,0 +1,60 @@
+"""feature-extraction: the encoder's last hidden state (Hugging Face's ``FeatureExtractionPipeline``), plus
+sentence vectors by pooling — an extension of roformer_np."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Batch, Feature, Pipeline, check_positive_int, encode_features
+from .text_classification import truncation_length
+
+POOLINGS = ("cls", "mean")
+
+
+class FeatureExtractionPipeline(Pipeline):
+    """``pipe("今天天气很好")`` → ``[[[h_0…], [h_1…], …]]``: nested lists [1, tokens, hidden] as Hugging Face.
+
+    Options: ``truncation`` / ``max_length``; ``return_tensors=True`` gives NumPy arrays instead of lists.
+    Extension (not in Hugging Face): ``pooling="cls"`` (the [CLS] vector) or ``"mean"`` (mean over the real
+    tokens, special tokens included, padding excluded) gives one vector [hidden] per text;
+    ``normalize=True`` scales every returned vector to unit L2 length (each token's when not pooled).
+    Results never depend on ``batch_size`` (Hugging Face returns padded rows when batching).
+    """
+
+    task = "feature-extraction"
+
+    def _parse_options(self, truncation: bool = False, max_length: int | None = None, return_tensors: bool = False,
+                       pooling: str | None = None, normalize: bool = False) -> dict[str, Any]:
+        check_positive_int("max_length", max_length, allow_none=True)
+        if pooling is not None and pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS} or None, got {pooling!r}")
+        return {"truncation": bool(truncation), "max_length": max_length, "return_tensors": bool(return_tensors),
+                "pooling": pooling, "normalize": bool(normalize)}
+
+    def _preprocess(self, text: str, opts: dict) -> list[Feature]:
+        kwargs: dict[str, Any] = {}
+        if opts["truncation"] or opts["max_length"] is not None:
+            kwargs = {"truncation": True,
+                      "max_length": truncation_length(self.tokenizer, self.model.config, opts["max_length"])}
+        return encode_features(self.tokenizer, text, **kwargs)
+
+    def _forward(self, batch: Batch, opts: dict) -> list[np.ndarray]:
+        hidden = self.model(**batch.model_inputs()).last_hidden_state  # [B, T, C]
+        pooling = opts["pooling"]
+        if pooling == "cls":
+            return list(hidden[:, 0])
+        if pooling == "mean":
+            return [hidden[r, :n].mean(axis=0, dtype=np.float64).astype(hidden.dtype) for r, n in
+                    enumerate(batch.lengths)]
+        return [hidden[r, :n] for r, n in enumerate(batch.lengths)]
+
+    def _postprocess(self, text: str, features: list[Feature], outputs: list[np.ndarray], opts: dict) -> Any:
+        vectors = outputs[0]  # [C] pooled or [T, C]
+        if opts["normalize"]:
+            norms = np.linalg.norm(vectors.astype(np.float64), axis=-1, keepdims=True)
+            vectors = (vectors / np.maximum(norms, 1e-12)).astype(vectors.dtype)
+        if opts["pooling"] is None:
+            vectors = vectors[None]  # [1, T, C], Hugging Face's shape
+        return vectors if opts["return_tensors"] else vectors.tolist()

@@ -1,0 +1,90 @@
+"""text-generation: continue a prompt with a causal LM (Hugging Face's ``TextGenerationPipeline``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Batch, Feature, Pipeline
+
+# The pipeline's own generation defaults (Hugging Face's ``_default_generation_config``): they win over the
+# model's generation_config.json except that a stored non-default ``max_length`` replaces max_new_tokens.
+PIPELINE_DEFAULTS = {"max_new_tokens": 256, "do_sample": True, "temperature": 0.7}
+HF_DEFAULT_MAX_LENGTH = 20
+GENERATE_OPTIONS = ("max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "num_beams", "length_penalty",
+                    "early_stopping", "repetition_penalty", "eos_token_id", "pad_token_id", "seed",
+                    "num_return_sequences")
+
+
+class TextGenerationPipeline(Pipeline):
+    """``pipe("今天天气")`` → ``[{"generated_text": "今天天气 很 好 …"}]`` (one dict per returned sequence).
+
+    Options: every option of :func:`roformer_np.generate` (``max_new_tokens``, ``do_sample``, ``temperature``,
+    ``top_k``, ``top_p``, ``num_beams``, ``repetition_penalty``, ``num_return_sequences``, ``seed`` …; as in
+    Hugging Face the pipeline samples by default: ``max_new_tokens=256, do_sample=True, temperature=0.7``),
+    ``return_full_text`` (True: prompt + continuation; False: the continuation only), ``return_tensors``
+    (``generated_token_ids`` instead of text), ``clean_up_tokenization_spaces`` (True),
+    ``skip_special_tokens`` (True), ``prefix`` (text put before every prompt), ``add_special_tokens``
+    (True: the prompt is encoded as ``[CLS] prompt [SEP]``, the tokenizer's default, as Hugging Face does).
+    The continuation is decoded text, so Chinese comes back with spaces between tokens (the tokenizer's
+    ``decode``). Batches only hold prompts of one length: padding would shift RoFormer's positions.
+    """
+
+    task = "text-generation"
+    pad_batches = False
+
+    def _parse_options(self, return_full_text: bool = True, return_tensors: bool = False,
+                       clean_up_tokenization_spaces: bool = True, skip_special_tokens: bool = True,
+                       prefix: str = "", add_special_tokens: bool = True, max_new_tokens: int | None = None,
+                       do_sample: bool | None = None, temperature: float | None = None, top_k: int | None = None,
+                       top_p: float | None = None, num_beams: int | None = None,
+                       length_penalty: float | None = None, early_stopping: bool | str | None = None,
+                       repetition_penalty: float | None = None, eos_token_id: int | list[int] | None = None,
+                       pad_token_id: int | None = None, seed: int | None = None,
+                       num_return_sequences: int | None = None) -> dict[str, Any]:
+        if not isinstance(prefix, str):
+            raise ValueError(f"prefix must be a str, got {type(prefix).__name__}")
+        given = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_k=top_k,
+                     top_p=top_p, num_beams=num_beams, length_penalty=length_penalty,
+                     early_stopping=early_stopping, repetition_penalty=repetition_penalty,
+                     eos_token_id=eos_token_id, pad_token_id=pad_token_id, seed=seed,
+                     num_return_sequences=num_return_sequences)
+        generate_kwargs = {k: v for k, v in given.items() if v is not None}
+        for key, value in PIPELINE_DEFAULTS.items():
+            generate_kwargs.setdefault(key, value)
+        stored = getattr(self.model, "generation_config", None) or {}
+        if max_new_tokens is None and stored.get("max_length") not in (None, HF_DEFAULT_MAX_LENGTH):
+            del generate_kwargs["max_new_tokens"]  # the checkpoint's max_length rules, as in Hugging Face
+        return {"return_full_text": bool(return_full_text), "return_tensors": bool(return_tensors),
+                "clean_up_tokenization_spaces": bool(clean_up_tokenization_spaces),
+                "skip_special_tokens": bool(skip_special_tokens), "prefix": prefix,
+                "add_special_tokens": bool(add_special_tokens), "generate": generate_kwargs}
+
+    def _preprocess(self, prompt: str, opts: dict) -> list[Feature]:
+        ids = self.tokenizer(opts["prefix"] + prompt, add_special_tokens=opts["add_special_tokens"])["input_ids"]
+        if not ids:
+            raise ValueError(f"text-generation: the prompt {prompt!r} has no tokens (RoFormer has no start token "
+                             "to generate from)")
+        return [Feature(list(ids), [0] * len(ids))]
+
+    def _forward(self, batch: Batch, opts: dict) -> list[np.ndarray]:
+        sequences = self.model.generate(batch.input_ids, attention_mask=batch.attention_mask, **opts["generate"])
+        per_prompt = sequences.shape[0] // len(batch.features)
+        return list(sequences.reshape(len(batch.features), per_prompt, -1))  # [B, n, S + new] -> B x [n, S+new]
+
+    def _postprocess(self, prompt: str, features: list[Feature], outputs: list[np.ndarray], opts: dict) -> list:
+        (feature,), (sequences,) = features, outputs
+        if opts["return_tensors"]:
+            return [{"generated_token_ids": s.tolist()} for s in sequences]
+
+        def decode(ids: Any) -> str:
+            return self.tokenizer.decode(list(ids), skip_special_tokens=opts["skip_special_tokens"],
+                                         clean_up_tokenization_spaces=opts["clean_up_tokenization_spaces"])
+
+        prompt_length = len(decode(feature.ids))
+        records = []
+        for s in sequences:
+            new_text = decode(s.tolist())[prompt_length:]
+            records.append({"generated_text": prompt + new_text if opts["return_full_text"] else new_text})
+        return records
