@@ -4,11 +4,12 @@
 >>> model = RoFormerModel.from_pretrained("path/to/checkpoint")  # doctest: +SKIP
 """
 
-from .backend import get_kernels, native_available, use_backend
+from .backend import get_kernels, native_available, show_config, use_backend
 from .cache import KVCache
 from .config import RoFormerConfig
 from .model import RoFormerModel
 from .ops import sinusoidal_table
+from .threads import get_num_threads, set_num_threads, thread_limit
 from .weights import CheckpointError, load_weights, save_weights
 
 __version__ = "0.1.0"
@@ -19,9 +20,13 @@ __all__ = [
     "RoFormerConfig",
     "RoFormerModel",
     "get_kernels",
+    "get_num_threads",
     "load_weights",
     "native_available",
     "save_weights",
+    "set_num_threads",
+    "show_config",
     "sinusoidal_table",
+    "thread_limit",
     "use_backend",
 ]
