@@ -51,7 +51,6 @@ ACT_CODES = {
 }
 
 OPENMP = bool(RNP_HAVE_OPENMP)
-DEF UNIT = 64          # GEMM column unit: thread ranges are whole units (a multiple of BLAS's unroll)
 DEF MAX_BLAS = 4       # BLAS libraries whose thread count we control
 
 cdef int _num_threads = 1
@@ -213,9 +212,15 @@ cdef inline double _act_f64(double v, int code) noexcept nogil:
     return v
 
 
-cdef inline int _range_start(int t, int nt, int units, int n) noexcept nogil:
-    """First column of thread t: ranges are whole UNITs, contiguous and balanced."""
-    return min(<int>((<long long>units * t) // nt) * UNIT, n)
+cdef inline int _unit_width(int n) noexcept nogil:
+    """Columns per GEMM call: about n / 8, a multiple of 16, at least 64 -- a function of n only.
+
+    BLAS results depend (in the last bits) on the extent of the call, so the cut must not depend on
+    the thread count: every thread count runs exactly the same calls, merely distributed differently.
+    """
+    cdef int u = (n + 7) // 8
+    u = (u + 15) // 16 * 16
+    return max(64, u)
 
 
 cdef inline int _threads_for(int units) noexcept nogil:
@@ -224,27 +229,27 @@ cdef inline int _threads_for(int units) noexcept nogil:
 
 cdef void _linear_act(int m, int n, int k, real *x, int ldx, real *w, real *bias, real *y, int ldy,
                       int code, bint epilogue) noexcept nogil:
-    """y[m, n] = act(x @ w.T + bias); w is [n, k] contiguous. Column ranges per thread (or BLAS threads)."""
-    cdef int units = (n + UNIT - 1) // UNIT
+    """y[m, n] = act(x @ w.T + bias); w is [n, k] contiguous. One GEMM + epilogue per column unit."""
+    cdef int width = _unit_width(n)
+    cdef int units = (n + width - 1) // width
     cdef int nt = _threads_for(units)
-    cdef int t, n0 = 0, n1 = 0
-    if _gemm_mode == 1 or nt == 1:
-        if nt > 1:
-            _blas_threads(nt)
+    cdef int u, n0, nb
+    if _gemm_mode == 1:  # BLAS's own threads (for comparison; not thread-count invariant)
+        if _num_threads > 1:
+            _blas_threads(_num_threads)
         _gemm_xwt(m, n, k, x, ldx, w, k, y, ldy)
-        if nt > 1:
+        if _num_threads > 1:
             _blas_threads(1)
         if epilogue:
-            for t in prange(m, num_threads=_threads_for(m), schedule="static"):
-                _bias_act_rows(y + <Py_ssize_t>t * ldy, ldy, bias, 1, n, code)
+            for u in prange(m, num_threads=_threads_for(m), schedule="static"):
+                _bias_act_rows(y + <Py_ssize_t>u * ldy, ldy, bias, 1, n, code)
         return
-    for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
-        n0 = _range_start(t, nt, units, n)
-        n1 = _range_start(t + 1, nt, units, n)
-        if n1 > n0:
-            _gemm_xwt(m, n1 - n0, k, x, ldx, w + <Py_ssize_t>n0 * k, k, y + n0, ldy)
-            if epilogue:
-                _bias_act_rows(y + n0, ldy, NULL if bias == NULL else bias + n0, m, n1 - n0, code)
+    for u in prange(units, num_threads=nt, schedule="static"):
+        n0 = u * width
+        nb = min(width, n - n0)
+        _gemm_xwt(m, nb, k, x, ldx, w + <Py_ssize_t>n0 * k, k, y + n0, ldy)
+        if epilogue:
+            _bias_act_rows(y + n0, ldy, NULL if bias == NULL else bias + n0, m, nb, code)
 
 
 cdef void _add_ln_rows(int m, int n, real *y, real *bias, real *res, int ldr, real *g, real *b,
