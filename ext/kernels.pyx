@@ -244,7 +244,7 @@ cdef void _linear_act(int m, int n, int k, real *x, int ldx, real *w, real *bias
             for u in prange(m, num_threads=_threads_for(m), schedule="static"):
                 _bias_act_rows(y + <Py_ssize_t>u * ldy, ldy, bias, 1, n, code)
         return
-    for u in prange(units, num_threads=nt, schedule="static"):
+    for u in prange(units, num_threads=nt, schedule="dynamic"):
         n0 = u * width
         nb = min(width, n - n0)
         _gemm_xwt(m, nb, k, x, ldx, w + <Py_ssize_t>n0 * k, k, y + n0, ldy)
@@ -256,7 +256,7 @@ cdef void _add_ln_rows(int m, int n, real *y, real *bias, real *res, int ldr, re
                        double eps) noexcept nogil:
     """y[i] = LayerNorm(y[i] + bias + res[i]) for each of m rows (y contiguous [m, n])."""
     cdef int i
-    for i in prange(m, num_threads=_threads_for(m), schedule="static"):
+    for i in prange(m, num_threads=_threads_for(m), schedule="dynamic", chunksize=4):
         _add_ln_row(y + <Py_ssize_t>i * n, bias, NULL if res == NULL else res + <Py_ssize_t>i * ldr, g, b, n, eps)
 
 
@@ -336,18 +336,23 @@ cdef void _attention_core(
     real *mask, Py_ssize_t mb, Py_ssize_t mh, Py_ssize_t mt,
     real *head_mask, real *out, real *probs, int tile, int *failed,
 ) noexcept nogil:
-    """out[b, t, h*D:(h+1)*D] = softmax(rot(q) rot(k).T / sqrt(D) + mask) * head_mask @ v, per (b, h).
+    """out[b, t, h*D:(h+1)*D] = softmax(rot(q) rot(k).T / sqrt(D) + mask) * head_mask @ v.
 
-    Query rows are processed ``tile`` at a time: only a [tile, S] score block per thread exists (unless
-    ``probs`` is given, then the rows are written straight into it).
+    Pass 1 rotates the keys (and values) of every (b, h) once into [B, H, S, D] buffers. Pass 2 runs one
+    task per (b, h, query tile of ``tile`` rows): only a [tile, S] score block per thread exists (unless
+    ``probs`` is given, then the rows are written straight into it). Tasks are scheduled dynamically (a
+    descheduled thread does not stall the others) and each task is computed by one thread with the same
+    calls whatever the thread count.
     """
-    cdef int bh, b, h, t0, tq, i, nt
+    cdef int bh, task, b, h, t0, tq, i, nt
     cdef int C = H * D
+    cdef int ntiles = (T + tile - 1) // tile
     cdef real scale = <real>sqrt(<double>D)
-    cdef real *kbuf
-    cdef real *vbuf
-    cdef real *qbuf
-    cdef real *sbuf
+    cdef Py_ssize_t SD = <Py_ssize_t>S * D
+    cdef real *krot = NULL
+    cdef real *vrot = NULL
+    cdef real *qbuf = NULL
+    cdef real *sbuf = NULL
     cdef real *kp
     cdef real *vp
     cdef real *qp
@@ -355,61 +360,72 @@ cdef void _attention_core(
     cdef real *mrow
     cdef int ldk, ldv, ldq
     cdef real hm
-    kbuf = vbuf = qbuf = sbuf = NULL
-    nt = max(1, min(_num_threads, B * H))
-    with parallel(num_threads=nt):
-        kbuf = <real*>malloc(sizeof(real) * (<Py_ssize_t>S * D if rotate_qk else 1))
-        vbuf = <real*>malloc(sizeof(real) * (<Py_ssize_t>S * D if rotate_v else 1))
-        qbuf = <real*>malloc(sizeof(real) * (<Py_ssize_t>tile * D if rotate_qk else 1))
-        sbuf = <real*>malloc(sizeof(real) * (<Py_ssize_t>tile * S if probs == NULL else 1))
-        if kbuf == NULL or vbuf == NULL or qbuf == NULL or sbuf == NULL:
+    if rotate_qk:
+        krot = <real*>malloc(sizeof(real) * B * H * SD)
+        if rotate_v:
+            vrot = <real*>malloc(sizeof(real) * B * H * SD)
+        if krot == NULL or (rotate_v and vrot == NULL):
             failed[0] = 1
-        for bh in prange(B * H, schedule="static"):
-            if failed[0]:
-                continue
+            free(krot)
+            free(vrot)
+            return
+        nt = max(1, min(_num_threads, B * H))
+        for bh in prange(B * H, num_threads=nt, schedule="dynamic"):
             b = bh // H
             h = bh - b * H
-            kp = k + b * kb + h * kh
-            vp = v + b * vb + h * vh
-            ldk = <int>ks
-            ldv = <int>vs
-            if rotate_qk:
-                _rotate_rows(kbuf, kp, ks, S, D, sin, cos)
-                kp = kbuf
-                ldk = D
+            _rotate_rows(krot + bh * SD, k + b * kb + h * kh, ks, S, D, sin, cos)
             if rotate_v:
-                _rotate_rows(vbuf, vp, vs, S, D, sin, cos)
-                vp = vbuf
+                _rotate_rows(vrot + bh * SD, v + b * vb + h * vh, vs, S, D, sin, cos)
+    nt = max(1, min(_num_threads, B * H * ntiles))
+    with parallel(num_threads=nt):
+        qbuf = <real*>malloc(sizeof(real) * (<Py_ssize_t>tile * D if rotate_qk else 1))
+        sbuf = <real*>malloc(sizeof(real) * (<Py_ssize_t>tile * S if probs == NULL else 1))
+        if qbuf == NULL or sbuf == NULL:
+            failed[0] = 1
+        for task in prange(B * H * ntiles, schedule="dynamic"):
+            if failed[0]:
+                continue
+            bh = task // ntiles
+            t0 = (task - bh * ntiles) * tile
+            tq = min(tile, T - t0)
+            b = bh // H
+            h = bh - b * H
+            if rotate_qk:
+                kp = krot + bh * SD
+                ldk = D
+            else:
+                kp = k + b * kb + h * kh
+                ldk = <int>ks
+            if rotate_v:
+                vp = vrot + bh * SD
                 ldv = D
+            else:
+                vp = v + b * vb + h * vh
+                ldv = <int>vs
             hm = head_mask[h] if head_mask != NULL else 1
-            t0 = 0
-            while t0 < T:
-                tq = min(tile, T - t0)
-                qp = q + b * qb + h * qh + <Py_ssize_t>t0 * qt
-                ldq = <int>qt
-                if rotate_qk:
-                    _rotate_rows(qbuf, qp, qt, tq, D, sin + <Py_ssize_t>t0 * (D // 2),
-                                 cos + <Py_ssize_t>t0 * (D // 2))
-                    qp = qbuf
-                    ldq = D
-                if probs != NULL:
-                    sp = probs + ((<Py_ssize_t>b * H + h) * T + t0) * S
-                else:
-                    sp = sbuf
-                _gemm_xwt(tq, S, D, qp, ldq, kp, ldk, sp, S)            # [tq, S] scores
-                for i in range(tq):
-                    mrow = NULL
-                    if mask != NULL:
-                        mrow = mask + b * mb + h * mh + <Py_ssize_t>(t0 + i) * mt
-                    _softmax_row(sp + <Py_ssize_t>i * S, mrow, S, scale, head_mask != NULL, hm)
-                # [tq, S] @ [S, D] -> out[b, t0:t0+tq, h*D:(h+1)*D]; column-major: out.T = v.T @ p.T
-                _gemm(c'N', c'N', D, tq, S, vp, ldv, sp, S, <real>0,
-                      out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D, C)
-                t0 = t0 + tile
-        free(kbuf)
-        free(vbuf)
+            qp = q + b * qb + h * qh + <Py_ssize_t>t0 * qt
+            ldq = <int>qt
+            if rotate_qk:
+                _rotate_rows(qbuf, qp, qt, tq, D, sin + <Py_ssize_t>t0 * (D // 2), cos + <Py_ssize_t>t0 * (D // 2))
+                qp = qbuf
+                ldq = D
+            if probs != NULL:
+                sp = probs + ((<Py_ssize_t>b * H + h) * T + t0) * S
+            else:
+                sp = sbuf
+            _gemm_xwt(tq, S, D, qp, ldq, kp, ldk, sp, S)  # [tq, S] scores
+            for i in range(tq):
+                mrow = NULL
+                if mask != NULL:
+                    mrow = mask + b * mb + h * mh + <Py_ssize_t>(t0 + i) * mt
+                _softmax_row(sp + <Py_ssize_t>i * S, mrow, S, scale, head_mask != NULL, hm)
+            # [tq, S] @ [S, D] -> out[b, t0:t0+tq, h*D:(h+1)*D]; column-major: out.T = v.T @ p.T
+            _gemm(c'N', c'N', D, tq, S, vp, ldv, sp, S, <real>0,
+                  out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D, C)
         free(qbuf)
         free(sbuf)
+    free(krot)
+    free(vrot)
 
 
 # ---------------------------------------------------------------------------------------------
