@@ -34,9 +34,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import numpy as np  # noqa: E402
-
 import common  # noqa: E402
+import numpy as np  # noqa: E402
 
 THREADS = 2
 CLEAN_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -58,8 +57,20 @@ def reexec_clean() -> None:
 def fma_peak(threads: int) -> float:
     """GFLOP/s of a register-resident FMA loop (bench/fma_peak.c, compiled here with -march=native)."""
     out = Path(tempfile.gettempdir()) / "roformer_np_fma_peak.so"
-    subprocess.run(["cc", "-O2", "-march=native", "-fopenmp", "-shared", "-fPIC", str(HERE / "fma_peak.c"),
-                    "-o", str(out)], check=True)
+    subprocess.run(
+        [
+            "cc",
+            "-O2",
+            "-march=native",
+            "-fopenmp",
+            "-shared",
+            "-fPIC",
+            str(HERE / "fma_peak.c"),
+            "-o",
+            str(out),
+        ],
+        check=True,
+    )
     lib = ctypes.CDLL(str(out))
     lib.fma_peak.restype = ctypes.c_double
     lib.fma_peak.argtypes = [ctypes.c_int, ctypes.c_long]
@@ -71,8 +82,11 @@ def blas_report() -> list[str]:
         from threadpoolctl import threadpool_info
     except ImportError:
         return ["(threadpoolctl not installed)"]
-    return [f"{i['internal_api']} {i.get('version')} arch={i.get('architecture')} threads={i['num_threads']} "
-            f"{Path(i['filepath']).name}" for i in threadpool_info()]
+    return [
+        f"{i['internal_api']} {i.get('version')} arch={i.get('architecture')} threads={i['num_threads']} "
+        f"{Path(i['filepath']).name}"
+        for i in threadpool_info()
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,11 +150,15 @@ def make_torch(ckpt: Path):
 
     def encoder(ids, mask):
         with torch.inference_mode():
-            return enc(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).last_hidden_state.numpy()
+            return enc(
+                input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)
+            ).last_hidden_state.numpy()
 
     def mlm(ids, mask):
         with torch.inference_mode():
-            return mlm_model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy()
+            return mlm_model(
+                input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)
+            ).logits.numpy()
 
     def prefill(ids):
         with torch.inference_mode():
@@ -164,7 +182,9 @@ def make_ort(ckpt: Path):
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = {k: ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for k, p in paths.items()}
+    sess = {
+        k: ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for k, p in paths.items()
+    }
     layers = common.BASE["num_hidden_layers"]
 
     def feeds(ids, mask):
@@ -178,16 +198,22 @@ def make_ort(ckpt: Path):
 
     def prefill(ids):
         b, t = ids.shape
-        h, d = common.BASE["num_attention_heads"], common.BASE["hidden_size"] // common.BASE["num_attention_heads"]
+        h, d = (
+            common.BASE["num_attention_heads"],
+            common.BASE["hidden_size"] // common.BASE["num_attention_heads"],
+        )
         past = {f"past.{i}.{kv}": np.zeros((b, h, 0, d), np.float32) for i in range(layers) for kv in "kv"}
-        out = sess["decoder_step"].run(None, {"input_ids": ids, "attention_mask": np.ones((b, t), np.int64), **past})
+        out = sess["decoder_step"].run(
+            None, {"input_ids": ids, "attention_mask": np.ones((b, t), np.int64), **past}
+        )
         return {f"past.{i}.{kv}": out[1 + 2 * i + j] for i in range(layers) for j, kv in enumerate("kv")}
 
     def step(state, tok, ctx):
         past = {k: v[:, :, :ctx] for k, v in state.items()}
         b = tok.shape[0]
         out = sess["decoder_step"].run(
-            None, {"input_ids": tok, "attention_mask": np.ones((b, ctx + 1), np.int64), **past})
+            None, {"input_ids": tok, "attention_mask": np.ones((b, ctx + 1), np.int64), **past}
+        )
         return out[0]
 
     return {"encoder": encoder, "mlm": mlm, "prefill": prefill, "step": step}
@@ -206,7 +232,9 @@ def make(name: str, ckpt: Path):
 # ---------------------------------------------------------------------------------------------
 def inputs(batch: int, seq: int, seed: int = 0):
     rng = np.random.default_rng(seed)
-    return rng.integers(1, common.BASE["vocab_size"], (batch, seq)).astype(np.int64), np.ones((batch, seq), np.int64)
+    return rng.integers(1, common.BASE["vocab_size"], (batch, seq)).astype(np.int64), np.ones(
+        (batch, seq), np.int64
+    )
 
 
 def run_timings(models: dict, repeats: int, decode_steps: int) -> dict:
@@ -221,7 +249,9 @@ def run_timings(models: dict, repeats: int, decode_steps: int) -> dict:
             for name, m in models.items():
                 t0 = time.perf_counter()
                 m[kind](ids, mask)
-                times.setdefault(f"{kind} ({b}, {s})", {}).setdefault(name, []).append(time.perf_counter() - t0)
+                times.setdefault(f"{kind} ({b}, {s})", {}).setdefault(name, []).append(
+                    time.perf_counter() - t0
+                )
     for ctx in DECODE_CONTEXTS:
         ids, _ = inputs(1, ctx, seed=1)
         tok = np.array([[7]], dtype=np.int64)
@@ -232,7 +262,9 @@ def run_timings(models: dict, repeats: int, decode_steps: int) -> dict:
             for name, m in models.items():
                 t0 = time.perf_counter()
                 m["step"](states[name], tok, ctx)
-                times.setdefault(f"decode ms/token @ {ctx}", {}).setdefault(name, []).append(time.perf_counter() - t0)
+                times.setdefault(f"decode ms/token @ {ctx}", {}).setdefault(name, []).append(
+                    time.perf_counter() - t0
+                )
     return times
 
 
@@ -286,18 +318,30 @@ def rss_child(name: str) -> None:
         opts.intra_op_num_threads = THREADS
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         t0 = time.perf_counter()
-        sess = ort.InferenceSession(str(common.bench_dir() / "onnx" / "encoder.onnx"), opts,
-                                    providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(
+            str(common.bench_dir() / "onnx" / "encoder.onnx"), opts, providers=["CPUExecutionProvider"]
+        )
         load = time.perf_counter() - t0
 
         def fwd(ids, mask):
-            return sess.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+            return sess.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            )
+
     after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for b, s in ((1, 512), (8, 128)):
         fwd(*inputs(b, s))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"load_s": load, "base_mb": base / 1024, "after_load_mb": after_load / 1024,
-                      "peak_mb": peak / 1024}))
+    print(
+        json.dumps(
+            {
+                "load_s": load,
+                "base_mb": base / 1024,
+                "after_load_mb": after_load / 1024,
+                "peak_mb": peak / 1024,
+            }
+        )
+    )
 
 
 def rss_all(names) -> dict:
@@ -316,7 +360,7 @@ def rss_all(names) -> dict:
 # ---------------------------------------------------------------------------------------------
 def flops_of(row: str) -> float | None:
     if row.startswith("encoder"):
-        b, s = (int(v) for v in row[row.index("(") + 1: -1].split(","))
+        b, s = (int(v) for v in row[row.index("(") + 1 : -1].split(","))
         return common.encoder_flops(b, s)
     if row.startswith("mlm"):
         return common.encoder_flops(1, 128) + common.mlm_head_flops(1, 128)
@@ -327,7 +371,10 @@ def report(times: dict, peak: float, rss: dict, agreement: dict, weight_mb: floa
     names = [n for n in CONTENDERS if any(n in v for v in times.values())]
     label = {"native": "np native", "numpy": "np numpy", "torch": "PyTorch", "ort": "ONNX RT"}
     print(f"\nFMA peak (measured, {THREADS} threads): {peak:.0f} GFLOP/s")
-    print("\nmedian [min, max] ms; ratio = median / median of ONNX Runtime and of PyTorch; GFLOP/s (% of FMA peak)")
+    print(
+        "\nmedian [min, max] ms; ratio = median / median of ONNX Runtime and of PyTorch;"
+        " GFLOP/s (% of FMA peak)"
+    )
     for row, per in times.items():
         print(f"\n{row}")
         fl = flops_of(row)
@@ -346,18 +393,24 @@ def report(times: dict, peak: float, rss: dict, agreement: dict, weight_mb: floa
                 line += f"  {gf:6.0f} GFLOP/s ({100 * gf / peak:4.1f}%)"
             print(line)
     if agreement:
-        print("\nmax |last_hidden_state - PyTorch| at (1, 128): "
-              + ", ".join(f"{label[k]} {v:.2e}" for k, v in agreement.items()))
+        print(
+            "\nmax |last_hidden_state - PyTorch| at (1, 128): "
+            + ", ".join(f"{label[k]} {v:.2e}" for k, v in agreement.items())
+        )
     if rss:
-        print(f"\nLoad from safetensors and peak RSS (fresh process each; weights {weight_mb:.0f} MB;"
-              " forward at (1, 512) then (8, 128)):")
+        print(
+            f"\nLoad from safetensors and peak RSS (fresh process each; weights {weight_mb:.0f} MB;"
+            " forward at (1, 512) then (8, 128)):"
+        )
         for n, r in rss.items():
             if "error" in r:
                 print(f"  {label[n]:10s} error: {r['error']}")
                 continue
             extra = r["peak_mb"] - r["base_mb"]
-            print(f"  {label[n]:10s} load {r['load_s']:6.3f} s   peak RSS {r['peak_mb']:7.0f} MB "
-                  f"(imports {r['base_mb']:.0f} MB, +{extra:.0f} MB = {extra / weight_mb:.2f}x weights)")
+            print(
+                f"  {label[n]:10s} load {r['load_s']:6.3f} s   peak RSS {r['peak_mb']:7.0f} MB "
+                f"(imports {r['base_mb']:.0f} MB, +{extra:.0f} MB = {extra / weight_mb:.2f}x weights)"
+            )
 
 
 def profile_native(repeats: int) -> None:
@@ -386,6 +439,7 @@ def profile_native(repeats: int) -> None:
                 r = fn(*a, **kw)
                 acc[name] = acc.get(name, 0.0) + time.perf_counter() - t0
                 return r
+
             return wrapped
 
     orig = be.get_kernels
@@ -411,8 +465,10 @@ def profile_native(repeats: int) -> None:
             for _ in range(repeats):
                 kernels.linear(xin, w)
             gemm += layers * (time.perf_counter() - t1) / repeats
-        print(f"\nnative forward ({b}, {s}): {1e3 * total:.1f} ms total; pure GEMM (same shapes, no epilogue) "
-              f"{1e3 * gemm:.1f} ms = {100 * gemm / total:.0f}%")
+        print(
+            f"\nnative forward ({b}, {s}): {1e3 * total:.1f} ms total; pure GEMM (same shapes, no epilogue) "
+            f"{1e3 * gemm:.1f} ms = {100 * gemm / total:.0f}%"
+        )
         for name, t in sorted(acc.items(), key=lambda kv: -kv[1]):
             print(f"  {name:18s} {1e3 * t / repeats:7.1f} ms  {100 * t / repeats / total:4.0f}%")
         rest = total - sum(acc.values()) / repeats

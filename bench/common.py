@@ -13,8 +13,15 @@ from pathlib import Path
 import numpy as np
 
 BASE = dict(
-    vocab_size=50000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-    max_position_embeddings=1536, embedding_size=768, hidden_act="gelu", type_vocab_size=2,
+    vocab_size=50000,
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    max_position_embeddings=1536,
+    embedding_size=768,
+    hidden_act="gelu",
+    type_vocab_size=2,
 )
 SEED = 0
 

@@ -21,8 +21,15 @@ def _export(module, args, path: Path, input_names, output_names, dynamic_axes) -
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module, args, str(path), input_names=input_names, output_names=output_names,
-            dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False, do_constant_folding=True,
+            module,
+            args,
+            str(path),
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            opset_version=OPSET,
+            dynamo=False,
+            do_constant_folding=True,
         )
 
 
@@ -40,13 +47,25 @@ def export_all(checkpoint: Path, out_dir: Path) -> dict[str, Path]:
     if not paths["encoder"].is_file():
         enc = RoFormerModel.from_pretrained(checkpoint).eval()
         enc.config.return_dict = False
-        _export(enc, (ids, mask, types), paths["encoder"], ["input_ids", "attention_mask", "token_type_ids"],
-                ["last_hidden_state"], {**axes, "last_hidden_state": {0: "batch", 1: "seq"}})
+        _export(
+            enc,
+            (ids, mask, types),
+            paths["encoder"],
+            ["input_ids", "attention_mask", "token_type_ids"],
+            ["last_hidden_state"],
+            {**axes, "last_hidden_state": {0: "batch", 1: "seq"}},
+        )
     if not paths["mlm"].is_file():
         mlm = RoFormerForMaskedLM.from_pretrained(checkpoint).eval()
         mlm.config.return_dict = False
-        _export(mlm, (ids, mask, types), paths["mlm"], ["input_ids", "attention_mask", "token_type_ids"],
-                ["logits"], {**axes, "logits": {0: "batch", 1: "seq"}})
+        _export(
+            mlm,
+            (ids, mask, types),
+            paths["mlm"],
+            ["input_ids", "attention_mask", "token_type_ids"],
+            ["logits"],
+            {**axes, "logits": {0: "batch", 1: "seq"}},
+        )
     if not paths["decoder_step"].is_file():
         config = RoFormerConfig.from_pretrained(checkpoint)
         config.is_decoder = True
@@ -65,8 +84,13 @@ def export_all(checkpoint: Path, out_dir: Path) -> dict[str, Path]:
                 cache = DynamicCache()
                 for i in range(layers):
                     cache.update(past[2 * i], past[2 * i + 1], i)
-                out = self.lm(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache,
-                              use_cache=True, return_dict=True)
+                out = self.lm(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    past_key_values=cache,
+                    use_cache=True,
+                    return_dict=True,
+                )
                 new = out.past_key_values
                 flat = []
                 for i in range(layers):
@@ -78,13 +102,23 @@ def export_all(checkpoint: Path, out_dir: Path) -> dict[str, Path]:
             past += [torch.zeros((1, heads, 4, d)), torch.zeros((1, heads, 4, d))]
         names_in = ["input_ids", "attention_mask"] + [f"past.{i}.{kv}" for i in range(layers) for kv in "kv"]
         names_out = ["logits"] + [f"present.{i}.{kv}" for i in range(layers) for kv in "kv"]
-        dyn = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "total"}, "logits": {0: "batch"}}
+        dyn = {
+            "input_ids": {0: "batch", 1: "seq"},
+            "attention_mask": {0: "batch", 1: "total"},
+            "logits": {0: "batch"},
+        }
         for n in names_in[2:]:
             dyn[n] = {0: "batch", 2: "past"}
         for n in names_out[1:]:
             dyn[n] = {0: "batch", 2: "total"}
-        _export(Step(lm), (ids[:, :1], torch.ones((1, 5), dtype=torch.long), *past), paths["decoder_step"],
-                names_in, names_out, dyn)
+        _export(
+            Step(lm),
+            (ids[:, :1], torch.ones((1, 5), dtype=torch.long), *past),
+            paths["decoder_step"],
+            names_in,
+            names_out,
+            dyn,
+        )
     return paths
 
 

@@ -54,7 +54,9 @@ OPENMP = bool(RNP_HAVE_OPENMP)
 DEF MAX_BLAS = 4       # BLAS libraries whose thread count we control
 
 cdef int _num_threads = 1
-cdef int _gemm_mode = 0     # 0: one single-threaded GEMM per thread on its column range; 1: BLAS threads
+# 0: fixed column units spread over our OpenMP threads, each a single-threaded GEMM (thread-count
+# invariant); 1: one GEMM on BLAS's own threads (the only parallel GEMM of a build without OpenMP)
+cdef int _gemm_mode = 0 if RNP_HAVE_OPENMP else 1
 cdef int _n_blas = 0
 cdef get_threads_t _blas_get[MAX_BLAS]
 cdef set_threads_t _blas_set[MAX_BLAS]

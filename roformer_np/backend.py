@@ -109,6 +109,9 @@ def get_kernels(backend: str | None = None) -> SimpleNamespace:
     return SimpleNamespace(name="native", **impl)
 
 
+BLAS_FIELDS = ("internal_api", "version", "architecture", "threading_layer", "num_threads", "filepath")
+
+
 def config_info() -> dict:
     """What :func:`show_config` prints, as a dict."""
     from . import threads
@@ -126,11 +129,10 @@ def config_info() -> dict:
         "num_threads_source": threads.num_threads_source(),
         "gemm_mode": module._get_gemm_mode() if module is not None else None,
         "blas": [
-            {k: lib.get(k) for k in ("internal_api", "version", "architecture", "threading_layer", "num_threads",
-                                     "filepath")}
+            {k: lib.get(k) for k in BLAS_FIELDS}
             for lib in threads.blas_libraries()
         ],
-        "kernels_blas": [lib["filepath"] for lib in threads.scipy_blas_libraries()] if module is not None else [],
+        "kernels_blas": [lib["filepath"] for lib in threads.scipy_blas_libraries()] if module else [],
     }
     return info
 
@@ -158,7 +160,7 @@ def show_config(file=None) -> dict:
     if not info["blas"]:
         lines.append("BLAS                : (install threadpoolctl for details)")
     for lib in info["blas"]:
-        used = " [kernels]" if lib["filepath"] in info["kernels_blas"] else " [numpy]"
+        used = " [kernels]" if lib["filepath"] in info["kernels_blas"] else ""
         lines.append(
             f"BLAS                : {lib['internal_api']} {lib['version']} {lib['architecture'] or ''}, "
             f"{lib['num_threads']} threads{used} {lib['filepath']}"

@@ -75,12 +75,42 @@ def thread_limit(n: int | None) -> Iterator[None]:
 # BLAS libraries
 # ---------------------------------------------------------------------------------------------
 def blas_libraries() -> list[dict]:
-    """threadpoolctl's description of the loaded BLAS libraries ([] without threadpoolctl)."""
+    """threadpoolctl's description of the loaded BLAS libraries.
+
+    Without threadpoolctl, the OpenBLAS libraries mapped into this process (from /proc/self/maps) with
+    only their path, which is all :func:`configure_native` needs.
+    """
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return []
+        return _mapped_openblas()
     return [i for i in threadpool_info() if i.get("user_api") == "blas"]
+
+
+def _mapped_openblas() -> list[dict]:
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as fh:
+            fields = [line.split() for line in fh]
+    except OSError:
+        return []
+    paths = {
+        f[-1]
+        for f in fields
+        if len(f) >= 6 and "openblas" in os.path.basename(f[-1]).lower() and ".so" in os.path.basename(f[-1])
+    }
+    return [
+        {
+            "user_api": "blas",
+            "internal_api": "openblas",
+            "filepath": p,
+            "version": None,
+            "architecture": None,
+            "threading_layer": None,
+            "num_threads": None,
+        }
+        for p in sorted(paths)
+        if p.startswith("/")
+    ]
 
 
 def scipy_blas_libraries() -> list[dict]:
@@ -108,7 +138,9 @@ def _openblas_controls(libs: list[dict]) -> list[tuple[int, int]]:
                 get = getattr(dll, f"{prefix}openblas_get_num_threads{suffix}", None)
                 put = getattr(dll, f"{prefix}openblas_set_num_threads{suffix}", None)
                 if get is not None and put is not None:
-                    pairs.append((ctypes.cast(get, ctypes.c_void_p).value, ctypes.cast(put, ctypes.c_void_p).value))
+                    pairs.append(
+                        (ctypes.cast(get, ctypes.c_void_p).value, ctypes.cast(put, ctypes.c_void_p).value)
+                    )
                     break
             else:
                 continue

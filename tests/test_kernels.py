@@ -22,7 +22,8 @@ from roformer_np.activations import ACTIVATIONS
 from roformer_np.backend import native_available
 
 pytestmark = pytest.mark.skipif(
-    not native_available(), reason="the native extension is not built (pure-NumPy install): nothing to compare"
+    not native_available(),
+    reason="the native extension is not built (pure-NumPy install): nothing to compare",
 )
 
 TOL = {np.float32: (1e-5, 1e-5), np.float64: (1e-12, 1e-12)}
@@ -93,8 +94,9 @@ def test_every_kernel_is_native(K):
     noncontig=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-def test_rotary_attention(K, dtype, b, t, h, half_d, rotary_value, masked, head_mask, output_attentions,
-                          noncontig, seed):
+def test_rotary_attention(
+    K, dtype, b, t, h, half_d, rotary_value, masked, head_mask, output_attentions, noncontig, seed
+):
     rng = np.random.default_rng(seed)
     d = 2 * half_d
     q, k, v = (rand(rng, (b, h, t, d), dtype) for _ in range(3))
@@ -249,8 +251,12 @@ def test_output_layer_norm(K, dtype, lead, c_in, c, eps, noncontig, seed):
         x, res = strided(x), strided(res)
     w, b = rand(rng, (c, c_in), dtype, 0.3), rand(rng, (c,), dtype)
     g, beta = rand(rng, (c,), dtype), rand(rng, (c,), dtype)
-    close(K.output_layer_norm(x, w, b, res, g, beta, eps), ops.output_layer_norm(x, w, b, res, g, beta, eps),
-          dtype, "output_layer_norm")
+    close(
+        K.output_layer_norm(x, w, b, res, g, beta, eps),
+        ops.output_layer_norm(x, w, b, res, g, beta, eps),
+        dtype,
+        "output_layer_norm",
+    )
 
 
 @HYP
@@ -265,8 +271,12 @@ def test_embed(K, dtype, shape, e, seed):
     words, types = rand(rng, (37, e), dtype), rand(rng, (3, e), dtype)
     g, b = rand(rng, (e,), dtype), rand(rng, (e,), dtype)
     ids, tts = rng.integers(0, 37, shape), rng.integers(0, 3, shape)
-    close(K.embed(ids, tts, words, types, g, b, 1e-12), ops.embed(ids, tts, words, types, g, b, 1e-12),
-          dtype, "embed")
+    close(
+        K.embed(ids, tts, words, types, g, b, 1e-12),
+        ops.embed(ids, tts, words, types, g, b, 1e-12),
+        dtype,
+        "embed",
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -314,7 +324,12 @@ def test_results_identical_for_1_and_n_threads(K, dtype):
         ctx, probs = K.rotary_attention(q, k, v, sin, cos, mask, True, None, True)
         dec = K.attention(q[:, :, -1:], k, v, None)[0]
         return [
-            q, k, v, ctx, probs, dec,
+            q,
+            k,
+            v,
+            ctx,
+            probs,
+            dec,
             K.output_layer_norm(ctx, w_o, b_o, x, g, beta, 1e-12),
             K.feed_forward(x, w_in, b_in, w_out, b_o, g, beta, 1e-12, "gelu"),
             K.linear(x[:, :1], w_in, b_in),

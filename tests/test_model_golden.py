@@ -18,7 +18,9 @@ BACKENDS = [
     "numpy",
     pytest.param(
         "native",
-        marks=pytest.mark.skipif(not native_available(), reason="the native extension is not built (pure-NumPy install)"),
+        marks=pytest.mark.skipif(
+            not native_available(), reason="the native extension is not built (pure-NumPy install)"
+        ),
     ),
 ]
 
