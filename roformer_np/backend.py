@@ -31,7 +31,8 @@ def _native_module():
     """The compiled kernel module, or None (the reason is kept for :func:`show_config`)."""
     if "module" not in _native_cache:
         try:
-            module = importlib.import_module("roformer_np._native.kernels")
+            with _passive_openmp():
+                module = importlib.import_module("roformer_np._native.kernels")
             from .threads import configure_native
 
             configure_native(module)
@@ -41,6 +42,26 @@ def _native_module():
             _native_cache["module"] = None
             _native_cache["error"] = str(exc)
     return _native_cache["module"]
+
+
+@contextlib.contextmanager
+def _passive_openmp() -> Iterator[None]:
+    """Load OpenMP with OMP_WAIT_POLICY=passive unless the user chose a policy (restored afterwards).
+
+    Spinning workers (the OpenMP default) win a few microseconds per parallel region on an idle machine
+    but collapse when the cores are shared: a thread spinning at a barrier burns the time slice its
+    partner needs. libgomp reads the variable once, when the extension loads it, so the process
+    environment is left as it was.
+    """
+    keys = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+    if any(k in os.environ for k in keys):
+        yield
+        return
+    os.environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        yield
+    finally:
+        os.environ.pop("OMP_WAIT_POLICY", None)
 
 
 def native_available() -> bool:
