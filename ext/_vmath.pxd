@@ -9,6 +9,7 @@
 cdef extern from *:
     """
     #include <math.h>
+    #include <stdint.h>
     #include <string.h>
     #ifdef _OPENMP
     #include <omp.h>
@@ -32,12 +33,14 @@ cdef extern from *:
     #define RNP_LANES 16
 
     static inline float rnp_expf(float x) {
-        /* Cephes expf: exp(x) = 2^n exp(r), |r| <= ln2/2; 0 below the normal range. */
+        /* Cephes expf: exp(x) = 2^n exp(r), |r| <= ln2/2; 0 below the normal range. n is rounded with
+           the 1.5 * 2^23 trick and 2^n built from its bits: no float->int conversion, so GCC vectorises. */
         float xc = x > 88.0f ? 88.0f : x;
         xc = xc < -87.0f ? -87.0f : xc;
-        float t = xc * 1.44269504088896341f;
-        int n = (int)(t + (t >= 0.0f ? 0.5f : -0.5f));
-        float fn = (float)n;
+        float t = xc * 1.44269504088896341f + 12582912.0f;
+        float fn = t - 12582912.0f;
+        int32_t tb;
+        memcpy(&tb, &t, sizeof tb);
         float r = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
         float z = r * r;
         float p = 1.9875691500E-4f;
@@ -47,7 +50,7 @@ cdef extern from *:
         p = p * r + 1.6666665459E-1f;
         p = p * r + 5.0000001201E-1f;
         p = p * z + r + 1.0f;
-        int bits = (n + 127) << 23;
+        int32_t bits = (tb - 0x4B400000 + 127) * (1 << 23);
         float scale;
         memcpy(&scale, &bits, sizeof scale);
         return x < -87.0f ? 0.0f : p * scale;
@@ -154,16 +157,14 @@ cdef extern from *:
        mask may be NULL; hm is the head-mask multiplier (applied only when use_hm). */
     RNP_CLONES static void rnp_softmax_row_f32(float *s, const float *mask, int n, float scale,
                                                int use_hm, float hm) {
-        float mx[RNP_LANES], acc[RNP_LANES];
+        float acc[RNP_LANES];
         int j, l, n16 = n - n % RNP_LANES;
         if (mask) { for (j = 0; j < n; j++) s[j] = s[j] / scale + mask[j]; }
         else      { for (j = 0; j < n; j++) s[j] = s[j] / scale; }
-        for (l = 0; l < RNP_LANES; l++) mx[l] = -INFINITY;
-        for (j = 0; j < n16; j += RNP_LANES)
-            for (l = 0; l < RNP_LANES; l++) mx[l] = s[j + l] > mx[l] ? s[j + l] : mx[l];
         float m = -INFINITY;
-        for (l = 0; l < RNP_LANES; l++) m = mx[l] > m ? mx[l] : m;
-        for (j = n16; j < n; j++) m = s[j] > m ? s[j] : m;
+        /* a maximum is exact in any order: let OpenMP SIMD vectorise it (a no-op without OpenMP) */
+        #pragma omp simd reduction(max : m)
+        for (j = 0; j < n; j++) m = s[j] > m ? s[j] : m;
         for (j = 0; j < n; j++) s[j] = rnp_expf(s[j] - m);
         for (l = 0; l < RNP_LANES; l++) acc[l] = 0.0f;
         for (j = 0; j < n16; j += RNP_LANES)
