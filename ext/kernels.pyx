@@ -24,7 +24,7 @@ cimport numpy as cnp
 from cython.parallel cimport parallel, prange
 from libc.math cimport erf, exp, sqrt, tanh
 from libc.stdlib cimport free, malloc
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 from _vmath cimport (
     RNP_HAVE_OPENMP,
@@ -155,7 +155,20 @@ cdef inline void _gemm(char ta, char tb, int m, int n, int k, real *a, int lda, 
 
 cdef inline void _gemm_xwt(int m, int n, int k, real *x, int ldx, real *w, int ldw, real *y,
                            int ldy) noexcept nogil:
-    """y[m, n] = x[m, k] @ w[n, k].T, all row-major: in BLAS's column-major terms y.T = w @ x.T."""
+    """y[m, n] = x[m, k] @ w[n, k].T, all row-major: in BLAS's column-major terms y.T = w @ x.T.
+
+    A single row (decoding) goes to GEMV: GEMM would first copy ("pack") the whole weight block, which
+    triples the memory traffic of a product that is bound by memory bandwidth.
+    """
+    cdef real one = 1, zero = 0
+    cdef int inc = 1
+    cdef char t = c'T'
+    if m == 1 and n > 0 and k > 0:
+        if real is float:
+            sgemv(&t, &k, &n, &one, w, &ldw, x, &inc, &zero, y, &inc)
+        else:
+            dgemv(&t, &k, &n, &one, w, &ldw, x, &inc, &zero, y, &inc)
+        return
     _gemm(c'T', c'N', n, m, k, w, ldw, x, ldx, <real>0, y, ldy)
 
 
