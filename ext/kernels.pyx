@@ -485,12 +485,15 @@ cdef inline void* _ptr(object a):
 
 
 cdef object _rowview(object a, object dtype):
-    """``a`` with a unit-stride last axis and non-negative, item-multiple strides (else a C copy)."""
+    """``a`` as rows BLAS can read in place (else a C copy): unit-stride last axis, non-negative
+    item-multiple strides, and rows (second-to-last axis) that do not overlap (stride >= row length)."""
     a = np.asarray(a)
     if a.dtype != dtype:
         return np.ascontiguousarray(a, dtype=dtype)
     item = a.dtype.itemsize
     if a.shape[-1] > 1 and a.strides[-1] != item:
+        return np.ascontiguousarray(a)
+    if a.ndim >= 2 and a.shape[-2] > 1 and a.strides[-2] < a.shape[-1] * item:
         return np.ascontiguousarray(a)
     for st in a.strides:
         if st < 0 or st % item:
@@ -501,7 +504,7 @@ cdef object _rowview(object a, object dtype):
 cdef inline Py_ssize_t _st(object a, int axis, Py_ssize_t minimum):
     """Stride in elements of an axis (at least ``minimum`` so that BLAS accepts it as a leading dim)."""
     cdef Py_ssize_t s = a.strides[axis] // a.dtype.itemsize
-    return s if (a.shape[axis] > 1 and s >= minimum) or a.shape[axis] > 1 else max(s, minimum)
+    return s if a.shape[axis] > 1 else max(s, minimum)
 
 
 def _dtype_of(*arrays):

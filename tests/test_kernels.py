@@ -153,6 +153,20 @@ def test_attention_decode_against_strided_cache(K, dtype, b, t, past, h, d, seed
     close(nat[1], ref[1], dtype, "probs")
 
 
+def test_attention_broadcast_inputs(K):
+    """Stride-0 views (one key/value set broadcast over the batch, one key row repeated) are read right."""
+    rng = np.random.default_rng(5)
+    for dtype in DTYPES:
+        q = rand(rng, (3, 2, 4, 6), dtype)
+        k = np.broadcast_to(rand(rng, (1, 2, 5, 6), dtype), (3, 2, 5, 6))
+        v = np.broadcast_to(rand(rng, (2, 1, 6), dtype), (3, 2, 5, 6))  # every key row the same
+        for fn in ("attention",):
+            ref = getattr(ops, fn)(q, k, v, None, None, True)
+            nat = getattr(K, fn)(q, k, v, None, None, True)
+            close(nat[0], ref[0], dtype, "context")
+            close(nat[1], ref[1], dtype, "probs")
+
+
 def test_attention_full_hd_mask_and_no_mask(K):
     rng = np.random.default_rng(1)
     for dtype in DTYPES:
