@@ -48,9 +48,16 @@ DECODE_CONTEXTS = [128, 512]
 # Environment
 # ---------------------------------------------------------------------------------------------
 def reexec_clean() -> None:
-    if any(k in os.environ for k in CLEAN_ENV) or os.environ.get("OMP_NUM_THREADS") != str(THREADS):
+    """Re-run this script without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, with OMP_NUM_THREADS=2.
+
+    OPENBLAS_THREAD_TIMEOUT=4 makes idle OpenBLAS workers (NumPy's, in the numpy contender) go to sleep
+    almost at once instead of spinning for ~2^28 cycles into the next contender's timing: the same
+    courtesy as ONNX Runtime's allow_spinning=0.
+    """
+    want = {"OMP_NUM_THREADS": str(THREADS), "OPENBLAS_THREAD_TIMEOUT": "4"}
+    if any(k in os.environ for k in CLEAN_ENV) or any(os.environ.get(k) != v for k, v in want.items()):
         env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
-        env["OMP_NUM_THREADS"] = str(THREADS)
+        env.update(want)
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
