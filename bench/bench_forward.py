@@ -62,7 +62,17 @@ def reexec_clean() -> None:
 
 
 def fma_peak(threads: int) -> float:
-    """GFLOP/s of a register-resident FMA loop (bench/fma_peak.c, compiled here with -march=native)."""
+    """GFLOP/s of a register-resident FMA loop (bench/fma_peak.c, compiled here with -march=native).
+
+    Run in a subprocess: loading an OpenMP runtime here would fix its wait policy for the whole process
+    before roformer_np loads it (see roformer_np.backend._passive_openmp).
+    """
+    cmd = [sys.executable, __file__, "--fma-child", str(threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def _fma_peak_here(threads: int) -> float:
     out = Path(tempfile.gettempdir()) / "roformer_np_fma_peak.so"
     subprocess.run(
         [
@@ -490,10 +500,14 @@ def main() -> None:
     parser.add_argument("--no-rss", action="store_true")
     parser.add_argument("--profile", action="store_true", help="profile the native forward only")
     parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--fma-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     reexec_clean()
     if args.rss_child:
         rss_child(args.rss_child)
+        return
+    if args.fma_child:
+        print(_fma_peak_here(args.fma_child))
         return
     repeats = args.repeats or (5 if args.quick else 15)
     if args.profile:

@@ -54,14 +54,31 @@ def _passive_openmp() -> Iterator[None]:
     environment is left as it was.
     """
     keys = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
-    if any(k in os.environ for k in keys):
+    if _openmp_already_loaded():
+        _native_cache["wait_policy"] = "as set by whoever loaded the OpenMP runtime first"
         yield
         return
+    if any(k in os.environ for k in keys):
+        _native_cache["wait_policy"] = ", ".join(f"{k}={os.environ[k]}" for k in keys if k in os.environ)
+        yield
+        return
+    _native_cache["wait_policy"] = "passive (roformer_np's default)"
     os.environ["OMP_WAIT_POLICY"] = "passive"
     try:
         yield
     finally:
         os.environ.pop("OMP_WAIT_POLICY", None)
+
+
+def _openmp_already_loaded() -> bool:
+    """Is the system OpenMP runtime (the one the extension links) already mapped? (Vendored copies such as
+    torch's libgomp-<hash>.so are separate runtimes and do not count.)"""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as fh:
+            names = {os.path.basename(line.split()[-1]) for line in fh if ".so" in line}
+    except OSError:
+        return False
+    return any(n.startswith(("libgomp.so", "libomp.so", "libiomp5.so")) for n in names)
 
 
 def native_available() -> bool:
@@ -146,6 +163,7 @@ def config_info() -> dict:
         "native_error": _native_cache.get("error"),
         "native_path": getattr(module, "__file__", None),
         "openmp": bool(getattr(module, "OPENMP", False)),
+        "openmp_wait_policy": _native_cache.get("wait_policy"),
         "num_threads": threads.get_num_threads(),
         "num_threads_source": threads.num_threads_source(),
         "gemm_mode": module._get_gemm_mode() if module is not None else None,
@@ -169,7 +187,8 @@ def show_config(file=None) -> dict:
         + ("  (strict mode)" if info["strict"] else ""),
         f"native extension    : {'built' if info['native_built'] else 'not built'}"
         + (f" ({info['native_path']})" if info["native_built"] else f" ({info['native_error']})"),
-        f"OpenMP              : {'on' if info['openmp'] else 'off'}",
+        f"OpenMP              : {'on' if info['openmp'] else 'off'}"
+        + (f", wait policy {info['openmp_wait_policy']}" if info["openmp"] else ""),
         f"kernel threads      : {info['num_threads']} (from {info['num_threads_source']})",
     ]
     if info["native_built"]:
