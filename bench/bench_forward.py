@@ -22,6 +22,7 @@ import ctypes
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -254,45 +255,98 @@ def inputs(batch: int, seq: int, seed: int = 0):
     )
 
 
-def run_timings(models: dict, repeats: int, decode_steps: int) -> dict:
-    """{row: {contender: [seconds, ...]}}, contenders interleaved within every repeat."""
+def worker(name: str) -> None:
+    """One contender in its own process (its own OpenMP / BLAS runtimes and their settings), driven by
+    JSON commands on stdin; answers one JSON line per command on stdout."""
+    model = make(name, common.checkpoint())
+    state = {}
+    tok = np.array([[7]], dtype=np.int64)
+    print(json.dumps({"ready": True, "blas": blas_report()}), flush=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        op = cmd["op"]
+        if op == "quit":
+            break
+        if op == "check":
+            ids, mask = inputs(1, 128, seed=3)
+            np.save(cmd["path"], model["encoder"](ids, mask))
+            print(json.dumps({"ok": True}), flush=True)
+            continue
+        if op == "prefill":
+            ids, _ = inputs(1, cmd["ctx"], seed=1)
+            state[cmd["ctx"]] = model["prefill"](ids)
+            print(json.dumps({"ok": True}), flush=True)
+            continue
+        if op == "step":
+            t0 = time.perf_counter()
+            model["step"](state[cmd["ctx"]], tok, cmd["ctx"])
+        else:
+            ids, mask = inputs(cmd["b"], cmd["s"])
+            t0 = time.perf_counter()
+            model[op](ids, mask)
+        print(json.dumps({"seconds": time.perf_counter() - t0}), flush=True)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_rss_mb": rss}), flush=True)
+
+
+class Worker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", name], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        self.info = self._read()
+
+    def _read(self) -> dict:
+        while True:  # skip anything a library printed on stdout
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"contender {self.name} died")
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def __call__(self, **cmd) -> dict:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> dict:
+        out = self(op="quit")
+        self.proc.wait()
+        return out
+
+
+def run_timings(workers: dict, repeats: int, decode_steps: int) -> dict:
+    """{row: {contender: [seconds, ...]}}, contenders interleaved (round-robin) within every repeat."""
     times: dict = {}
     rows = [("encoder", b, s) for b, s in ENCODER_ROWS] + [("mlm", 1, 128)]
     for kind, b, s in rows:
-        ids, mask = inputs(b, s)
-        for m in models.values():  # warm-up
-            m[kind](ids, mask)
+        for w in workers.values():  # warm-up
+            w(op=kind, b=b, s=s)
         for _ in range(repeats):
-            for name, m in models.items():
-                t0 = time.perf_counter()
-                m[kind](ids, mask)
-                times.setdefault(f"{kind} ({b}, {s})", {}).setdefault(name, []).append(
-                    time.perf_counter() - t0
-                )
+            for name, w in workers.items():
+                sec = w(op=kind, b=b, s=s)["seconds"]
+                times.setdefault(f"{kind} ({b}, {s})", {}).setdefault(name, []).append(sec)
     for ctx in DECODE_CONTEXTS:
-        ids, _ = inputs(1, ctx, seed=1)
-        tok = np.array([[7]], dtype=np.int64)
-        states = {name: m["prefill"](ids) for name, m in models.items()}
-        for name, m in models.items():
-            m["step"](states[name], tok, ctx)  # warm-up
+        for w in workers.values():
+            w(op="prefill", ctx=ctx)
+            w(op="step", ctx=ctx)  # warm-up
         for _ in range(decode_steps):
-            for name, m in models.items():
-                t0 = time.perf_counter()
-                m["step"](states[name], tok, ctx)
-                times.setdefault(f"decode ms/token @ {ctx}", {}).setdefault(name, []).append(
-                    time.perf_counter() - t0
-                )
+            for name, w in workers.items():
+                sec = w(op="step", ctx=ctx)["seconds"]
+                times.setdefault(f"decode ms/token @ {ctx}", {}).setdefault(name, []).append(sec)
     return times
 
 
-def check_agreement(models: dict) -> dict:
-    ids, mask = inputs(1, 128, seed=3)
-    ref = models["torch"]["encoder"](ids, mask) if "torch" in models else None
-    out = {}
-    for name, m in models.items():
-        if ref is not None and name != "torch":
-            out[name] = float(np.abs(m["encoder"](ids, mask) - ref).max())
-    return out
+def check_agreement(workers: dict) -> dict:
+    out_dir = Path(tempfile.mkdtemp(prefix="roformer_np_bench_"))
+    outs = {}
+    for name, w in workers.items():
+        w(op="check", path=str(out_dir / f"{name}.npy"))
+        outs[name] = np.load(out_dir / f"{name}.npy")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    if "torch" not in outs:
+        return {}
+    return {n: float(np.abs(o - outs["torch"]).max()) for n, o in outs.items() if n != "torch"}
 
 
 def rss_child(name: str) -> None:
@@ -501,10 +555,14 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile the native forward only")
     parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--fma-child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     reexec_clean()
     if args.rss_child:
         rss_child(args.rss_child)
+        return
+    if args.worker:
+        worker(args.worker)
         return
     if args.fma_child:
         print(_fma_peak_here(args.fma_child))
@@ -515,25 +573,31 @@ def main() -> None:
         return
     names = [n.strip() for n in args.contenders.split(",") if n.strip()]
     ckpt = common.checkpoint()
+    if "ort" in names:
+        from onnx_export import export_all
+
+        export_all(ckpt, common.bench_dir() / "onnx")
     print(f"load average before: {os.getloadavg()}")
     peak = fma_peak(THREADS)
-    models = {}
+    workers = {}
     for n in names:
         try:
-            models[n] = make(n, ckpt)
-        except ImportError as exc:
+            workers[n] = Worker(n)
+        except RuntimeError as exc:
             print(f"skipping {n}: {exc}")
-    print("BLAS / thread pools in use:")
-    for line in blas_report():
-        print("  " + line)
-    if "native" in models:
+    print("BLAS / thread pools per contender (threadpoolctl):")
+    for n, w in workers.items():
+        for line in w.info["blas"]:
+            print(f"  {n:7s} {line}")
+    if "native" in workers:
         import roformer_np
 
         roformer_np.show_config()
-    agreement = check_agreement(models)
-    times = run_timings(models, repeats, decode_steps=2 * repeats)
+    agreement = check_agreement(workers)
+    times = run_timings(workers, repeats, decode_steps=2 * repeats)
     print(f"load average after: {os.getloadavg()}")
-    del models
+    for n, w in workers.items():
+        print(f"  {n:7s} peak RSS over the whole timing run: {w.close()['peak_rss_mb']:.0f} MB")
     rss = {} if args.no_rss else rss_all(names)
     weight_mb = (ckpt / "model.safetensors").stat().st_size / 2**20
     report(times, peak, rss, agreement, weight_mb)
