@@ -137,15 +137,19 @@ cdef extern from *:
             if (res) v = v + res[j];
             y[j] = v;
         }
-        for (j = 0; j < n16; j += RNP_LANES)
-            for (l = 0; l < RNP_LANES; l++) acc[l] += (double)y[j + l];
+        for (j = 0; j < n16; j += RNP_LANES) {
+            const float *p = y + j;  /* pointer, not y[j + l]: Cython's -fwrapv blocks vectorising that */
+            for (l = 0; l < RNP_LANES; l++) acc[l] += (double)p[l];
+        }
         double s = 0.0;
         for (l = 0; l < RNP_LANES; l++) s += acc[l];
         for (j = n16; j < n; j++) s += (double)y[j];
         float mean = (float)(s / n);
         for (l = 0; l < RNP_LANES; l++) acc[l] = 0.0;
-        for (j = 0; j < n16; j += RNP_LANES)
-            for (l = 0; l < RNP_LANES; l++) { double c = (double)(y[j + l] - mean); acc[l] += c * c; }
+        for (j = 0; j < n16; j += RNP_LANES) {
+            const float *p = y + j;
+            for (l = 0; l < RNP_LANES; l++) { double c = (double)(p[l] - mean); acc[l] += c * c; }
+        }
         s = 0.0;
         for (l = 0; l < RNP_LANES; l++) s += acc[l];
         for (j = n16; j < n; j++) { double c = (double)(y[j] - mean); s += c * c; }
@@ -153,27 +157,42 @@ cdef extern from *:
         for (j = 0; j < n; j++) y[j] = (y[j] - mean) * inv * w[j] + b[j];
     }
 
-    /* One attention row: s = softmax(s / scale + mask) * head_mask, in place.
-       mask may be NULL; hm is the head-mask multiplier (applied only when use_hm). */
+    /* One attention row: s = softmax(s / scale + mask) * head_mask, in place, in three passes.
+       mask may be NULL; hm is the head-mask multiplier (applied only when use_hm). When the scale is a
+       power of two (head size 4, 16, 64, 256) dividing by it equals multiplying by its inverse, bit
+       for bit; otherwise we divide, as the reference does. */
     RNP_CLONES static void rnp_softmax_row_f32(float *s, const float *mask, int n, float scale,
                                                int use_hm, float hm) {
         float acc[RNP_LANES];
         int j, l, n16 = n - n % RNP_LANES;
-        if (mask) { for (j = 0; j < n; j++) s[j] = s[j] / scale + mask[j]; }
-        else      { for (j = 0; j < n; j++) s[j] = s[j] / scale; }
+        int e2;
+        float inv = 1.0f / scale;
+        int exact = frexpf(scale, &e2) == 0.5f;
         float m = -INFINITY;
-        /* a maximum is exact in any order: let OpenMP SIMD vectorise it (a no-op without OpenMP) */
-        #pragma omp simd reduction(max : m)
-        for (j = 0; j < n; j++) m = s[j] > m ? s[j] : m;
-        for (j = 0; j < n; j++) s[j] = rnp_expf(s[j] - m);
+        /* pass 1: scale, mask, running maximum (exact in any order: OpenMP SIMD may vectorise it) */
+        if (exact && mask) {
+            #pragma omp simd reduction(max : m)
+            for (j = 0; j < n; j++) { float v = s[j] * inv + mask[j]; s[j] = v; m = v > m ? v : m; }
+        } else if (exact) {
+            #pragma omp simd reduction(max : m)
+            for (j = 0; j < n; j++) { float v = s[j] * inv; s[j] = v; m = v > m ? v : m; }
+        } else {
+            for (j = 0; j < n; j++) s[j] = mask ? s[j] / scale + mask[j] : s[j] / scale;
+            #pragma omp simd reduction(max : m)
+            for (j = 0; j < n; j++) m = s[j] > m ? s[j] : m;
+        }
+        /* pass 2: exponentials and their sum over RNP_LANES fixed lanes */
         for (l = 0; l < RNP_LANES; l++) acc[l] = 0.0f;
-        for (j = 0; j < n16; j += RNP_LANES)
-            for (l = 0; l < RNP_LANES; l++) acc[l] += s[j + l];
+        for (j = 0; j < n16; j += RNP_LANES) {
+            float *p = s + j;  /* pointer, not s[j + l]: Cython's -fwrapv blocks vectorising that */
+            for (l = 0; l < RNP_LANES; l++) { float e = rnp_expf(p[l] - m); p[l] = e; acc[l] += e; }
+        }
         float sum = 0.0f;
         for (l = 0; l < RNP_LANES; l++) sum += acc[l];
-        for (j = n16; j < n; j++) sum += s[j];
-        for (j = 0; j < n; j++) s[j] = s[j] / sum;
-        if (use_hm) for (j = 0; j < n; j++) s[j] = s[j] * hm;
+        for (j = n16; j < n; j++) { float e = rnp_expf(s[j] - m); s[j] = e; sum += e; }
+        /* pass 3: normalise (and the head mask, rounded separately as in the reference) */
+        if (use_hm) { for (j = 0; j < n; j++) s[j] = (s[j] / sum) * hm; }
+        else        { for (j = 0; j < n; j++) s[j] = s[j] / sum; }
     }
     """
     bint RNP_HAVE_OPENMP
