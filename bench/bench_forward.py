@@ -21,7 +21,6 @@ import argparse
 import ctypes
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -261,7 +260,12 @@ def worker(name: str) -> None:
     model = make(name, common.checkpoint())
     state = {}
     tok = np.array([[7]], dtype=np.int64)
-    print(json.dumps({"ready": True, "blas": blas_report()}), flush=True)
+    config = None
+    if name == "native":
+        from roformer_np.backend import config_info
+
+        config = config_info()
+    print(json.dumps({"ready": True, "blas": blas_report(), "config": config}), flush=True)
     for line in sys.stdin:
         cmd = json.loads(line)
         op = cmd["op"]
@@ -285,8 +289,7 @@ def worker(name: str) -> None:
             t0 = time.perf_counter()
             model[op](ids, mask)
         print(json.dumps({"seconds": time.perf_counter() - t0}), flush=True)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peak_rss_mb": rss}), flush=True)
+    print(json.dumps({"peak_rss_mb": _status_mb("VmHWM")}), flush=True)
 
 
 class Worker:
@@ -349,10 +352,20 @@ def check_agreement(workers: dict) -> dict:
     return {n: float(np.abs(o - outs["torch"]).max()) for n, o in outs.items() if n != "torch"}
 
 
+def _status_mb(field: str) -> float:
+    """VmRSS / VmHWM of this process in MB (10^6 bytes). Unlike ru_maxrss, VmHWM starts afresh at exec,
+    so a child does not inherit its parent's high-water mark."""
+    with open("/proc/self/status", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024 / 1e6
+    return float("nan")
+
+
 def rss_child(name: str) -> None:
     """Subprocess body: load time, then peak RSS over a (1, 512) and (8, 128) forward."""
     ckpt = common.checkpoint()
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = _status_mb("VmHWM")
     if name in ("native", "numpy"):
         from roformer_np import RoFormerModel, set_num_threads
 
@@ -384,7 +397,7 @@ def rss_child(name: str) -> None:
     else:
         import onnxruntime as ort
 
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        base = _status_mb("VmHWM")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = THREADS
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -399,20 +412,11 @@ def rss_child(name: str) -> None:
                 None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             )
 
-    after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after_load = _status_mb("VmHWM")
     for b, s in ((1, 512), (8, 128)):
         fwd(*inputs(b, s))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(
-        json.dumps(
-            {
-                "load_s": load,
-                "base_mb": base / 1024,
-                "after_load_mb": after_load / 1024,
-                "peak_mb": peak / 1024,
-            }
-        )
-    )
+    peak = _status_mb("VmHWM")
+    print(json.dumps({"load_s": load, "base_mb": base, "after_load_mb": after_load, "peak_mb": peak}))
 
 
 def rss_all(names) -> dict:
@@ -590,16 +594,17 @@ def main() -> None:
         for line in w.info["blas"]:
             print(f"  {n:7s} {line}")
     if "native" in workers:
-        import roformer_np
-
-        roformer_np.show_config()
+        cfg = workers["native"].info["config"]
+        omp = "on" if cfg["openmp"] else "off"
+        print(f"native worker: OpenMP {omp} (wait policy {cfg['openmp_wait_policy']}),"
+              f" {cfg['num_threads']} threads, GEMM threading {cfg['gemm_mode']}")
     agreement = check_agreement(workers)
     times = run_timings(workers, repeats, decode_steps=2 * repeats)
     print(f"load average after: {os.getloadavg()}")
     for n, w in workers.items():
         print(f"  {n:7s} peak RSS over the whole timing run: {w.close()['peak_rss_mb']:.0f} MB")
     rss = {} if args.no_rss else rss_all(names)
-    weight_mb = (ckpt / "model.safetensors").stat().st_size / 2**20
+    weight_mb = (ckpt / "model.safetensors").stat().st_size / 1e6
     report(times, peak, rss, agreement, weight_mb)
 
 

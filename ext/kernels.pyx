@@ -766,7 +766,11 @@ def feed_forward(x, w_in, b_in, w_out, b_out, ln_weight, ln_bias, eps, activatio
         else:
             _linear_act[double](m, f, c, <double*>px, c, <double*>pw1, <double*>pb1, <double*>ph, f, icode, True)
     if act is not None:
-        hid = _c(act(hid), dt)  # a rare activation: the reference's, between the two native GEMMs
+        try:  # a rare activation: the reference's, between the two native GEMMs
+            hid = _c(act(hid), dt)
+        except BaseException:
+            _guard.exit()  # give BLAS its threads back before propagating
+            raise
         ph = _ptr(hid)
     with nogil:
         if f32:
