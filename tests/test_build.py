@@ -61,13 +61,16 @@ def test_pure_python_requested(tmp_path):
 
 
 def test_no_compiler_installs_pure_package(tmp_path):
+    pytest.importorskip("Cython", reason="Cython is needed to reach the compile step (pip install '.[test]')")
     proc = _build(tmp_path, CC="/bin/false", LDSHARED="/bin/false")
     assert proc.returncode == 0, proc.stderr
-    assert "pure-NumPy" in proc.stderr
+    assert proc.stderr.count(WARNING) == 1 and "pure-NumPy" in proc.stderr
     assert not _built(tmp_path)
 
 
 def test_compiler_without_openmp_builds_serial_kernels(tmp_path):
+    pytest.importorskip("Cython", reason="Cython is needed to build the kernels (pip install '.[test]')")
+    pytest.importorskip("scipy.linalg.cython_blas")
     wrapper = tmp_path / "cc-no-openmp"
     real_cc = shutil.which("gcc") or shutil.which("cc")
     wrapper.write_text(
@@ -80,7 +83,7 @@ def test_compiler_without_openmp_builds_serial_kernels(tmp_path):
     wrapper.chmod(0o755)
     proc = _build(tmp_path, CC=str(wrapper), LDSHARED=f"{wrapper} -shared")
     assert proc.returncode == 0, proc.stderr
-    assert "retrying without OpenMP" in proc.stderr
+    assert proc.stderr.count(WARNING) == 1 and "without OpenMP" in proc.stderr
     built = _built(tmp_path)
     assert built, proc.stderr
     check = textwrap.dedent("""\
