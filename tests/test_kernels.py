@@ -350,10 +350,17 @@ def test_results_identical_for_1_and_n_threads(K, dtype):
             K.embed(ids, ids % 2, words, words[:2], g, beta, 1e-12),
         ]
 
+    from roformer_np._native import kernels
+
     with thread_limit(1):
         one = run()
     for n in (2, 3):
         with thread_limit(n):
             many = run()
         for a, bb in zip(one, many):
-            np.testing.assert_array_equal(a, bb)
+            if kernels.OPENMP:
+                np.testing.assert_array_equal(a, bb)
+            else:
+                # A build without OpenMP parallelises only through BLAS's own threads, whose split of a GEMM
+                # depends on the thread count: equal to rounding, not bit for bit (documented).
+                close(a, bb, dtype, "1 vs n BLAS threads")
