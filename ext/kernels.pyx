@@ -57,7 +57,7 @@ cdef int _num_threads = 1
 # 0: fixed column units spread over our OpenMP threads, each a single-threaded GEMM (thread-count
 # invariant); 1: one GEMM on BLAS's own threads (the only parallel GEMM of a build without OpenMP)
 cdef int _gemm_mode = 0 if RNP_HAVE_OPENMP else 1
-cdef int _units_per_gemm = 8  # column units per GEMM (see _unit_width); a tuning knob, not thread-dependent
+cdef int _units_per_gemm = 2  # column units per GEMM (see _unit_width); set to the core count at import
 cdef int _n_blas = 0
 cdef get_threads_t _blas_get[MAX_BLAS]
 cdef set_threads_t _blas_set[MAX_BLAS]
@@ -91,6 +91,10 @@ def _set_units_per_gemm(int n):
     """Tuning knob: how many column units a GEMM is cut into (results depend on it in the last bits)."""
     global _units_per_gemm
     _units_per_gemm = max(1, n)
+
+
+def _get_units_per_gemm():
+    return _units_per_gemm
 
 
 def _get_gemm_mode():
@@ -235,7 +239,7 @@ cdef inline double _act_f64(double v, int code) noexcept nogil:
 
 
 cdef inline int _unit_width(int n) noexcept nogil:
-    """Columns per GEMM call: about n / 8, a multiple of 16, at least 64 -- a function of n only.
+    """Columns per GEMM call: about n / units, a multiple of 16, at least 64 -- never thread-dependent.
 
     BLAS results depend (in the last bits) on the extent of the call, so the cut must not depend on
     the thread count: every thread count runs exactly the same calls, merely distributed differently.
