@@ -29,21 +29,22 @@ class OptionalBuildExt(build_ext):
         cflags, lflags = OPENMP_FLAGS.get(ctype, ([], []))
         for ext in self.extensions:
             base_c, base_l = list(ext.extra_compile_args), list(ext.extra_link_args)
-            ext.extra_compile_args = base_c + cflags
-            ext.extra_link_args = base_l + lflags
-            ext.define_macros = [m for m in ext.define_macros if m[0] != "ROFORMER_NP_OPENMP"]
-            ext.define_macros.append(("ROFORMER_NP_OPENMP", "1"))
+            base_m = [m for m in ext.define_macros if m[0] != "ROFORMER_NP_OPENMP"]
+            ext.extra_compile_args, ext.extra_link_args = base_c + cflags, base_l + lflags
+            ext.define_macros = base_m + [("ROFORMER_NP_OPENMP", "1")]
             try:
                 build_ext.build_extension(self, ext)
                 continue
             except Exception as exc:  # noqa: BLE001 - any compiler failure means "retry without OpenMP"
-                _warn(f"building {ext.name} with OpenMP failed ({exc}); retrying without OpenMP")
+                openmp_error = exc
             ext.extra_compile_args, ext.extra_link_args = base_c, base_l
-            ext.define_macros = [m for m in ext.define_macros if m[0] != "ROFORMER_NP_OPENMP"]
-            ext.define_macros.append(("ROFORMER_NP_OPENMP", "0"))
+            ext.define_macros = base_m + [("ROFORMER_NP_OPENMP", "0")]
             try:
                 build_ext.build_extension(self, ext)
+                _warn(f"built {ext.name} without OpenMP (the compiler refused it: {openmp_error}); "
+                      "the kernels run on one thread plus BLAS's own threads.")
             except Exception as exc:  # noqa: BLE001
+                # one warning for both failed attempts
                 _warn(
                     f"could not compile {ext.name} ({exc}); installing the pure-NumPy package. "
                     "Everything works, on the slower reference path."

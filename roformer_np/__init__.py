@@ -4,7 +4,7 @@
 >>> model = RoFormerModel.from_pretrained("path/to/checkpoint")  # doctest: +SKIP
 """
 
-from .backend import get_kernels, native_available, use_backend
+from .backend import get_kernels, native_available, show_config, use_backend
 from .cache import KVCache
 from .config import RoFormerConfig
 from .generation import generate
@@ -28,6 +28,7 @@ from .outputs import (
     TokenClassifierOutput,
 )
 from .pipelines import pipeline
+from .threads import get_num_threads, set_num_threads, thread_limit
 from .tokenizer import BatchEncoding, RoFormerTokenizer
 from .weights import CheckpointError, load_weights, save_weights
 
@@ -55,10 +56,14 @@ __all__ = [
     "TokenClassifierOutput",
     "generate",
     "get_kernels",
+    "get_num_threads",
     "load_weights",
     "native_available",
     "pipeline",
     "save_weights",
+    "set_num_threads",
+    "show_config",
     "sinusoidal_table",
+    "thread_limit",
     "use_backend",
 ]

@@ -31,12 +31,54 @@ def _native_module():
     """The compiled kernel module, or None (the reason is kept for :func:`show_config`)."""
     if "module" not in _native_cache:
         try:
-            _native_cache["module"] = importlib.import_module("roformer_np._native.kernels")
+            with _passive_openmp():
+                module = importlib.import_module("roformer_np._native.kernels")
+            from .threads import configure_native
+
+            configure_native(module)
+            _native_cache["module"] = module
             _native_cache["error"] = None
         except ImportError as exc:
             _native_cache["module"] = None
             _native_cache["error"] = str(exc)
     return _native_cache["module"]
+
+
+@contextlib.contextmanager
+def _passive_openmp() -> Iterator[None]:
+    """Load OpenMP with OMP_WAIT_POLICY=passive unless the user chose a policy (restored afterwards).
+
+    Spinning workers (the OpenMP default) win a few microseconds per parallel region on an idle machine
+    but collapse when the cores are shared: a thread spinning at a barrier burns the time slice its
+    partner needs. libgomp reads the variable once, when the extension loads it, so the process
+    environment is left as it was.
+    """
+    keys = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+    if _openmp_already_loaded():
+        _native_cache["wait_policy"] = "as set by whoever loaded the OpenMP runtime first"
+        yield
+        return
+    if any(k in os.environ for k in keys):
+        _native_cache["wait_policy"] = ", ".join(f"{k}={os.environ[k]}" for k in keys if k in os.environ)
+        yield
+        return
+    _native_cache["wait_policy"] = "passive (roformer_np's default)"
+    os.environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        yield
+    finally:
+        os.environ.pop("OMP_WAIT_POLICY", None)
+
+
+def _openmp_already_loaded() -> bool:
+    """Is the system OpenMP runtime (the one the extension links) already mapped? (Vendored copies such as
+    torch's libgomp-<hash>.so are separate runtimes and do not count.)"""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as fh:
+            names = {os.path.basename(line.split()[-1]) for line in fh if ".so" in line}
+    except OSError:
+        return False
+    return any(n.startswith(("libgomp.so", "libomp.so", "libiomp5.so")) for n in names)
 
 
 def native_available() -> bool:
@@ -58,13 +100,24 @@ def current_backend(backend: str | None = None) -> str:
 
 
 @contextlib.contextmanager
-def use_backend(backend: str) -> Iterator[None]:
-    """``with use_backend("numpy"): ...`` runs the enclosed calls on that backend (this thread)."""
-    current_backend(backend)  # validate
+def use_backend(backend: str | None = None, num_threads: int | None = None) -> Iterator[None]:
+    """``with use_backend("numpy"): ...`` runs the enclosed calls on that backend (this thread).
+
+    ``num_threads`` also limits the native kernels' threads inside the block (process-wide, as OpenMP).
+    """
+    from .threads import thread_limit
+
+    if backend is not None:
+        current_backend(backend)  # validate
     previous = getattr(_state, "backend", None)
-    _state.backend = backend
+    if backend is not None:
+        _state.backend = backend
     try:
-        yield
+        if num_threads is None:
+            yield
+        else:
+            with thread_limit(num_threads):
+                yield
     finally:
         _state.backend = previous
 
@@ -92,3 +145,65 @@ def get_kernels(backend: str | None = None) -> SimpleNamespace:
         return SimpleNamespace(name="numpy", **reference)
     impl = {k: getattr(module, k, reference[k]) for k in ops.KERNELS}
     return SimpleNamespace(name="native", **impl)
+
+
+BLAS_FIELDS = ("internal_api", "version", "architecture", "threading_layer", "num_threads", "filepath")
+
+
+def config_info() -> dict:
+    """What :func:`show_config` prints, as a dict."""
+    from . import threads
+
+    module = _native_module()
+    info = {
+        "backend": current_backend(),
+        "resolved_backend": "native" if (module is not None and current_backend() != "numpy") else "numpy",
+        "strict": strict_mode(),
+        "native_built": module is not None,
+        "native_error": _native_cache.get("error"),
+        "native_path": getattr(module, "__file__", None),
+        "openmp": bool(getattr(module, "OPENMP", False)),
+        "openmp_wait_policy": _native_cache.get("wait_policy"),
+        "num_threads": threads.get_num_threads(),
+        "num_threads_source": threads.num_threads_source(),
+        "gemm_mode": module._get_gemm_mode() if module is not None else None,
+        "blas": [
+            {k: lib.get(k) for k in BLAS_FIELDS}
+            for lib in threads.blas_libraries()
+        ],
+        "kernels_blas": [lib["filepath"] for lib in threads.scipy_blas_libraries()] if module else [],
+    }
+    return info
+
+
+def show_config(file=None) -> dict:
+    """Print the backend, whether the extension is built, OpenMP on/off and the thread counts."""
+    import sys
+
+    info = config_info()
+    out = file or sys.stdout
+    lines = [
+        f"roformer_np backend : {info['backend']} -> {info['resolved_backend']}"
+        + ("  (strict mode)" if info["strict"] else ""),
+        f"native extension    : {'built' if info['native_built'] else 'not built'}"
+        + (f" ({info['native_path']})" if info["native_built"] else f" ({info['native_error']})"),
+        f"OpenMP              : {'on' if info['openmp'] else 'off'}"
+        + (f", wait policy {info['openmp_wait_policy']}" if info["openmp"] else ""),
+        f"kernel threads      : {info['num_threads']} (from {info['num_threads_source']})",
+    ]
+    if info["native_built"]:
+        lines.append(
+            f"GEMM threading      : {info['gemm_mode']} "
+            + ("(one single-threaded BLAS call per thread, BLAS pinned to 1 thread inside kernels)"
+               if info["gemm_mode"] == "omp" else "(BLAS's own threads)")
+        )
+    if not info["blas"]:
+        lines.append("BLAS                : (install threadpoolctl for details)")
+    for lib in info["blas"]:
+        used = " [kernels]" if lib["filepath"] in info["kernels_blas"] else ""
+        lines.append(
+            f"BLAS                : {lib['internal_api']} {lib['version']} {lib['architecture'] or ''}, "
+            f"{lib['num_threads']} threads{used} {lib['filepath']}"
+        )
+    print("\n".join(lines), file=out)
+    return info

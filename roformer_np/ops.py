@@ -21,6 +21,7 @@ Array = np.ndarray
 
 # The functions a backend may replace with a compiled version (same name, same signature).
 KERNELS = (
+    "linear",
     "embed",
     "qkv_projection",
     "apply_rotary",

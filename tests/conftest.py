@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,14 @@ REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "golden"
 SHARED = REPO.parent / "shared"
 REAL = SHARED / "data" / "real"
+
+
+def pytest_configure(config) -> None:
+    """Strict mode when the extension is built: a native kernel silently falling back to NumPy fails."""
+    from roformer_np.backend import ENV_STRICT, native_available
+
+    if native_available():
+        os.environ.setdefault(ENV_STRICT, "1")
 
 
 def golden_manifest() -> dict:

@@ -11,8 +11,18 @@ import pytest
 from conftest import GOLDEN, assert_close, golden_cases, load_io
 
 from roformer_np import RoFormerModel
+from roformer_np.backend import native_available
 
 CASES = golden_cases("model")
+BACKENDS = [
+    "numpy",
+    pytest.param(
+        "native",
+        marks=pytest.mark.skipif(
+            not native_available(), reason="the native extension is not built (pure-NumPy install)"
+        ),
+    ),
+]
 
 
 def _output_order(name: str) -> tuple:
@@ -20,10 +30,11 @@ def _output_order(name: str) -> tuple:
     return (0 if kind == "hidden_states" else 1 if kind == "attentions" else 2, int(index or 0))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_golden_case(case: dict) -> None:
+def test_golden_case(case: dict, backend: str) -> None:
     dtype = np.dtype(case["dtype"])
-    model = RoFormerModel.from_pretrained(GOLDEN / case["checkpoint"], dtype=dtype)
+    model = RoFormerModel.from_pretrained(GOLDEN / case["checkpoint"], dtype=dtype, backend=backend)
     inputs, expected = load_io(case)
     out = model(**inputs, **case["call"])
     tol = case["tolerance"]

@@ -1,0 +1,128 @@
+"""Export the benchmark checkpoint to ONNX with torch.onnx.export (TorchScript exporter, dynamo=False).
+
+Three graphs, all with dynamic batch / sequence axes, opset 17:
+- encoder.onnx: RoFormerModel(input_ids, attention_mask, token_type_ids) -> last_hidden_state;
+- mlm.onnx: RoFormerForMaskedLM(...) -> logits;
+- decoder_step.onnx: RoFormerForCausalLM (is_decoder) one cached step: (input_ids, attention_mask,
+  past k/v per layer) -> (logits of the new token, new k/v per layer).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+OPSET = 17
+
+
+def _export(module, args, path: Path, input_names, output_names, dynamic_axes) -> None:
+    import torch
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            opset_version=OPSET,
+            dynamo=False,
+            do_constant_folding=True,
+        )
+
+
+def export_all(checkpoint: Path, out_dir: Path) -> dict[str, Path]:
+    import torch
+    from transformers import RoFormerConfig, RoFormerForCausalLM, RoFormerForMaskedLM, RoFormerModel
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {k: out_dir / f"{k}.onnx" for k in ("encoder", "mlm", "decoder_step")}
+    ids = torch.ones((1, 8), dtype=torch.long)
+    mask = torch.ones((1, 8), dtype=torch.long)
+    types = torch.zeros((1, 8), dtype=torch.long)
+    axes = {n: {0: "batch", 1: "seq"} for n in ("input_ids", "attention_mask", "token_type_ids")}
+
+    if not paths["encoder"].is_file():
+        enc = RoFormerModel.from_pretrained(checkpoint).eval()
+        enc.config.return_dict = False
+        _export(
+            enc,
+            (ids, mask, types),
+            paths["encoder"],
+            ["input_ids", "attention_mask", "token_type_ids"],
+            ["last_hidden_state"],
+            {**axes, "last_hidden_state": {0: "batch", 1: "seq"}},
+        )
+    if not paths["mlm"].is_file():
+        mlm = RoFormerForMaskedLM.from_pretrained(checkpoint).eval()
+        mlm.config.return_dict = False
+        _export(
+            mlm,
+            (ids, mask, types),
+            paths["mlm"],
+            ["input_ids", "attention_mask", "token_type_ids"],
+            ["logits"],
+            {**axes, "logits": {0: "batch", 1: "seq"}},
+        )
+    if not paths["decoder_step"].is_file():
+        config = RoFormerConfig.from_pretrained(checkpoint)
+        config.is_decoder = True
+        lm = RoFormerForCausalLM.from_pretrained(checkpoint, config=config).eval()
+        layers, heads = config.num_hidden_layers, config.num_attention_heads
+        d = config.hidden_size // heads
+
+        class Step(torch.nn.Module):
+            def __init__(self, lm):
+                super().__init__()
+                self.lm = lm
+
+            def forward(self, input_ids, attention_mask, *past):
+                from transformers import DynamicCache
+
+                cache = DynamicCache()
+                for i in range(layers):
+                    cache.update(past[2 * i], past[2 * i + 1], i)
+                out = self.lm(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    past_key_values=cache,
+                    use_cache=True,
+                    return_dict=True,
+                )
+                new = out.past_key_values
+                flat = []
+                for i in range(layers):
+                    flat += [new.layers[i].keys, new.layers[i].values]
+                return (out.logits[:, -1], *flat)
+
+        past = []
+        for _ in range(layers):
+            past += [torch.zeros((1, heads, 4, d)), torch.zeros((1, heads, 4, d))]
+        names_in = ["input_ids", "attention_mask"] + [f"past.{i}.{kv}" for i in range(layers) for kv in "kv"]
+        names_out = ["logits"] + [f"present.{i}.{kv}" for i in range(layers) for kv in "kv"]
+        dyn = {
+            "input_ids": {0: "batch", 1: "seq"},
+            "attention_mask": {0: "batch", 1: "total"},
+            "logits": {0: "batch"},
+        }
+        for n in names_in[2:]:
+            dyn[n] = {0: "batch", 2: "past"}
+        for n in names_out[1:]:
+            dyn[n] = {0: "batch", 2: "total"}
+        _export(
+            Step(lm),
+            (ids[:, :1], torch.ones((1, 5), dtype=torch.long), *past),
+            paths["decoder_step"],
+            names_in,
+            names_out,
+            dyn,
+        )
+    return paths
+
+
+if __name__ == "__main__":
+    import common
+
+    print(export_all(common.checkpoint(), common.bench_dir() / "onnx"))

@@ -1,0 +1,843 @@
+# cython: language_level=3, boundscheck=False, wraparound=True, cdivision=True, initializedcheck=False
+"""Compiled kernels: the functions of ``roformer_np.ops.KERNELS`` with identical names and signatures.
+
+Layout (scikit-learn style): a thin ``def`` wrapper validates and converts its arguments, allocates the
+outputs and calls a ``cdef ... nogil`` core that runs ``prange`` over independent work. GEMMs go through
+``scipy.linalg.cython_blas`` (s/dgemm), never hand-written loops, with their epilogues fused (bias +
+activation, bias + residual + LayerNorm) so every activation tensor is written once and re-read hot.
+
+Dimension legend: B batch, T new tokens (queries), P cached length, S = P + T keys, H heads, D head size,
+C hidden size (= H * D), E embedding size, F intermediate size, V vocab size, N output features of a GEMM,
+K reduction size of a GEMM, M rows of a GEMM (= B * T).
+
+Threads: every output element is computed by exactly one thread, and the way work is cut (column units
+of a GEMM, query tiles of attention, rows of a LayerNorm) depends only on the shapes, never on the number
+of threads, so 1 and N threads give bit-identical results. Inside our parallel regions the BLAS library
+must run single-threaded (else its own threads oversubscribe the cores): ``roformer_np.threads`` hands
+us its thread-count setters, which we flip around each call.
+"""
+
+import numpy as np
+
+cimport cython
+cimport numpy as cnp
+from cython.parallel cimport parallel, prange
+from libc.math cimport erf, exp, sqrt, tanh
+from libc.stdlib cimport free, malloc
+from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
+
+from _vmath cimport (
+    RNP_HAVE_OPENMP,
+    omp_get_max_threads,
+    rnp_add_ln_row_f32,
+    rnp_bias_act_f32,
+    rnp_softmax_row_f32,
+)
+
+cnp.import_array()
+
+ctypedef fused real:
+    float
+    double
+
+ctypedef int (*get_threads_t)() noexcept nogil
+ctypedef void (*set_threads_t)(int) noexcept nogil
+
+# Activation codes implemented natively (see _vmath.pxd); other names run the reference activation.
+ACT_CODES = {
+    "linear": 0, "gelu": 1, "gelu_python": 1, "gelu_new": 2, "gelu_accurate": 2, "gelu_pytorch_tanh": 2,
+    "gelu_fast": 3, "quick_gelu": 4, "relu": 5, "silu": 6, "swish": 6, "tanh": 7, "sigmoid": 8,
+    "relu2": 9, "relu6": 10, "leaky_relu": 11, "gelu_10": 12,
+}
+
+OPENMP = bool(RNP_HAVE_OPENMP)
+DEF MAX_BLAS = 4       # BLAS libraries whose thread count we control
+
+cdef int _num_threads = 1
+# 0: fixed column units spread over our OpenMP threads, each a single-threaded GEMM (thread-count
+# invariant); 1: one GEMM on BLAS's own threads (the only parallel GEMM of a build without OpenMP)
+cdef int _gemm_mode = 0 if RNP_HAVE_OPENMP else 1
+cdef int _units_per_gemm = 2  # column units per GEMM (see _unit_width); set to the core count at import
+cdef int _n_blas = 0
+cdef get_threads_t _blas_get[MAX_BLAS]
+cdef set_threads_t _blas_set[MAX_BLAS]
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration (called by roformer_np.threads)
+# ---------------------------------------------------------------------------------------------
+def _set_num_threads(int n):
+    global _num_threads
+    _num_threads = max(1, n)
+
+
+def _get_num_threads():
+    return _num_threads
+
+
+def _openmp_max_threads():
+    return omp_get_max_threads()
+
+
+def _set_gemm_mode(str mode):
+    """``"omp"``: per-thread column blocks with single-threaded BLAS; ``"blas"``: BLAS's own threads."""
+    global _gemm_mode
+    if mode not in ("omp", "blas"):
+        raise ValueError(mode)
+    _gemm_mode = 0 if mode == "omp" else 1
+
+
+def _set_units_per_gemm(int n):
+    """Tuning knob: how many column units a GEMM is cut into (results depend on it in the last bits)."""
+    global _units_per_gemm
+    _units_per_gemm = max(1, n)
+
+
+def _get_units_per_gemm():
+    return _units_per_gemm
+
+
+def _get_gemm_mode():
+    return "omp" if _gemm_mode == 0 else "blas"
+
+
+def _set_blas_controls(list pairs):
+    """``[(address of get_num_threads, address of set_num_threads), ...]`` of the BLAS libraries."""
+    global _n_blas
+    cdef size_t g, s
+    _n_blas = 0
+    for g, s in pairs[:MAX_BLAS]:
+        _blas_get[_n_blas] = <get_threads_t><void*>g
+        _blas_set[_n_blas] = <set_threads_t><void*>s
+        _n_blas += 1
+
+
+cdef inline void _blas_threads(int n) noexcept nogil:
+    cdef int i
+    for i in range(_n_blas):
+        _blas_set[i](n)
+
+
+cdef class _BlasGuard:
+    """Single-threaded BLAS for the duration of a kernel call; restores the previous counts."""
+    cdef int prev[MAX_BLAS]
+    cdef int active
+
+    cdef inline void enter(self) noexcept nogil:
+        cdef int i
+        self.active = 1
+        for i in range(_n_blas):
+            self.prev[i] = _blas_get[i]()
+            if self.prev[i] != 1:
+                _blas_set[i](1)
+
+    cdef inline void exit(self) noexcept nogil:
+        cdef int i
+        if self.active:
+            for i in range(_n_blas):
+                if self.prev[i] != 1:
+                    _blas_set[i](self.prev[i])
+            self.active = 0
+
+
+cdef _BlasGuard _guard = _BlasGuard()
+
+
+# ---------------------------------------------------------------------------------------------
+# BLAS helpers (row-major views of column-major BLAS)
+# ---------------------------------------------------------------------------------------------
+cdef inline void _gemm(char ta, char tb, int m, int n, int k, real *a, int lda, real *b, int ldb,
+                       real beta, real *c, int ldc) noexcept nogil:
+    cdef real one = 1
+    if m <= 0 or n <= 0:
+        return
+    if real is float:
+        sgemm(&ta, &tb, &m, &n, &k, &one, a, &lda, b, &ldb, &beta, c, &ldc)
+    else:
+        dgemm(&ta, &tb, &m, &n, &k, &one, a, &lda, b, &ldb, &beta, c, &ldc)
+
+
+cdef inline void _gemm_xwt(int m, int n, int k, real *x, int ldx, real *w, int ldw, real *y,
+                           int ldy) noexcept nogil:
+    """y[m, n] = x[m, k] @ w[n, k].T, all row-major: in BLAS's column-major terms y.T = w @ x.T.
+
+    A single row (decoding) goes to GEMV: GEMM would first copy ("pack") the whole weight block, which
+    triples the memory traffic of a product that is bound by memory bandwidth.
+    """
+    cdef real one = 1, zero = 0
+    cdef int inc = 1
+    cdef char t = c'T'
+    if m == 1 and n > 0 and k > 0:
+        if real is float:
+            sgemv(&t, &k, &n, &one, w, &ldw, x, &inc, &zero, y, &inc)
+        else:
+            dgemv(&t, &k, &n, &one, w, &ldw, x, &inc, &zero, y, &inc)
+        return
+    _gemm(c'T', c'N', n, m, k, w, ldw, x, ldx, <real>0, y, ldy)
+
+
+cdef inline void _bias_act_rows(real *y, int ldy, real *bias, int m, int n, int code) noexcept nogil:
+    """y[:m, :n] = act(y + bias) for a block of rows (n columns, leading dimension ldy)."""
+    cdef int i, j
+    cdef real v, h = 0.5
+    cdef real *row
+    for i in range(m):
+        row = y + <Py_ssize_t>i * ldy
+        if real is float:
+            if bias != NULL:
+                rnp_bias_act_f32(row, bias, n, code)
+            elif code != 0:
+                for j in range(n):
+                    row[j] = _act_f32(row[j], code)
+        else:
+            for j in range(n):
+                v = row[j]
+                if bias != NULL:
+                    v = v + bias[j]
+                row[j] = _act_f64(v, code)
+
+
+cdef extern from *:
+    float _act_f32 "rnp_actf"(float v, int code) noexcept nogil
+
+
+cdef inline double _sigmoid(double x) noexcept nogil:
+    cdef double e = exp(-x if x >= 0 else x)
+    return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
+
+
+cdef inline double _act_f64(double v, int code) noexcept nogil:
+    """float64 activations through libm, matching the reference to the last bits."""
+    cdef double r
+    if code == 1 or code == 12:
+        r = v * 0.5 * (1.0 + erf(v * 0.7071067811865476))
+        if code == 12:
+            r = -10.0 if r < -10.0 else (10.0 if r > 10.0 else r)
+        return r
+    if code == 2:
+        return 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+    if code == 3:
+        return 0.5 * v * (1.0 + tanh(v * 0.7978845608 * (1.0 + 0.044715 * v * v)))
+    if code == 4:
+        return v * _sigmoid(1.702 * v)
+    if code == 5:
+        return v if v > 0 else 0.0
+    if code == 6:
+        return v * _sigmoid(v)
+    if code == 7:
+        return tanh(v)
+    if code == 8:
+        return _sigmoid(v)
+    if code == 9:
+        r = v if v > 0 else 0.0
+        return r * r
+    if code == 10:
+        return 0.0 if v < 0 else (6.0 if v > 6 else v)
+    if code == 11:
+        return v if v >= 0 else v * 0.01
+    return v
+
+
+cdef inline int _unit_width(int n) noexcept nogil:
+    """Columns per GEMM call: about n / units, a multiple of 16, at least 64 -- never thread-dependent.
+
+    BLAS results depend (in the last bits) on the extent of the call, so the cut must not depend on
+    the thread count: every thread count runs exactly the same calls, merely distributed differently.
+    """
+    cdef int u = (n + _units_per_gemm - 1) // _units_per_gemm
+    u = (u + 15) // 16 * 16
+    return max(64, u)
+
+
+cdef inline int _threads_for(int units) noexcept nogil:
+    return max(1, min(_num_threads, units))
+
+
+cdef void _linear_act(int m, int n, int k, real *x, int ldx, real *w, real *bias, real *y, int ldy,
+                      int code, bint epilogue) noexcept nogil:
+    """y[m, n] = act(x @ w.T + bias); w is [n, k] contiguous. One GEMM + epilogue per column unit."""
+    cdef int width = _unit_width(n)
+    cdef int units = (n + width - 1) // width
+    cdef int nt = _threads_for(units)
+    cdef int u, n0, nb
+    if _gemm_mode == 1:  # BLAS's own threads (for comparison; not thread-count invariant)
+        if _num_threads > 1:
+            _blas_threads(_num_threads)
+        _gemm_xwt(m, n, k, x, ldx, w, k, y, ldy)
+        if _num_threads > 1:
+            _blas_threads(1)
+        if epilogue:
+            for u in prange(m, num_threads=_threads_for(m), schedule="static"):
+                _bias_act_rows(y + <Py_ssize_t>u * ldy, ldy, bias, 1, n, code)
+        return
+    for u in prange(units, num_threads=nt, schedule="dynamic"):
+        n0 = u * width
+        nb = min(width, n - n0)
+        _gemm_xwt(m, nb, k, x, ldx, w + <Py_ssize_t>n0 * k, k, y + n0, ldy)
+        if epilogue:
+            _bias_act_rows(y + n0, ldy, NULL if bias == NULL else bias + n0, m, nb, code)
+
+
+cdef void _add_ln_rows(int m, int n, real *y, real *bias, real *res, int ldr, real *g, real *b,
+                       double eps) noexcept nogil:
+    """y[i] = LayerNorm(y[i] + bias + res[i]) for each of m rows (y contiguous [m, n])."""
+    cdef int i
+    for i in prange(m, num_threads=_threads_for(m), schedule="dynamic", chunksize=4):
+        _add_ln_row(y + <Py_ssize_t>i * n, bias, NULL if res == NULL else res + <Py_ssize_t>i * ldr, g, b, n, eps)
+
+
+cdef inline void _add_ln_row(real *y, real *bias, real *res, real *g, real *b, int n,
+                             double eps) noexcept nogil:
+    cdef int j
+    cdef double s = 0.0, c
+    cdef real mean, inv, v
+    if real is float:
+        rnp_add_ln_row_f32(y, bias, res, g, b, n, <float>eps)
+        return
+    for j in range(n):
+        v = y[j]
+        if bias != NULL:
+            v = v + bias[j]
+        if res != NULL:
+            v = v + res[j]
+        y[j] = v
+        s += v
+    mean = s / n
+    s = 0.0
+    for j in range(n):
+        c = y[j] - mean
+        s += c * c
+    inv = 1.0 / sqrt(s / n + eps)
+    for j in range(n):
+        y[j] = (y[j] - mean) * inv * g[j] + b[j]
+
+
+# ---------------------------------------------------------------------------------------------
+# Attention core
+# ---------------------------------------------------------------------------------------------
+cdef inline void _rotate_rows(real *dst, real *src, Py_ssize_t lds, int rows, int d, real *sin,
+                              real *cos) noexcept nogil:
+    """dst[r] = rotary(src[r]) with the sin/cos row r ([rows, d/2] contiguous); dst is [rows, d]."""
+    cdef int r, i, half = d // 2
+    cdef real e, o, sn, cs
+    for r in range(rows):
+        for i in range(half):
+            e = src[r * lds + 2 * i]
+            o = src[r * lds + 2 * i + 1]
+            sn = sin[r * half + i]
+            cs = cos[r * half + i]
+            dst[r * d + 2 * i] = e * cs - o * sn
+            dst[r * d + 2 * i + 1] = o * cs + e * sn
+
+
+cdef inline void _softmax_row(real *s, real *mask, int n, real scale, bint use_hm, real hm) noexcept nogil:
+    cdef int j
+    cdef real mx, tot
+    if real is float:
+        rnp_softmax_row_f32(s, mask, n, scale, use_hm, hm)
+        return
+    mx = -1.0 / 0.0
+    for j in range(n):
+        s[j] = s[j] / scale
+        if mask != NULL:
+            s[j] = s[j] + mask[j]
+        if s[j] > mx:
+            mx = s[j]
+    tot = 0
+    for j in range(n):
+        s[j] = exp(s[j] - mx)
+        tot = tot + s[j]
+    for j in range(n):
+        s[j] = s[j] / tot
+        if use_hm:
+            s[j] = s[j] * hm
+
+
+cdef void _attention_core(
+    int B, int H, int T, int S, int D,
+    real *q, Py_ssize_t qb, Py_ssize_t qh, Py_ssize_t qt,
+    real *k, Py_ssize_t kb, Py_ssize_t kh, Py_ssize_t ks,
+    real *v, Py_ssize_t vb, Py_ssize_t vh, Py_ssize_t vs,
+    real *sin, real *cos, bint rotate_qk, bint rotate_v,
+    real *mask, Py_ssize_t mb, Py_ssize_t mh, Py_ssize_t mt,
+    real *head_mask, real *out, real *probs, int tile, int *failed,
+) noexcept nogil:
+    """out[b, t, h*D:(h+1)*D] = softmax(rot(q) rot(k).T / sqrt(D) + mask) * head_mask @ v.
+
+    Pass 1 rotates the keys (and values) of every (b, h) once into [B, H, S, D] buffers. Pass 2 runs one
+    task per (b, h, query tile of ``tile`` rows): only a [tile, S] score block per thread exists (unless
+    ``probs`` is given, then the rows are written straight into it). Tasks are scheduled dynamically (a
+    descheduled thread does not stall the others) and each task is computed by one thread with the same
+    calls whatever the thread count.
+    """
+    cdef int bh, task, b, h, t0, tq, i, nt
+    cdef int C = H * D
+    cdef int ntiles = (T + tile - 1) // tile
+    cdef real scale = <real>sqrt(<double>D)
+    cdef Py_ssize_t SD = <Py_ssize_t>S * D
+    cdef real *krot = NULL
+    cdef real *vrot = NULL
+    cdef real *qbuf = NULL
+    cdef real *sbuf = NULL
+    cdef real *kp
+    cdef real *vp
+    cdef real *qp
+    cdef real *sp
+    cdef real *mrow
+    cdef int ldk, ldv, ldq
+    cdef real hm
+    if rotate_qk:
+        krot = <real*>malloc(sizeof(real) * B * H * SD)
+        if rotate_v:
+            vrot = <real*>malloc(sizeof(real) * B * H * SD)
+        if krot == NULL or (rotate_v and vrot == NULL):
+            failed[0] = 1
+            free(krot)
+            free(vrot)
+            return
+        nt = max(1, min(_num_threads, B * H))
+        for bh in prange(B * H, num_threads=nt, schedule="dynamic"):
+            b = bh // H
+            h = bh - b * H
+            _rotate_rows(krot + bh * SD, k + b * kb + h * kh, ks, S, D, sin, cos)
+            if rotate_v:
+                _rotate_rows(vrot + bh * SD, v + b * vb + h * vh, vs, S, D, sin, cos)
+    nt = max(1, min(_num_threads, B * H * ntiles))
+    with parallel(num_threads=nt):
+        qbuf = <real*>malloc(sizeof(real) * (<Py_ssize_t>tile * D if rotate_qk else 1))
+        sbuf = <real*>malloc(sizeof(real) * (<Py_ssize_t>tile * S if probs == NULL else 1))
+        if qbuf == NULL or sbuf == NULL:
+            failed[0] = 1
+        for task in prange(B * H * ntiles, schedule="dynamic"):
+            if failed[0]:
+                continue
+            bh = task // ntiles
+            t0 = (task - bh * ntiles) * tile
+            tq = min(tile, T - t0)
+            b = bh // H
+            h = bh - b * H
+            if rotate_qk:
+                kp = krot + bh * SD
+                ldk = D
+            else:
+                kp = k + b * kb + h * kh
+                ldk = <int>ks
+            if rotate_v:
+                vp = vrot + bh * SD
+                ldv = D
+            else:
+                vp = v + b * vb + h * vh
+                ldv = <int>vs
+            hm = head_mask[h] if head_mask != NULL else 1
+            qp = q + b * qb + h * qh + <Py_ssize_t>t0 * qt
+            ldq = <int>qt
+            if rotate_qk:
+                _rotate_rows(qbuf, qp, qt, tq, D, sin + <Py_ssize_t>t0 * (D // 2), cos + <Py_ssize_t>t0 * (D // 2))
+                qp = qbuf
+                ldq = D
+            if probs != NULL:
+                sp = probs + ((<Py_ssize_t>b * H + h) * T + t0) * S
+            else:
+                sp = sbuf
+            _gemm_xwt(tq, S, D, qp, ldq, kp, ldk, sp, S)  # [tq, S] scores
+            for i in range(tq):
+                mrow = NULL
+                if mask != NULL:
+                    mrow = mask + b * mb + h * mh + <Py_ssize_t>(t0 + i) * mt
+                _softmax_row(sp + <Py_ssize_t>i * S, mrow, S, scale, head_mask != NULL, hm)
+            # [tq, S] @ [S, D] -> out[b, t0:t0+tq, h*D:(h+1)*D]; column-major: out.T = v.T @ p.T
+            _gemm(c'N', c'N', D, tq, S, vp, ldv, sp, S, <real>0,
+                  out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D, C)
+        free(qbuf)
+        free(sbuf)
+    free(krot)
+    free(vrot)
+
+
+# ---------------------------------------------------------------------------------------------
+# Python-facing helpers
+# ---------------------------------------------------------------------------------------------
+cdef object _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+cdef object _ops():
+    from roformer_np import ops
+    return ops
+
+
+cdef inline bint _strict():
+    from roformer_np.backend import strict_mode
+    return strict_mode()
+
+
+cdef _fallback(str name, str why):
+    if _strict():
+        raise RuntimeError(f"native {name}: {why} (strict mode forbids the NumPy fallback)")
+    return getattr(_ops(), name)
+
+
+cdef inline object _c(object a, object dtype):
+    """C-contiguous array of ``dtype`` (a copy only if needed)."""
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+cdef inline void* _ptr(object a):
+    """Data pointer of an ndarray (None -> NULL), taken while holding the GIL."""
+    if a is None:
+        return NULL
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+cdef object _rowview(object a, object dtype):
+    """``a`` as rows BLAS can read in place (else a C copy): unit-stride last axis, non-negative
+    item-multiple strides, and rows (second-to-last axis) that do not overlap (stride >= row length)."""
+    a = np.asarray(a)
+    if a.dtype != dtype:
+        return np.ascontiguousarray(a, dtype=dtype)
+    item = a.dtype.itemsize
+    if a.shape[-1] > 1 and a.strides[-1] != item:
+        return np.ascontiguousarray(a)
+    if a.ndim >= 2 and a.shape[-2] > 1 and a.strides[-2] < a.shape[-1] * item:
+        return np.ascontiguousarray(a)
+    for st in a.strides:
+        if st < 0 or st % item:
+            return np.ascontiguousarray(a)
+    return a
+
+
+cdef inline Py_ssize_t _st(object a, int axis, Py_ssize_t minimum):
+    """Stride in elements of an axis (at least ``minimum`` so that BLAS accepts it as a leading dim)."""
+    cdef Py_ssize_t s = a.strides[axis] // a.dtype.itemsize
+    return s if a.shape[axis] > 1 else max(s, minimum)
+
+
+def _dtype_of(*arrays):
+    dt = np.result_type(*[np.asarray(a).dtype for a in arrays])
+    return dt if dt in _FLOATS else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernels (names and signatures of roformer_np.ops)
+# ---------------------------------------------------------------------------------------------
+def linear(x, weight, bias=None):
+    """``x @ weight.T + bias``: [..., K] -> [..., N] with weight [N, K]."""
+    dt = _dtype_of(x, weight) if bias is None else _dtype_of(x, weight, bias)
+    if dt is None:
+        return _fallback("linear", "unsupported dtype")(x, weight, bias)
+    xa, w = _c(x, dt), _c(weight, dt)
+    bb = None if bias is None else _c(bias, dt)
+    cdef int n = w.shape[0], k = w.shape[1]
+    if xa.shape[-1] != k:
+        raise ValueError(f"linear: x has width {xa.shape[-1]}, weight expects {k}")
+    y = np.empty(xa.shape[:-1] + (n,), dtype=dt)
+    cdef int m = y.size // n if n else 0
+    if k == 0 or m == 0 or n == 0:
+        y[...] = 0 if bias is None else bb
+        return y
+    cdef void *px = _ptr(xa)
+    cdef void *pw = _ptr(w)
+    cdef void *pb = _ptr(bb)
+    cdef void *py = _ptr(y)
+    cdef bint f32 = dt.itemsize == 4
+    _guard.enter()
+    with nogil:
+        if f32:
+            _linear_act[float](m, n, k, <float*>px, k, <float*>pw, <float*>pb, <float*>py, n, 0, pb != NULL)
+        else:
+            _linear_act[double](m, n, k, <double*>px, k, <double*>pw, <double*>pb, <double*>py, n, 0, pb != NULL)
+    _guard.exit()
+    return y
+
+
+def qkv_projection(x, w_qkv, b_qkv, num_heads):
+    """Queries, keys and values from one GEMM: [B, T, C] -> three [B, H, T, D] views of one buffer."""
+    qkv = linear(x, w_qkv, b_qkv)  # [B, T, 3C]
+    ops = _ops()
+    q, k, v = np.split(qkv, 3, axis=-1)  # [B, T, C] each
+    return ops.split_heads(q, num_heads), ops.split_heads(k, num_heads), ops.split_heads(v, num_heads)
+
+
+def apply_rotary(x, sin, cos):
+    """Rotate adjacent feature pairs of x [B, H, T, D] by sin/cos [T, D/2]."""
+    x = np.asarray(x)
+    dt = _dtype_of(x, sin, cos)
+    if dt is None or x.ndim != 4 or x.shape[-1] % 2 or np.shape(sin) != (x.shape[2], x.shape[3] // 2) \
+            or np.shape(cos) != np.shape(sin):
+        return _fallback("apply_rotary", "unsupported dtype or shape")(x, sin, cos)
+    xa, sn, cs = _c(x, dt), _c(sin, dt), _c(cos, dt)
+    out = np.empty(xa.shape, dtype=dt)
+    cdef int bh, BH = xa.shape[0] * xa.shape[1], T = xa.shape[2], D = xa.shape[3]
+    cdef Py_ssize_t step = <Py_ssize_t>T * D
+    cdef int nt = _threads_for(BH)
+    cdef void *po = _ptr(out)
+    cdef void *px = _ptr(xa)
+    cdef void *ps = _ptr(sn)
+    cdef void *pc = _ptr(cs)
+    cdef bint f32 = dt.itemsize == 4
+    with nogil:
+        if f32:
+            for bh in prange(BH, num_threads=nt, schedule="static"):
+                _rotate_rows[float](<float*>po + bh * step, <float*>px + bh * step, D, T, D, <float*>ps, <float*>pc)
+        else:
+            for bh in prange(BH, num_threads=nt, schedule="static"):
+                _rotate_rows[double](<double*>po + bh * step, <double*>px + bh * step, D, T, D,
+                                     <double*>ps, <double*>pc)
+    return out
+
+
+cdef object _attention_impl(str name, q, k, v, sin, cos, bint rotate_qk, bint rotate_v, mask, head_mask,
+                            bint output_attentions):
+    """The shared wrapper of attention / rotary_attention; None means "not supported natively"."""
+    q, k, v = np.asarray(q), np.asarray(k), np.asarray(v)
+    args = [q, k, v] + ([sin, cos] if rotate_qk else []) + ([] if mask is None else [mask]) + \
+        ([] if head_mask is None else [head_mask])
+    dt = _dtype_of(*args)
+    if dt is None or q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
+        return None
+    B, H, T, D = q.shape
+    S = k.shape[2]
+    if k.shape != (B, H, S, D) or v.shape != (B, H, S, D) or D == 0:
+        return None
+    if rotate_qk and (D % 2 or S != T or np.shape(sin) != (T, D // 2) or np.shape(cos) != (T, D // 2)):
+        return None
+    if head_mask is not None and np.size(head_mask) != H:
+        return None
+    qa, ka, va = _rowview(q, dt), _rowview(k, dt), _rowview(v, dt)
+    sn = _c(sin, dt) if rotate_qk else None
+    cs = _c(cos, dt) if rotate_qk else None
+    mk = None
+    cdef Py_ssize_t mb = 0, mh = 0, mt = 0
+    if mask is not None:
+        m = np.broadcast_to(np.asarray(mask, dtype=dt), (B, H, T, S))
+        if S > 1 and m.strides[3] != m.dtype.itemsize:
+            m = np.ascontiguousarray(m)
+        mk = m
+        mb, mh, mt = (s // m.dtype.itemsize for s in m.strides[:3])
+    hmk = None if head_mask is None else _c(np.reshape(head_mask, -1), dt)
+    out = np.empty((B, T, H * D), dtype=dt)
+    probs = np.empty((B, H, T, S), dtype=dt) if output_attentions else None
+    if B * H * T == 0:
+        return out, probs
+    if S == 0:
+        out[...] = np.nan  # softmax over nothing, as the reference (0/0)
+        if probs is not None:
+            probs = probs.reshape(B, H, T, 0)
+        return out, probs
+    cdef Py_ssize_t qb = _st(qa, 0, 1), qh = _st(qa, 1, 1), qt = _st(qa, 2, D)
+    cdef Py_ssize_t kb = _st(ka, 0, 1), kh = _st(ka, 1, 1), ks = _st(ka, 2, D)
+    cdef Py_ssize_t vb = _st(va, 0, 1), vh = _st(va, 1, 1), vs = _st(va, 2, D)
+    cdef int B_ = B, H_ = H, T_ = T, S_ = S, D_ = D
+    cdef int tile = 64 if S <= 2048 else 16
+    cdef int failed = 0
+    cdef void *pq = _ptr(qa)
+    cdef void *pk = _ptr(ka)
+    cdef void *pv = _ptr(va)
+    cdef void *ps = _ptr(sn)
+    cdef void *pc = _ptr(cs)
+    cdef void *pm = _ptr(mk)
+    cdef void *ph = _ptr(hmk)
+    cdef void *po = _ptr(out)
+    cdef void *pp = _ptr(probs)
+    cdef bint f32 = dt.itemsize == 4
+    _guard.enter()
+    with nogil:
+        if f32:
+            _attention_core[float](
+                B_, H_, T_, S_, D_, <float*>pq, qb, qh, qt, <float*>pk, kb, kh, ks, <float*>pv, vb, vh, vs,
+                <float*>ps, <float*>pc, rotate_qk, rotate_v, <float*>pm, mb, mh, mt, <float*>ph, <float*>po,
+                <float*>pp, tile, &failed)
+        else:
+            _attention_core[double](
+                B_, H_, T_, S_, D_, <double*>pq, qb, qh, qt, <double*>pk, kb, kh, ks, <double*>pv, vb, vh, vs,
+                <double*>ps, <double*>pc, rotate_qk, rotate_v, <double*>pm, mb, mh, mt, <double*>ph, <double*>po,
+                <double*>pp, tile, &failed)
+    _guard.exit()
+    if failed:
+        raise MemoryError(f"native {name}: could not allocate the per-thread attention buffers")
+    return out, probs
+
+
+def attention(q, k, v, mask, head_mask=None, output_attentions=False):
+    """Scaled dot-product attention; q [B, H, T, D], k/v [B, H, S, D] (strided views welcome).
+
+    Returns the context [B, T, C] and the probabilities [B, H, T, S] if asked (else None).
+    """
+    res = _attention_impl("attention", q, k, v, None, None, False, False, mask, head_mask, output_attentions)
+    if res is None:
+        return _fallback("attention", "unsupported dtype or shape")(q, k, v, mask, head_mask, output_attentions)
+    return res
+
+
+def rotary_attention(q, k, v, sin, cos, mask, rotary_value=False, head_mask=None, output_attentions=False):
+    """Rotate q and k (and v under ``rotary_value``) and attend, in one pass per (batch, head)."""
+    res = _attention_impl("rotary_attention", q, k, v, sin, cos, True, bool(rotary_value), mask, head_mask,
+                          output_attentions)
+    if res is None:
+        return _fallback("rotary_attention", "unsupported dtype or shape")(
+            q, k, v, sin, cos, mask, rotary_value, head_mask, output_attentions)
+    return res
+
+
+cdef void _output_ln(int m, int n, int k, real *x, real *w, real *bias, real *res, real *g, real *b, double eps,
+                     real *y) noexcept nogil:
+    """y[m, n] = LayerNorm(x[m, k] @ w[n, k].T + bias + res[m, n]): GEMM per column range, then rows."""
+    cdef Py_ssize_t i
+    if k == 0:
+        for i in range(<Py_ssize_t>m * n):
+            y[i] = 0
+    else:
+        _linear_act(m, n, k, x, k, w, <real*>NULL, y, n, 0, False)
+    _add_ln_rows(m, n, y, bias, res, n, g, b, eps)
+
+
+def output_layer_norm(x, weight, bias, residual, ln_weight, ln_bias, eps):
+    """``LayerNorm(x @ weight.T + bias + residual)``: [B, T, K] -> [B, T, C], one GEMM + a fused epilogue."""
+    dt = _dtype_of(x, weight, bias, residual, ln_weight, ln_bias)
+    if dt is None:
+        return _fallback("output_layer_norm", "unsupported dtype")(
+            x, weight, bias, residual, ln_weight, ln_bias, eps)
+    xa, w, bb, g, be = _c(x, dt), _c(weight, dt), _c(bias, dt), _c(ln_weight, dt), _c(ln_bias, dt)
+    cdef int n = w.shape[0], k = w.shape[1]
+    if xa.shape[-1] != k:
+        raise ValueError(f"output_layer_norm: x has width {xa.shape[-1]}, weight expects {k}")
+    res = _c(np.broadcast_to(residual, xa.shape[:-1] + (n,)), dt)
+    y = np.empty(xa.shape[:-1] + (n,), dtype=dt)
+    cdef int m = y.size // n if n else 0
+    if m == 0 or n == 0:
+        return y
+    cdef double e = eps
+    cdef void *px = _ptr(xa)
+    cdef void *pw = _ptr(w)
+    cdef void *pb = _ptr(bb)
+    cdef void *pr = _ptr(res)
+    cdef void *pg = _ptr(g)
+    cdef void *pe = _ptr(be)
+    cdef void *py = _ptr(y)
+    cdef bint f32 = dt.itemsize == 4
+    _guard.enter()
+    with nogil:
+        if f32:
+            _output_ln[float](m, n, k, <float*>px, <float*>pw, <float*>pb, <float*>pr, <float*>pg, <float*>pe, e,
+                              <float*>py)
+        else:
+            _output_ln[double](m, n, k, <double*>px, <double*>pw, <double*>pb, <double*>pr, <double*>pg,
+                               <double*>pe, e, <double*>py)
+    _guard.exit()
+    return y
+
+
+def feed_forward(x, w_in, b_in, w_out, b_out, ln_weight, ln_bias, eps, activation):
+    """``LayerNorm(act(x W_in.T + b_in) W_out.T + b_out + x)``: [B, T, C] -> [B, T, C].
+
+    The [B, T, F] intermediate is written once (GEMM + bias + activation per column range) and read
+    once by the second GEMM, whose epilogue adds bias and residual and normalises each row.
+    """
+    dt = _dtype_of(x, w_in, b_in, w_out, b_out, ln_weight, ln_bias)
+    if dt is None:
+        return _fallback("feed_forward", "unsupported dtype")(
+            x, w_in, b_in, w_out, b_out, ln_weight, ln_bias, eps, activation)
+    code = ACT_CODES.get(activation, -1) if isinstance(activation, str) else -1
+    act = None
+    if code < 0:
+        from roformer_np.activations import get_activation
+        act = get_activation(activation)  # ValueError for unknown names, as the reference
+    xa, w1, b1, w2, b2 = _c(x, dt), _c(w_in, dt), _c(b_in, dt), _c(w_out, dt), _c(b_out, dt)
+    g, be = _c(ln_weight, dt), _c(ln_bias, dt)
+    cdef int f = w1.shape[0], c = w1.shape[1]
+    if xa.shape[-1] != c or w2.shape[1] != f or w2.shape[0] != c:
+        raise ValueError(f"feed_forward: shapes x {xa.shape}, w_in {w1.shape}, w_out {w2.shape} do not chain")
+    y = np.empty(xa.shape, dtype=dt)  # [B, T, C]
+    cdef int m = y.size // c if c else 0
+    if m == 0 or c == 0:
+        return y
+    hid = np.empty(xa.shape[:-1] + (f,), dtype=dt)  # [B, T, F]
+    cdef int icode = max(code, 0)
+    cdef double e = eps
+    cdef void *px = _ptr(xa)
+    cdef void *pw1 = _ptr(w1)
+    cdef void *pb1 = _ptr(b1)
+    cdef void *pw2 = _ptr(w2)
+    cdef void *pb2 = _ptr(b2)
+    cdef void *pg = _ptr(g)
+    cdef void *pe = _ptr(be)
+    cdef void *ph = _ptr(hid)
+    cdef void *py = _ptr(y)
+    cdef bint f32 = dt.itemsize == 4
+    _guard.enter()
+    with nogil:
+        if f32:
+            _linear_act[float](m, f, c, <float*>px, c, <float*>pw1, <float*>pb1, <float*>ph, f, icode, True)
+        else:
+            _linear_act[double](m, f, c, <double*>px, c, <double*>pw1, <double*>pb1, <double*>ph, f, icode, True)
+    if act is not None:
+        try:  # a rare activation: the reference's, between the two native GEMMs
+            hid = _c(act(hid), dt)
+        except BaseException:
+            _guard.exit()  # give BLAS its threads back before propagating
+            raise
+        ph = _ptr(hid)
+    with nogil:
+        if f32:
+            _output_ln[float](m, c, f, <float*>ph, <float*>pw2, <float*>pb2, <float*>px, <float*>pg, <float*>pe, e,
+                              <float*>py)
+        else:
+            _output_ln[double](m, c, f, <double*>ph, <double*>pw2, <double*>pb2, <double*>px, <double*>pg,
+                               <double*>pe, e, <double*>py)
+    _guard.exit()
+    return y
+
+
+cdef void _embed_rows(int nrow, int E, Py_ssize_t *ids, Py_ssize_t *tts, real *we, Py_ssize_t wrow, real *te,
+                      real *g, real *b, double eps, real *y, int nt) noexcept nogil:
+    cdef int r, j
+    cdef real *dst
+    for r in prange(nrow, num_threads=nt, schedule="static"):
+        dst = y + <Py_ssize_t>r * E
+        for j in range(E):
+            dst[j] = we[ids[r] * wrow + j]
+        _add_ln_row(dst, te + tts[r] * E, <real*>NULL, g, b, E, eps)
+
+
+def embed(input_ids, token_type_ids, word_embeddings, token_type_embeddings, ln_weight, ln_bias, eps):
+    """Gather word + token-type rows and LayerNorm them: [B, T] ids -> [B, T, E]."""
+    dt = _dtype_of(word_embeddings, token_type_embeddings, ln_weight, ln_bias)
+    if dt is None:
+        return _fallback("embed", "unsupported dtype")(
+            input_ids, token_type_ids, word_embeddings, token_type_embeddings, ln_weight, ln_bias, eps)
+    ids = np.asarray(input_ids)
+    tts = np.broadcast_to(np.asarray(token_type_ids), ids.shape)
+    ii, tt = _c(ids, np.intp), _c(tts, np.intp)
+    we = _rowview(word_embeddings, dt)
+    te, g, be = _c(token_type_embeddings, dt), _c(ln_weight, dt), _c(ln_bias, dt)
+    cdef Py_ssize_t V = we.shape[0], NT = te.shape[0]
+    cdef int E = we.shape[1]
+    if te.shape[1] != E:
+        raise ValueError("embed: word and token-type embeddings differ in width")
+    if ii.size and (ii.min() < -V or ii.max() >= V or tt.min() < -NT or tt.max() >= NT):
+        raise IndexError("embed: an id is out of range")
+    if ii.size and (ii.min() < 0 or tt.min() < 0):
+        ii = np.where(ii < 0, ii + V, ii)  # NumPy's negative indexing, as the reference
+        tt = np.where(tt < 0, tt + NT, tt)
+    y = np.empty(ids.shape + (E,), dtype=dt)
+    cdef Py_ssize_t wrow = we.strides[0] // we.dtype.itemsize
+    cdef int nrow = ii.size
+    cdef int nt = _threads_for(nrow)
+    cdef double e = eps
+    cdef Py_ssize_t *pi = <Py_ssize_t*>_ptr(ii)
+    cdef Py_ssize_t *pt = <Py_ssize_t*>_ptr(tt)
+    cdef void *pw = _ptr(we)
+    cdef void *pte = _ptr(te)
+    cdef void *pg = _ptr(g)
+    cdef void *pb = _ptr(be)
+    cdef void *py = _ptr(y)
+    cdef bint f32 = dt.itemsize == 4
+    if nrow == 0 or E == 0:
+        return y
+    with nogil:
+        if f32:
+            _embed_rows[float](nrow, E, pi, pt, <float*>pw, wrow, <float*>pte, <float*>pg, <float*>pb, e,
+                               <float*>py, nt)
+        else:
+            _embed_rows[double](nrow, E, pi, pt, <double*>pw, wrow, <double*>pte, <double*>pg, <double*>pb, e,
+                                <double*>py, nt)
+    return y

@@ -1,0 +1,104 @@
+"""setup.py's fallbacks: pure-NumPy by request, no usable compiler, and a compiler without OpenMP.
+
+Each case builds a copy of the sources in a temporary directory (``setup.py build_ext``), so nothing
+here touches the package under test. The no-OpenMP case really compiles the kernels (about 15 s) and
+checks the result runs and agrees with the reference.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+WARNING = "*** roformer_np:"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None,
+    reason="no C compiler on this machine to build with",
+)
+
+
+def _copy_sources(dst: Path) -> None:
+    for name in ("setup.py", "pyproject.toml"):
+        shutil.copy2(REPO / name, dst / name)
+    shutil.copytree(REPO / "ext", dst / "ext")  # copy2 keeps mtimes: an up-to-date .c is not re-translated
+    shutil.copytree(
+        REPO / "roformer_np",
+        dst / "roformer_np",
+        ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"),
+    )
+
+
+def _build(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    _copy_sources(tmp_path)
+    full_env = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--build-lib", "out", "--build-temp", "tmp"],
+        cwd=tmp_path,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _built(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "out").rglob("kernels*.so")) + sorted((tmp_path / "out").rglob("kernels*.pyd"))
+
+
+def test_pure_python_requested(tmp_path):
+    proc = _build(tmp_path, ROFORMER_NP_PUREPYTHON="1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count(WARNING) == 1 and "ROFORMER_NP_PUREPYTHON" in proc.stderr
+    assert not _built(tmp_path)
+
+
+def test_no_compiler_installs_pure_package(tmp_path):
+    pytest.importorskip("Cython", reason="Cython is needed to reach the compile step (pip install '.[test]')")
+    proc = _build(tmp_path, CC="/bin/false", LDSHARED="/bin/false")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count(WARNING) == 1 and "pure-NumPy" in proc.stderr
+    assert not _built(tmp_path)
+
+
+def test_compiler_without_openmp_builds_serial_kernels(tmp_path):
+    pytest.importorskip("Cython", reason="Cython is needed to build the kernels (pip install '.[test]')")
+    pytest.importorskip("scipy.linalg.cython_blas")
+    wrapper = tmp_path / "cc-no-openmp"
+    real_cc = shutil.which("gcc") or shutil.which("cc")
+    wrapper.write_text(
+        textwrap.dedent(f"""\
+        #!/bin/sh
+        for a in "$@"; do [ "$a" = "-fopenmp" ] && {{ echo "cc: -fopenmp unsupported" >&2; exit 1; }}; done
+        exec {real_cc} "$@"
+        """)
+    )
+    wrapper.chmod(0o755)
+    proc = _build(tmp_path, CC=str(wrapper), LDSHARED=f"{wrapper} -shared")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count(WARNING) == 1 and "without OpenMP" in proc.stderr
+    built = _built(tmp_path)
+    assert built, proc.stderr
+    check = textwrap.dedent("""\
+        import importlib.util, sys
+        import numpy as np
+        spec = importlib.util.spec_from_file_location("roformer_np._native.kernels", sys.argv[1])
+        k = importlib.util.module_from_spec(spec); spec.loader.exec_module(k)
+        from roformer_np import ops
+        assert not k.OPENMP
+        x = np.random.default_rng(0).standard_normal((3, 5, 16)).astype(np.float32)
+        w = np.random.default_rng(1).standard_normal((40, 16)).astype(np.float32)
+        np.testing.assert_allclose(k.linear(x, w), ops.linear(x, w), rtol=1e-5, atol=1e-5)
+        print("ok")
+        """)
+    run = subprocess.run(
+        [sys.executable, "-c", check, str(built[0])], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0 and "ok" in run.stdout, run.stderr
