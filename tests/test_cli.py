@@ -8,12 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import GOLDEN, REPO
 from fake_models import make_demo_root, make_model_dir
 
+import roformer_np
 from roformer_np import load_weights
 from roformer_np.cli import main
 from roformer_np.pipelines import factory
@@ -215,7 +217,9 @@ def test_info(capsys):
 
 # -- a real process ------------------------------------------------------------------------------
 def test_python_dash_m_smoke():
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    # the subprocess must import the same roformer_np as this test run (installed or source tree)
+    package_root = str(Path(roformer_np.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": package_root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     model = GOLDEN / "cases" / "pipelines"
     ok = subprocess.run([sys.executable, "-m", "roformer_np", "fill-mask", "--model", str(model), "--json", "-q",
                          "-"], input="水在零度时会[MASK]\n", capture_output=True, text=True, env=env, timeout=120)
