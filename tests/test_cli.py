@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import GOLDEN, REPO
+from conftest import GOLDEN
 from fake_models import make_demo_root, make_model_dir
 
 import roformer_np
@@ -216,17 +216,19 @@ def test_info(capsys):
 
 
 # -- a real process ------------------------------------------------------------------------------
-def test_python_dash_m_smoke():
-    # the subprocess must import the same roformer_np as this test run (installed or source tree)
+def test_python_dash_m_smoke(tmp_path):
+    # the subprocess must import the same roformer_np as this test run (installed or source tree); it runs in
+    # an empty directory because ``python -m`` puts the working directory first on sys.path
     package_root = str(Path(roformer_np.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": package_root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     model = GOLDEN / "cases" / "pipelines"
     ok = subprocess.run([sys.executable, "-m", "roformer_np", "fill-mask", "--model", str(model), "--json", "-q",
-                         "-"], input="水在零度时会[MASK]\n", capture_output=True, text=True, env=env, timeout=120)
+                         "-"], input="水在零度时会[MASK]\n", capture_output=True, text=True, env=env, timeout=120,
+                        cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     (record,) = json_lines(ok.stdout)
     assert record["text"] == "水在零度时会[MASK]" and len(record["result"]) == 5
     bad = subprocess.run([sys.executable, "-m", "roformer_np", "fill-mask", "--model", str(model), "-q", "没有面具"],
-                         capture_output=True, text=True, env=env, timeout=120)
+                         capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("roformer-np: error: fill-mask: no mask token")
