@@ -76,7 +76,7 @@ def main() -> None:
         np_model = np_cls.from_pretrained(path)
         hf_tok, np_tok = HFTokenizer.from_pretrained(path), rnp.RoFormerTokenizer.from_pretrained(path)
         if task == "mlm":  # mask one word in the middle of each sentence
-            texts = [t for t in texts if len(np_tok.tokenize(t)) >= 3][:500]
+            texts = [t for t in texts if 3 <= len(np_tok.tokenize(t)) <= 120][:500]
             masked = []
             for t in texts:
                 tokens = np_tok.tokenize(t)
