@@ -176,6 +176,23 @@ cdef inline void _gemm_xwt(int m, int n, int k, real *x, int ldx, real *w, int l
     _gemm(c'T', c'N', n, m, k, w, ldw, x, ldx, <real>0, y, ldy)
 
 
+cdef inline void _gemv_n(int m, int n, real *a, int lda, real *x, real *y) noexcept nogil:
+    """y[m] = A x for the column-major A [m, n] (leading dimension lda): row-major y = x @ a_rows."""
+    cdef real one = 1, zero = 0
+    cdef int i, inc = 1
+    cdef char t = c'N'
+    if m <= 0:
+        return
+    if n <= 0:
+        for i in range(m):
+            y[i] = 0
+        return
+    if real is float:
+        sgemv(&t, &m, &n, &one, a, &lda, x, &inc, &zero, y, &inc)
+    else:
+        dgemv(&t, &m, &n, &one, a, &lda, x, &inc, &zero, y, &inc)
+
+
 cdef inline void _bias_act_rows(real *y, int ldy, real *bias, int m, int n, int code) noexcept nogil:
     """y[:m, :n] = act(y + bias) for a block of rows (n columns, leading dimension ldy)."""
     cdef int i, j
@@ -474,8 +491,11 @@ cdef void _attention_core(
                     mrow = mask + b * mb + h * mh + <Py_ssize_t>(t0 + i) * mt
                 _softmax_row(sp + <Py_ssize_t>i * S, mrow, S, scale, head_mask != NULL, hm)
             # [tq, S] @ [S, D] -> out[b, t0:t0+tq, h*D:(h+1)*D]; column-major: out.T = v.T @ p.T
-            _gemm(c'N', c'N', D, tq, S, vp, ldv, sp, S, <real>0,
-                  out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D, C)
+            if tq == 1:  # one query (decoding): GEMV, which reads v once without packing it
+                _gemv_n(D, S, vp, ldv, sp, out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D)
+            else:
+                _gemm(c'N', c'N', D, tq, S, vp, ldv, sp, S, <real>0,
+                      out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D, C)
         free(qbuf)
         free(sbuf)
     free(krot)
