@@ -176,6 +176,23 @@ cdef inline void _gemm_xwt(int m, int n, int k, real *x, int ldx, real *w, int l
     _gemm(c'T', c'N', n, m, k, w, ldw, x, ldx, <real>0, y, ldy)
 
 
+cdef inline void _gemv_n(int m, int n, real *a, int lda, real *x, real *y) noexcept nogil:
+    """y[m] = A x for the column-major A [m, n] (leading dimension lda): row-major y = x @ a_rows."""
+    cdef real one = 1, zero = 0
+    cdef int i, inc = 1
+    cdef char t = c'N'
+    if m <= 0:
+        return
+    if n <= 0:
+        for i in range(m):
+            y[i] = 0
+        return
+    if real is float:
+        sgemv(&t, &m, &n, &one, a, &lda, x, &inc, &zero, y, &inc)
+    else:
+        dgemv(&t, &m, &n, &one, a, &lda, x, &inc, &zero, y, &inc)
+
+
 cdef inline void _bias_act_rows(real *y, int ldy, real *bias, int m, int n, int code) noexcept nogil:
     """y[:m, :n] = act(y + bias) for a block of rows (n columns, leading dimension ldy)."""
     cdef int i, j
@@ -253,10 +270,38 @@ cdef inline int _threads_for(int units) noexcept nogil:
     return max(1, min(_num_threads, units))
 
 
+DEF SMALL_WORK = 131072  # elements: below this a parallel region costs more than it saves
+
+
+cdef inline int _threads_for_work(int units, Py_ssize_t work) noexcept nogil:
+    """Threads for ``units`` tasks totalling ``work`` elements: one thread for tiny work (decoding).
+
+    Waking a sleeping worker (passive wait policy) costs tens of microseconds, more than a whole
+    rotation or a one-query attention over a short cache. Every task is computed the same way on any
+    thread, so the choice never changes the results.
+    """
+    if work < SMALL_WORK:
+        return 1
+    return _threads_for(units)
+
+
+cdef inline int _gemv_width(int n) noexcept nogil:
+    """Columns per GEMV call (a single row): 4 units per core, a multiple of 16, at least 128.
+
+    A GEMV is a short, memory-bound call: with only one unit per core, a worker that wakes late finds
+    its unit already taken (dynamic schedule) and the call runs on one core. Finer units let the late
+    thread share what is left. Shape-only, so still thread-count invariant.
+    """
+    cdef int units = 4 * _units_per_gemm
+    cdef int u = (n + units - 1) // units
+    u = (u + 15) // 16 * 16
+    return max(128, u)
+
+
 cdef void _linear_act(int m, int n, int k, real *x, int ldx, real *w, real *bias, real *y, int ldy,
                       int code, bint epilogue) noexcept nogil:
     """y[m, n] = act(x @ w.T + bias); w is [n, k] contiguous. One GEMM + epilogue per column unit."""
-    cdef int width = _unit_width(n)
+    cdef int width = _gemv_width(n) if m == 1 else _unit_width(n)
     cdef int units = (n + width - 1) // width
     cdef int nt = _threads_for(units)
     cdef int u, n0, nb
@@ -402,7 +447,7 @@ cdef void _attention_core(
             _rotate_rows(krot + bh * SD, k + b * kb + h * kh, ks, S, D, sin, cos)
             if rotate_v:
                 _rotate_rows(vrot + bh * SD, v + b * vb + h * vh, vs, S, D, sin, cos)
-    nt = max(1, min(_num_threads, B * H * ntiles))
+    nt = _threads_for_work(B * H * ntiles, <Py_ssize_t>B * H * T * SD)
     with parallel(num_threads=nt):
         qbuf = <real*>malloc(sizeof(real) * (<Py_ssize_t>tile * D if rotate_qk else 1))
         sbuf = <real*>malloc(sizeof(real) * (<Py_ssize_t>tile * S if probs == NULL else 1))
@@ -446,8 +491,11 @@ cdef void _attention_core(
                     mrow = mask + b * mb + h * mh + <Py_ssize_t>(t0 + i) * mt
                 _softmax_row(sp + <Py_ssize_t>i * S, mrow, S, scale, head_mask != NULL, hm)
             # [tq, S] @ [S, D] -> out[b, t0:t0+tq, h*D:(h+1)*D]; column-major: out.T = v.T @ p.T
-            _gemm(c'N', c'N', D, tq, S, vp, ldv, sp, S, <real>0,
-                  out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D, C)
+            if tq == 1:  # one query (decoding): GEMV, which reads v once without packing it
+                _gemv_n(D, S, vp, ldv, sp, out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D)
+            else:
+                _gemm(c'N', c'N', D, tq, S, vp, ldv, sp, S, <real>0,
+                      out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D, C)
         free(qbuf)
         free(sbuf)
     free(krot)
@@ -568,7 +616,7 @@ def apply_rotary(x, sin, cos):
     out = np.empty(xa.shape, dtype=dt)
     cdef int bh, BH = xa.shape[0] * xa.shape[1], T = xa.shape[2], D = xa.shape[3]
     cdef Py_ssize_t step = <Py_ssize_t>T * D
-    cdef int nt = _threads_for(BH)
+    cdef int nt = _threads_for_work(BH, <Py_ssize_t>BH * step)
     cdef void *po = _ptr(out)
     cdef void *px = _ptr(xa)
     cdef void *ps = _ptr(sn)

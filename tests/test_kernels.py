@@ -347,6 +347,7 @@ def test_results_identical_for_1_and_n_threads(K, dtype):
             K.output_layer_norm(ctx, w_o, b_o, x, g, beta, 1e-12),
             K.feed_forward(x, w_in, b_in, w_out, b_o, g, beta, 1e-12, "gelu"),
             K.linear(x[:, :1], w_in, b_in),
+            K.linear(x[:1, -1:], w_in, b_in),  # a single row (decoding): the GEMV path
             K.embed(ids, ids % 2, words, words[:2], g, beta, 1e-12),
         ]
 
