@@ -40,7 +40,7 @@ from .losses import (
     question_answering_loss,
     sequence_classification_loss,
 )
-from .model import RoFormerModel
+from .model import RoFormerModel, read_checkpoint
 from .outputs import (
     BaseModelOutputWithPastAndCrossAttentions,
     CausalLMOutputWithCrossAttentions,
@@ -57,7 +57,6 @@ from .weights import (
     LM_BIAS_KEY,
     add_prefix,
     head_shapes,
-    load_weights,
     save_weights,
     split_head_checkpoint,
     tied_aliases,
@@ -215,10 +214,7 @@ class RoFormerPreTrainedHead:
         unused checkpoint tensors are listed in ``unexpected_keys`` (with a warning).
         """
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"checkpoint directory not found: {path}")
-        config = config or RoFormerConfig.from_pretrained(path)
-        weights = load_weights(path, np.dtype(dtype))
+        config, weights = read_checkpoint(path, dtype, config)
         model = cls(config, weights, dtype=dtype, backend=backend, init_seed=init_seed,
                     source=f"the checkpoint at {path}")
         model._load_extra_files(path)

@@ -90,7 +90,7 @@ def _attention_params(w: dict[str, Array], prefix: str) -> AttentionParams:
 
 def build_params(weights: dict[str, Array], config: RoFormerConfig, dtype: np.dtype) -> Params:
     """Arrange a base-model state dict (no prefix) into :class:`Params`, in ``dtype``."""
-    w = {k: (np.asarray(v) if np.asarray(v).dtype == dtype else np.asarray(v, dtype=dtype)) for k, v in weights.items()}
+    w = {k: np.asarray(v, dtype=dtype) for k, v in weights.items()}  # no copy when the dtype already matches
     table = w.get(sinusoidal_key())
     if table is None:
         table = ops.sinusoidal_table(config.max_position_embeddings, config.head_size).astype(dtype)
@@ -333,10 +333,7 @@ class RoFormerModel:
     ) -> RoFormerModel:
         """Load ``config.json`` and the weights (safetensors, sharded safetensors or .bin) of a checkpoint."""
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"checkpoint directory not found: {path}")
-        config = config or RoFormerConfig.from_pretrained(path)
-        weights = load_weights(path, np.dtype(dtype))
+        config, weights = read_checkpoint(path, dtype, config)
         model = cls(config, weights, dtype=dtype, backend=backend)
         if model.unexpected_keys:
             warnings.warn(
@@ -536,6 +533,15 @@ class RoFormerModel:
             "encoder_hidden_states": encoder_hidden_states,
             "encoder_mask": encoder_mask,
         }
+
+
+def read_checkpoint(
+    path: Path, dtype: np.dtype | type, config: RoFormerConfig | None = None
+) -> tuple[RoFormerConfig, dict[str, Array]]:
+    """The config (unless given) and the weights, in ``dtype``, of a checkpoint directory."""
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint directory not found: {path}")
+    return config or RoFormerConfig.from_pretrained(path), load_weights(path, np.dtype(dtype))
 
 
 def _as_cache(past_key_values: Any, num_layers: int) -> KVCache | None:

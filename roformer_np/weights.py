@@ -356,8 +356,8 @@ def save_weights(
 ) -> Path:
     """Write ``weights`` as a safetensors file that Hugging Face loads (``format: pt`` metadata).
 
-    ``path`` may be a directory (the file is then ``model.safetensors`` inside it). Tensors that share
-    memory are written once each, as separate copies (safetensors forbids aliasing).
+    ``path`` may be a directory (the file is then ``model.safetensors`` inside it). Every tensor is written
+    as its own bytes, so arrays that share memory (views, tied weights) are stored independently.
     """
     from safetensors.numpy import save_file
 
@@ -370,7 +370,7 @@ def save_weights(
         arr = np.asarray(arr)
         if arr.dtype not in _NP_TO_ST:
             raise ValueError(f"save_weights: tensor {name!r} has unsupported dtype {arr.dtype}")
-        tensors[name] = np.ascontiguousarray(arr).copy() if not arr.flags.owndata else np.ascontiguousarray(arr)
+        tensors[name] = np.ascontiguousarray(arr)
     save_file(tensors, str(path), metadata={"format": "pt", **(metadata or {})})
     return path
 
