@@ -64,8 +64,7 @@ def reexec_clean() -> None:
 def fma_peak(threads: int) -> float:
     """GFLOP/s of a register-resident FMA loop (bench/fma_peak.c, compiled here with -march=native).
 
-    Run in a subprocess: loading an OpenMP runtime here would fix its wait policy for the whole process
-    before roformer_np loads it (see roformer_np.backend._passive_openmp).
+    Run in a subprocess, so that no contender shares an OpenMP runtime (or its threads) with it.
     """
     cmd = [sys.executable, __file__, "--fma-child", str(threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)

@@ -125,6 +125,44 @@ cdef extern from *:
         #undef RNP_LOOP
     }
 
+    /* y[j] = act(y[j] + b) over one row of a feature-major block (one bias value per row). */
+    RNP_CLONES static void rnp_sbias_act_f32(float *y, float b, int n, int code) {
+        int j;
+        #define RNP_LOOP(CODE) for (j = 0; j < n; j++) y[j] = rnp_actf(y[j] + b, CODE); break;
+        switch (code) {
+        case 1: RNP_LOOP(1) case 2: RNP_LOOP(2) case 3: RNP_LOOP(3) case 4: RNP_LOOP(4)
+        case 5: RNP_LOOP(5) case 6: RNP_LOOP(6) case 7: RNP_LOOP(7) case 8: RNP_LOOP(8)
+        case 9: RNP_LOOP(9) case 10: RNP_LOOP(10) case 11: RNP_LOOP(11) case 12: RNP_LOOP(12)
+        default: RNP_LOOP(0)
+        }
+        #undef RNP_LOOP
+    }
+
+    /* dst[i * ldd + j] = src[j * lds + i] for i < rows, j < cols, in 16 x 16 tiles: both sides touch
+       whole cache lines, and a full tile has constant bounds the compiler unrolls. */
+    #define RNP_TRANSPOSE(NAME, T)                                                                  \
+    RNP_CLONES static void NAME(T *dst, long ldd, const T *src, long lds, int rows, int cols) {     \
+        int i0, j0, i, j;                                                                           \
+        for (i0 = 0; i0 < rows; i0 += 16) {                                                         \
+            int ib = rows - i0 < 16 ? rows - i0 : 16;                                               \
+            for (j0 = 0; j0 < cols; j0 += 16) {                                                     \
+                int jb = cols - j0 < 16 ? cols - j0 : 16;                                           \
+                const T *s = src + (long)j0 * lds + i0;                                             \
+                T *d = dst + (long)i0 * ldd + j0;                                                   \
+                if (ib == 16 && jb == 16) {                                                         \
+                    for (i = 0; i < 16; i++)                                                        \
+                        for (j = 0; j < 16; j++) d[i * ldd + j] = s[j * lds + i];                   \
+                } else {                                                                            \
+                    for (i = 0; i < ib; i++)                                                        \
+                        for (j = 0; j < jb; j++) d[i * ldd + j] = s[j * lds + i];                   \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+    }
+    RNP_TRANSPOSE(rnp_transpose_f32, float)
+    RNP_TRANSPOSE(rnp_transpose_f64, double)
+    #undef RNP_TRANSPOSE
+
     /* y = LayerNorm(y + bias + residual) over one row (the reference's order of operations).
        Sums run in double over RNP_LANES fixed lanes, then the lanes are added in order. */
     RNP_CLONES static void rnp_add_ln_row_f32(float *y, const float *bias, const float *res,
@@ -200,6 +238,9 @@ cdef extern from *:
     int omp_get_thread_num() noexcept nogil
     float rnp_actf(float v, int code) noexcept nogil
     void rnp_bias_act_f32(float *y, const float *bias, int n, int code) noexcept nogil
+    void rnp_sbias_act_f32(float *y, float b, int n, int code) noexcept nogil
+    void rnp_transpose_f32(float *dst, long ldd, const float *src, long lds, int rows, int cols) noexcept nogil
+    void rnp_transpose_f64(double *dst, long ldd, const double *src, long lds, int rows, int cols) noexcept nogil
     void rnp_add_ln_row_f32(float *y, const float *bias, const float *res, const float *w, const float *b,
                             int n, float eps) noexcept nogil
     void rnp_softmax_row_f32(float *s, const float *mask, int n, float scale, int use_hm, float hm) noexcept nogil

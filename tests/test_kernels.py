@@ -313,12 +313,61 @@ def test_unsupported_dtype_strict_raises_and_lenient_falls_back(K, monkeypatch):
     np.testing.assert_array_equal(out, ops.linear(x, w))
 
 
+@pytest.fixture
+def knobs():
+    """The kernels module, with its tuning knobs restored after the test."""
+    from roformer_np._native import kernels
+
+    saved = kernels._get_fm_max_rows(), kernels._get_attention_tile_elems()
+    yield kernels
+    kernels._set_fm_max_rows(saved[0])
+    kernels._set_attention_tile_elems(saved[1])
+
+
+@pytest.mark.parametrize("fm_max_rows", [0, 512, 1 << 20])
+@pytest.mark.parametrize("rows", [2, 17, 600])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_both_gemm_orientations(K, knobs, fm_max_rows, rows, dtype):
+    """Token-major and feature-major GEMMs (and their transposing epilogues) both match the reference."""
+    knobs._set_fm_max_rows(fm_max_rows)
+    rng = np.random.default_rng(rows)
+    c, f = 40, 150
+    x = rand(rng, (1, rows, c), dtype)
+    w_in, b_in, w_out, b_out = rand(rng, (f, c), dtype, 0.2), rand(rng, (f,), dtype), rand(rng, (c, f), dtype, 0.1), \
+        rand(rng, (c,), dtype)
+    g, beta = rand(rng, (c,), dtype), rand(rng, (c,), dtype)
+    close(K.linear(x, w_in, b_in), ops.linear(x, w_in, b_in), dtype, "linear")
+    close(K.output_layer_norm(x, w_out[:, :c], b_out, x, g, beta, 1e-12),
+          ops.output_layer_norm(x, w_out[:, :c], b_out, x, g, beta, 1e-12), dtype, "output_layer_norm")
+    for act in ("gelu", "mish"):  # a native activation, and one the reference applies between the GEMMs
+        close(K.feed_forward(x, w_in, b_in, w_out, b_out, g, beta, 1e-12, act),
+              ops.feed_forward(x, w_in, b_in, w_out, b_out, g, beta, 1e-12, act), dtype, f"feed_forward {act}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_attention_in_many_query_tiles(K, knobs, dtype):
+    """Small score blocks: many query tiles per head, the last one partial."""
+    knobs._set_attention_tile_elems(16)  # 16 query rows per task
+    rng = np.random.default_rng(9)
+    b, h, t, d = 2, 3, 53, 8
+    q, k, v = (rand(rng, (b, h, t, d), dtype) for _ in range(3))
+    sin, cos = ops.rotary_sin_cos(ops.sinusoidal_table(t, d).astype(dtype), 0, t)
+    mask = fmin_mask(np.tril(np.ones((t, t))), dtype)[None, None]
+    ref = ops.rotary_attention(q, k, v, sin, cos, mask, True, None, True)
+    nat = K.rotary_attention(q, k, v, sin, cos, mask, True, None, True)
+    close(nat[0], ref[0], dtype, "context")
+    close(nat[1], ref[1], dtype, "probs")
+
+
 # ---------------------------------------------------------------------------------------------
 # Thread-count invariance: bit-identical results for 1 and N threads
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fm_max_rows", [0, 512])  # token-major / feature-major GEMMs
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_results_identical_for_1_and_n_threads(K, dtype):
+def test_results_identical_for_1_and_n_threads(K, knobs, dtype, fm_max_rows):
     from roformer_np import thread_limit
+
+    knobs._set_fm_max_rows(fm_max_rows)
 
     rng = np.random.default_rng(4)
     b, t, h, d, f = 2, 70, 5, 16, 333
