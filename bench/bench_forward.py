@@ -323,8 +323,16 @@ class Worker:
         return out
 
 
+SETTLE = 0.012  # s of idle time after every timed call: longer than any contender's spin-then-sleep tail
+
+
 def run_timings(workers: dict, repeats: int, decode_steps: int) -> dict:
-    """{row: {contender: [seconds, ...]}}, contenders interleaved (round-robin) within every repeat."""
+    """{row: {contender: [seconds, ...]}}, contenders interleaved (round-robin) within every repeat.
+
+    After each timed call the machine idles for SETTLE seconds, so the next contender never shares the
+    cores with threads still spinning from the previous one (libgomp's default spin in PyTorch lasts
+    about 8 ms; roformer_np's bounded spin about 1 ms; ONNX Runtime is told not to spin).
+    """
     times: dict = {}
     rows = [("encoder", b, s) for b, s in ENCODER_ROWS] + [("mlm", 1, 128)]
     for kind, b, s in rows:
@@ -333,6 +341,7 @@ def run_timings(workers: dict, repeats: int, decode_steps: int) -> dict:
         for _ in range(repeats):
             for name, w in workers.items():
                 sec = w(op=kind, b=b, s=s)["seconds"]
+                time.sleep(SETTLE)
                 times.setdefault(f"{kind} ({b}, {s})", {}).setdefault(name, []).append(sec)
     for ctx in DECODE_CONTEXTS:
         for w in workers.values():
@@ -341,6 +350,7 @@ def run_timings(workers: dict, repeats: int, decode_steps: int) -> dict:
         for _ in range(decode_steps):
             for name, w in workers.items():
                 sec = w(op="step", ctx=ctx)["seconds"]
+                time.sleep(SETTLE)
                 times.setdefault(f"decode ms/token @ {ctx}", {}).setdefault(name, []).append(sec)
     return times
 
