@@ -61,25 +61,25 @@ def mlm_head_flops(batch: int, seq: int) -> float:
 
 
 class MLMHead:
-    """RoFormer's MLM head from the reference ops: LayerNorm(act(h W_t.T + b_t)) W_word.T + bias.
+    """RoFormer's MLM head (roformer_np.heads.lm_head): LayerNorm(act(h W_t.T + b_t)) W_word.T + bias.
 
-    The decoder weight is tied to the word embeddings. ``kernels`` supplies ``linear`` (native or NumPy).
+    The decoder weight is tied to the word embeddings. ``kernels`` supplies ``linear`` (native or NumPy),
+    as RoFormerForMaskedLM does with its model's backend.
     """
 
     def __init__(self, weights: dict, eps: float, activation: str) -> None:
-        from roformer_np.activations import get_activation
-
         self.w_t = weights["cls.predictions.transform.dense.weight"]
         self.b_t = weights["cls.predictions.transform.dense.bias"]
         self.ln_w = weights["cls.predictions.transform.LayerNorm.weight"]
         self.ln_b = weights["cls.predictions.transform.LayerNorm.bias"]
         self.bias = weights["cls.predictions.bias"]
-        self.act = get_activation(activation)
+        self.activation = activation
         self.eps = eps
 
     def __call__(self, hidden: np.ndarray, word_embeddings: np.ndarray, kernels) -> np.ndarray:
-        from roformer_np import ops
+        from roformer_np.heads import lm_head
 
-        t = self.act(kernels.linear(hidden, self.w_t, self.b_t))  # [B, T, E]
-        t = ops.layer_norm(t, self.ln_w, self.ln_b, self.eps)
-        return kernels.linear(t, word_embeddings, self.bias)  # [B, T, V]
+        return lm_head(
+            hidden, self.w_t, self.b_t, self.ln_w, self.ln_b, word_embeddings, self.bias, self.eps, self.activation,
+            kernels.linear,
+        )  # [B, T, V]

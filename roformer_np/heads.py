@@ -29,6 +29,7 @@ import numpy as np
 
 from . import ops
 from .activations import get_activation
+from .backend import get_kernels
 from .config import RoFormerConfig
 from .generation import GENERATION_CONFIG_NAME, generate
 from .losses import (
@@ -63,6 +64,7 @@ from .weights import (
 )
 
 Array = np.ndarray
+Linear = Callable[..., Array]  # ops.linear or the native kernel: (x, weight, bias=None) -> x @ weight.T + bias
 _Head = TypeVar("_Head", bound="RoFormerPreTrainedHead")
 SUMMARY_TYPES = ("last", "first", "mean", "cls_index")
 
@@ -72,28 +74,32 @@ SUMMARY_TYPES = ("last", "first", "mean", "cls_index")
 # ---------------------------------------------------------------------------------------------
 def lm_head(
     hidden: Array, dense_w: Array, dense_b: Array, ln_w: Array, ln_b: Array, decoder_w: Array, decoder_b: Array,
-    eps: float, activation: str,
+    eps: float, activation: str, linear: Linear = ops.linear,
 ) -> Array:
-    """Masked/causal LM logits: dense -> act -> LayerNorm -> (tied) decoder. [B, T, C] -> [B, T, V]."""
-    t = get_activation(activation)(ops.linear(hidden, dense_w, dense_b))  # [B, T, E]
+    """Masked/causal LM logits: dense -> act -> LayerNorm -> (tied) decoder. [B, T, C] -> [B, T, V].
+
+    ``linear`` is the reference ``ops.linear`` or the native kernel of the same signature.
+    """
+    t = get_activation(activation)(linear(hidden, dense_w, dense_b))  # [B, T, E]
     t = ops.layer_norm(t, ln_w, ln_b, eps)
-    return ops.linear(t, decoder_w, decoder_b)  # [B, T, V]
+    return linear(t, decoder_w, decoder_b)  # [B, T, V]
 
 
 def classification_head(
-    hidden: Array, dense_w: Array, dense_b: Array, out_w: Array, out_b: Array, activation: str
+    hidden: Array, dense_w: Array, dense_b: Array, out_w: Array, out_b: Array, activation: str,
+    linear: Linear = ops.linear,
 ) -> Array:
     """Sentence classification on the first token; the activation is ``hidden_act`` (not tanh).
 
     [B, T, C] -> [B, N]
     """
-    x = get_activation(activation)(ops.linear(hidden[:, 0], dense_w, dense_b))  # [B, C]
-    return ops.linear(x, out_w, out_b)  # [B, N]
+    x = get_activation(activation)(linear(hidden[:, 0], dense_w, dense_b))  # [B, C]
+    return linear(x, out_w, out_b)  # [B, N]
 
 
 def sequence_summary(
     hidden: Array, summary_type: str = "last", proj_w: Array | None = None, proj_b: Array | None = None,
-    activation: str | None = None,
+    activation: str | None = None, linear: Linear = ops.linear,
 ) -> Array:
     """Hugging Face's SequenceSummary in eval mode. [B, T, C] -> [B, C] (or [B, N] with a projection).
 
@@ -109,15 +115,15 @@ def sequence_summary(
     else:
         raise ValueError(f"summary_type must be one of {SUMMARY_TYPES}, got {summary_type!r}")
     if proj_w is not None:
-        pooled = ops.linear(pooled, proj_w, proj_b)
+        pooled = linear(pooled, proj_w, proj_b)
     if activation:
         pooled = get_activation(activation)(pooled)
     return pooled
 
 
-def span_head(hidden: Array, weight: Array, bias: Array) -> tuple[Array, Array]:
+def span_head(hidden: Array, weight: Array, bias: Array, linear: Linear = ops.linear) -> tuple[Array, Array]:
     """Question answering: start and end logits, each [B, T], from one [2, C] projection."""
-    logits = ops.linear(hidden, weight, bias)  # [B, T, 2]
+    logits = linear(hidden, weight, bias)  # [B, T, 2]
     return np.ascontiguousarray(logits[..., 0]), np.ascontiguousarray(logits[..., 1])
 
 
@@ -155,6 +161,11 @@ class RoFormerPreTrainedHead:
 
     head_kind: ClassVar[str] = ""
     base_model_prefix = "roformer"
+
+    @property
+    def linear(self) -> Linear:
+        """The head projections' ``linear``: the base model's backend (native kernels or the reference)."""
+        return get_kernels(self.roformer.backend).linear
 
     def __init__(
         self,
@@ -285,7 +296,7 @@ class _LMHeadMixin:
         p = "cls.predictions.transform."
         return lm_head(
             hidden, w[p + "dense.weight"], w[p + "dense.bias"], w[p + "LayerNorm.weight"], w[p + "LayerNorm.bias"],
-            self.decoder_weight, w[LM_BIAS_KEY], self.config.layer_norm_eps, self.config.hidden_act,
+            self.decoder_weight, w[LM_BIAS_KEY], self.config.layer_norm_eps, self.config.hidden_act, self.linear,
         )
 
 
@@ -439,7 +450,7 @@ class RoFormerForSequenceClassification(RoFormerPreTrainedHead):
         w = self.head_weights
         logits = classification_head(
             base.last_hidden_state, w["classifier.dense.weight"], w["classifier.dense.bias"],
-            w["classifier.out_proj.weight"], w["classifier.out_proj.bias"], self.config.hidden_act,
+            w["classifier.out_proj.weight"], w["classifier.out_proj.bias"], self.config.hidden_act, self.linear,
         )  # [B, N]
         loss = None
         if labels is not None:
@@ -509,9 +520,9 @@ class RoFormerForMultipleChoice(RoFormerPreTrainedHead):
         pooled = sequence_summary(
             base.last_hidden_state, getattr(self.config, "summary_type", "last"),
             w.get("sequence_summary.summary.weight"), w.get("sequence_summary.summary.bias"),
-            getattr(self.config, "summary_activation", None),
+            getattr(self.config, "summary_activation", None), self.linear,
         )  # [B*K, C]
-        logits = ops.linear(pooled, w["classifier.weight"], w["classifier.bias"]).reshape(b, k)  # [B, K]
+        logits = self.linear(pooled, w["classifier.weight"], w["classifier.bias"]).reshape(b, k)  # [B, K]
         loss = None if labels is None else cross_entropy(logits, labels)
         return self._pack(MultipleChoiceModelOutput, return_dict, base, loss, logits=logits)
 
@@ -544,7 +555,7 @@ class RoFormerForTokenClassification(RoFormerPreTrainedHead):
             output_hidden_states=output_hidden_states, return_dict=True,
         )
         w = self.head_weights
-        logits = ops.linear(base.last_hidden_state, w["classifier.weight"], w["classifier.bias"])  # [B, T, N]
+        logits = self.linear(base.last_hidden_state, w["classifier.weight"], w["classifier.bias"])  # [B, T, N]
         loss = None if labels is None else cross_entropy(logits.reshape(-1, n), labels.reshape(-1))
         return self._pack(TokenClassifierOutput, return_dict, base, loss, logits=logits)
 
@@ -580,7 +591,9 @@ class RoFormerForQuestionAnswering(RoFormerPreTrainedHead):
             output_hidden_states=output_hidden_states, return_dict=True,
         )
         w = self.head_weights
-        start, end = span_head(base.last_hidden_state, w["qa_outputs.weight"], w["qa_outputs.bias"])  # [B, T] x2
+        start, end = span_head(
+            base.last_hidden_state, w["qa_outputs.weight"], w["qa_outputs.bias"], self.linear
+        )  # [B, T] x2
         loss = None
         if start_positions is not None and end_positions is not None:
             loss = question_answering_loss(start, end, start_positions, end_positions)
