@@ -211,6 +211,23 @@ cdef extern from *:
     #define rnp_transpose_f32 rnp_transpose_generic_f32
     #endif
 
+    /* Rotary position embedding of `rows` rows of head size 2 * half: pairs (x[2i], x[2i+1]) turned by the
+       angle whose sin/cos are row r's entries i. No FMA contraction: bit-identical to the NumPy reference. */
+    RNP_CLONES __attribute__((optimize("fp-contract=off")))
+    static void rnp_rotate_rows_f32(float *dst, const float *src, long lds, int rows, int half,
+                                    const float *sn, const float *cs) {
+        int r, i;
+        for (r = 0; r < rows; r++) {
+            const float *x = src + r * lds, *s = sn + (long)r * half, *c = cs + (long)r * half;
+            float *y = dst + (long)r * 2 * half;
+            for (i = 0; i < half; i++) {
+                float e = x[2 * i], o = x[2 * i + 1];
+                y[2 * i] = e * c[i] - o * s[i];
+                y[2 * i + 1] = o * c[i] + e * s[i];
+            }
+        }
+    }
+
     /* y = LayerNorm(y + bias + residual) over one row (the reference's order of operations).
        Sums run in double over RNP_LANES fixed lanes, then the lanes are added in order. */
     RNP_CLONES static void rnp_add_ln_row_f32(float *y, const float *bias, const float *res,
@@ -286,6 +303,8 @@ cdef extern from *:
     int omp_get_thread_num() noexcept nogil
     float rnp_actf(float v, int code) noexcept nogil
     void rnp_bias_act_f32(float *y, const float *bias, int n, int code) noexcept nogil
+    void rnp_rotate_rows_f32(float *dst, const float *src, long lds, int rows, int half, const float *sn,
+                             const float *cs) noexcept nogil
     void rnp_sbias_act_f32(float *y, float b, int n, int code) noexcept nogil
     void rnp_transpose_f32(float *dst, long ldd, const float *src, long lds, int rows, int cols) noexcept nogil
     void rnp_transpose_f64(double *dst, long ldd, const double *src, long lds, int rows, int cols) noexcept nogil

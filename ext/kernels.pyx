@@ -31,6 +31,7 @@ from _vmath cimport (
     omp_get_max_threads,
     rnp_add_ln_row_f32,
     rnp_bias_act_f32,
+    rnp_rotate_rows_f32,
     rnp_sbias_act_f32,
     rnp_softmax_row_f32,
     rnp_transpose_f32,
@@ -379,8 +380,16 @@ DEF FM_UNIT_ELEMS = 262144  # a feature-major unit's result stays in L2 (1 MB of
 
 
 cdef inline int _fm_width(int n, int m) noexcept nogil:
-    """Columns per GEMM call of the feature-major linear: as _unit_width, capped by FM_UNIT_ELEMS."""
-    return min(_unit_width(n), max(64, (FM_UNIT_ELEMS // m) // 16 * 16))
+    """Columns per GEMM call of the feature-major linear: as _unit_width, but at most FM_UNIT_ELEMS / m,
+    with the number of units a multiple of _units_per_gemm so that the cores get equal shares (the
+    50000-word MLM decoder: 26 units, not 25)."""
+    cdef int cap = max(64, (FM_UNIT_ELEMS // m) // 16 * 16)
+    cdef int units
+    if _unit_width(n) <= cap:
+        return _unit_width(n)
+    units = (n + cap - 1) // cap
+    units = (units + _units_per_gemm - 1) // _units_per_gemm * _units_per_gemm
+    return max(64, ((n + units - 1) // units + 15) // 16 * 16)
 
 
 cdef void _linear_act(int m, int n, int k, real *x, int ldx, real *w, real *bias, real *y, int ldy,
@@ -493,6 +502,9 @@ cdef inline void _rotate_rows(real *dst, real *src, Py_ssize_t lds, int rows, in
     """dst[r] = rotary(src[r]) with the sin/cos row r ([rows, d/2] contiguous); dst is [rows, d]."""
     cdef int r, i, half = d // 2
     cdef real e, o, sn, cs
+    if real is float:
+        rnp_rotate_rows_f32(dst, src, lds, rows, half, sin, cos)
+        return
     for r in range(rows):
         for i in range(half):
             e = src[r * lds + 2 * i]
