@@ -36,6 +36,8 @@ from _vmath cimport (
     rnp_softmax_row_f32,
     rnp_transpose_f32,
     rnp_transpose_f64,
+    rnp_workspace,
+    rnp_ws_release,
 )
 
 cnp.import_array()
@@ -539,6 +541,14 @@ cdef inline void _softmax_row(real *s, real *mask, int n, real scale, bint use_h
 
 
 cdef int _tile_elems = 262144
+# workspace slots (rnp_workspace: per-thread buffers reused across calls)
+DEF WS_KROT = 0
+DEF WS_VROT = 1
+DEF WS_QBUF = 2
+DEF WS_SBUF = 3
+DEF WS_GEMM = 4   # feature-major GEMM results
+DEF WS_HIDDEN = 5  # the feed-forward intermediate
+DEF WS_MAX_BYTES = 16777216  # = RNP_WS_MAX
 
 
 cdef inline int _attention_tile(int T, int S) noexcept nogil:
@@ -574,6 +584,9 @@ cdef void _attention_core(
     cdef real *vrot = NULL
     cdef real *qbuf = NULL
     cdef real *sbuf = NULL
+    cdef size_t rot_bytes = sizeof(real) * B * H * SD
+    cdef size_t qbuf_bytes = sizeof(real) * (<Py_ssize_t>tile * D if rotate_qk else 1)
+    cdef size_t sbuf_bytes = sizeof(real) * (<Py_ssize_t>tile * S if probs == NULL else 1)
     cdef real *kp
     cdef real *vp
     cdef real *qp
@@ -582,13 +595,15 @@ cdef void _attention_core(
     cdef int ldk, ldv, ldq
     cdef real hm
     if rotate_qk:
-        krot = <real*>malloc(sizeof(real) * B * H * SD)
+        krot = <real*>rnp_workspace(WS_KROT, rot_bytes)
         if rotate_v:
-            vrot = <real*>malloc(sizeof(real) * B * H * SD)
+            vrot = <real*>rnp_workspace(WS_VROT, rot_bytes)
         if krot == NULL or (rotate_v and vrot == NULL):
             failed[0] = 1
-            free(krot)
-            free(vrot)
+            if krot != NULL:
+                rnp_ws_release(krot, rot_bytes)
+            if vrot != NULL:
+                rnp_ws_release(vrot, rot_bytes)
             return
         nt = max(1, min(_num_threads, B * H))
         for bh in prange(B * H, num_threads=nt, schedule="dynamic"):
@@ -599,8 +614,8 @@ cdef void _attention_core(
                 _rotate_rows(vrot + bh * SD, v + b * vb + h * vh, vs, S, D, sin, cos)
     nt = _threads_for_work(B * H * ntiles, <Py_ssize_t>B * H * T * SD)
     with parallel(num_threads=nt):
-        qbuf = <real*>malloc(sizeof(real) * (<Py_ssize_t>tile * D if rotate_qk else 1))
-        sbuf = <real*>malloc(sizeof(real) * (<Py_ssize_t>tile * S if probs == NULL else 1))
+        qbuf = <real*>rnp_workspace(WS_QBUF, qbuf_bytes)
+        sbuf = <real*>rnp_workspace(WS_SBUF, sbuf_bytes)
         if qbuf == NULL or sbuf == NULL:
             failed[0] = 1
         for task in prange(B * H * ntiles, schedule="dynamic"):
@@ -646,10 +661,14 @@ cdef void _attention_core(
             else:
                 _gemm(c'N', c'N', D, tq, S, vp, ldv, sp, S, <real>0,
                       out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D, C)
-        free(qbuf)
-        free(sbuf)
-    free(krot)
-    free(vrot)
+        if qbuf != NULL:
+            rnp_ws_release(qbuf, qbuf_bytes)
+        if sbuf != NULL:
+            rnp_ws_release(sbuf, sbuf_bytes)
+    if krot != NULL:
+        rnp_ws_release(krot, rot_bytes)
+    if vrot != NULL:
+        rnp_ws_release(vrot, rot_bytes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -703,6 +722,23 @@ cdef object _rowview(object a, object dtype):
     return a
 
 
+cdef object _scratch(int slot, Py_ssize_t rows, Py_ssize_t cols, object dtype):
+    """A [rows, cols] array over the calling thread's workspace ``slot`` (see rnp_workspace): valid until
+    this thread asks for the slot again, so only for buffers that die inside one kernel call. Buffers too
+    big to keep come from np.empty."""
+    cdef size_t nbytes = <size_t>rows * cols * dtype.itemsize
+    cdef cnp.npy_intp dims[2]
+    cdef void *p
+    if nbytes > WS_MAX_BYTES:
+        return np.empty((rows, cols), dtype=dtype)
+    p = rnp_workspace(slot, nbytes)
+    if p == NULL:
+        raise MemoryError(f"native kernels: could not allocate {nbytes} bytes of scratch")
+    dims[0] = rows
+    dims[1] = cols
+    return cnp.PyArray_SimpleNewFromData(2, dims, cnp.NPY_FLOAT32 if dtype.itemsize == 4 else cnp.NPY_FLOAT64, p)
+
+
 cdef inline Py_ssize_t _st(object a, int axis, Py_ssize_t minimum):
     """Stride in elements of an axis (at least ``minimum`` so that BLAS accepts it as a leading dim)."""
     cdef Py_ssize_t s = a.strides[axis] // a.dtype.itemsize
@@ -732,7 +768,7 @@ def linear(x, weight, bias=None):
     if k == 0 or m == 0 or n == 0:
         y[...] = 0 if bias is None else bb
         return y
-    yt = np.empty((n, m), dtype=dt) if _use_fm(m) else None  # feature-major scratch
+    yt = _scratch(WS_GEMM, n, m, dt) if _use_fm(m) else None  # feature-major scratch
     cdef void *px = _ptr(xa)
     cdef void *pw = _ptr(w)
     cdef void *pb = _ptr(bb)
@@ -916,7 +952,7 @@ def output_layer_norm(x, weight, bias, residual, ln_weight, ln_bias, eps):
     cdef int m = y.size // n if n else 0
     if m == 0 or n == 0:
         return y
-    yt = np.empty((n, m), dtype=dt) if _use_fm(m) else None  # feature-major scratch
+    yt = _scratch(WS_GEMM, n, m, dt) if _use_fm(m) else None  # feature-major scratch
     cdef double e = eps
     cdef void *px = _ptr(xa)
     cdef void *pw = _ptr(w)
@@ -965,8 +1001,8 @@ def feed_forward(x, w_in, b_in, w_out, b_out, ln_weight, ln_bias, eps, activatio
         return y
     cdef bint fm = _use_fm(m)
     # the [B*T, F] intermediate: feature-major [F, B*T] on the feature-major path
-    hid = np.empty((f, m) if fm else xa.shape[:-1] + (f,), dtype=dt)
-    yt = np.empty((c, m), dtype=dt) if fm else None
+    hid = _scratch(WS_HIDDEN, f, m, dt) if fm else _scratch(WS_HIDDEN, m, f, dt)
+    yt = _scratch(WS_GEMM, c, m, dt) if fm else None
     cdef int icode = max(code, 0)
     cdef double e = eps
     cdef void *px = _ptr(xa)
