@@ -414,3 +414,28 @@ def test_results_identical_for_1_and_n_threads(K, knobs, dtype, fm_max_rows):
                 # A build without OpenMP parallelises only through BLAS's own threads, whose split of a GEMM
                 # depends on the thread count: equal to rounding, not bit for bit (documented).
                 close(a, bb, dtype, "1 vs n BLAS threads")
+
+
+def test_concurrent_calls_from_python_threads(K):
+    """The GIL is released inside the kernels and scratch buffers are per thread: calls from several Python
+    threads at once (each with its own inputs and shapes) give each caller its own right answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def job(seed):
+        rng = np.random.default_rng(seed)
+        t, c, f, h = 20 + seed, 32, 96, 4
+        x = rand(rng, (1, t, c), np.float32)
+        w_in, b_in, w_out = rand(rng, (f, c), np.float32, 0.2), rand(rng, (f,), np.float32), \
+            rand(rng, (c, f), np.float32, 0.1)
+        b_out, g, beta = rand(rng, (c,), np.float32), rand(rng, (c,), np.float32), rand(rng, (c,), np.float32)
+        q, k, v = (rand(rng, (1, h, t, c // h), np.float32) for _ in range(3))
+        sin, cos = ops.rotary_sin_cos(ops.sinusoidal_table(t, c // h).astype(np.float32), 0, t)
+        for _ in range(5):
+            ff = K.feed_forward(x, w_in, b_in, w_out, b_out, g, beta, 1e-12, "gelu")
+            att = K.rotary_attention(q, k, v, sin, cos, None)[0]
+        close(ff, ops.feed_forward(x, w_in, b_in, w_out, b_out, g, beta, 1e-12, "gelu"), np.float32, "ffn")
+        close(att, ops.rotary_attention(q, k, v, sin, cos, None)[0], np.float32, "attention")
+        return True
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(job, range(8)))
