@@ -155,31 +155,30 @@ cdef extern from *:
         }
     }
 
-    /* y[j] = act(y[j] + bias[j]) over one row segment; the switch is hoisted so each loop vectorises. */
+    /* for j < n: y[j] = act(y[j] + B), with the activation switch hoisted out of the loop so that each
+       case vectorises; B is an expression in j. */
+    #define RNP_LOOP(CODE, B) for (j = 0; j < n; j++) y[j] = rnp_actf(y[j] + (B), CODE); break;
+    #define RNP_ACT_LOOPS(B)                                                                        \
+        switch (code) {                                                                             \
+        case 1: RNP_LOOP(1, B) case 2: RNP_LOOP(2, B) case 3: RNP_LOOP(3, B) case 4: RNP_LOOP(4, B)     \
+        case 5: RNP_LOOP(5, B) case 6: RNP_LOOP(6, B) case 7: RNP_LOOP(7, B) case 8: RNP_LOOP(8, B)     \
+        case 9: RNP_LOOP(9, B) case 10: RNP_LOOP(10, B) case 11: RNP_LOOP(11, B)                      \
+        case 12: RNP_LOOP(12, B) default: RNP_LOOP(0, B)                                             \
+        }
+
+    /* y[j] = act(y[j] + bias[j]) over one row segment. */
     RNP_CLONES static void rnp_bias_act_f32(float *y, const float *bias, int n, int code) {
         int j;
-        #define RNP_LOOP(CODE) for (j = 0; j < n; j++) y[j] = rnp_actf(y[j] + bias[j], CODE); break;
-        switch (code) {
-        case 1: RNP_LOOP(1) case 2: RNP_LOOP(2) case 3: RNP_LOOP(3) case 4: RNP_LOOP(4)
-        case 5: RNP_LOOP(5) case 6: RNP_LOOP(6) case 7: RNP_LOOP(7) case 8: RNP_LOOP(8)
-        case 9: RNP_LOOP(9) case 10: RNP_LOOP(10) case 11: RNP_LOOP(11) case 12: RNP_LOOP(12)
-        default: RNP_LOOP(0)
-        }
-        #undef RNP_LOOP
+        RNP_ACT_LOOPS(bias[j])
     }
 
     /* y[j] = act(y[j] + b) over one row of a feature-major block (one bias value per row). */
     RNP_CLONES static void rnp_sbias_act_f32(float *y, float b, int n, int code) {
         int j;
-        #define RNP_LOOP(CODE) for (j = 0; j < n; j++) y[j] = rnp_actf(y[j] + b, CODE); break;
-        switch (code) {
-        case 1: RNP_LOOP(1) case 2: RNP_LOOP(2) case 3: RNP_LOOP(3) case 4: RNP_LOOP(4)
-        case 5: RNP_LOOP(5) case 6: RNP_LOOP(6) case 7: RNP_LOOP(7) case 8: RNP_LOOP(8)
-        case 9: RNP_LOOP(9) case 10: RNP_LOOP(10) case 11: RNP_LOOP(11) case 12: RNP_LOOP(12)
-        default: RNP_LOOP(0)
-        }
-        #undef RNP_LOOP
+        RNP_ACT_LOOPS(b)
     }
+    #undef RNP_ACT_LOOPS
+    #undef RNP_LOOP
 
     /* dst[i * ldd + j] = src[j * lds + i] for i < rows, j < cols, in 16 x 16 tiles: both sides touch
        whole cache lines, and a full tile has constant bounds the compiler unrolls. */
