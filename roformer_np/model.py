@@ -169,7 +169,7 @@ def embeddings_forward(
         x = ops.layer_norm(inputs_embeds + params.token_type_embeddings[token_type_ids],
                            params.emb_ln_weight, params.emb_ln_bias, eps)
     if params.project_weight is not None:
-        x = ops.linear(x, params.project_weight, params.project_bias)  # [B, T, E] -> [B, T, C]
+        x = kernels.linear(x, params.project_weight, params.project_bias)  # [B, T, E] -> [B, T, C]
     return x
 
 
@@ -201,11 +201,11 @@ def cross_attention_block(
 ) -> tuple[Array, Array | None]:
     """Attention from the decoder states to the encoder states. No rotary here, as in Hugging Face."""
     n, c = config.num_attention_heads, config.hidden_size
-    q = ops.split_heads(ops.linear(h, p.w_qkv[:c], p.b_qkv[:c]), n)  # [B, H, T, D]
+    q = ops.split_heads(kernels.linear(h, p.w_qkv[:c], p.b_qkv[:c]), n)  # [B, H, T, D]
     if cache is not None and cache.cross_keys[layer] is not None:
         k, v = cache.cross_keys[layer], cache.cross_values[layer]  # computed on the first step
     else:
-        kv = ops.linear(encoder_hidden_states, p.w_qkv[c:], p.b_qkv[c:])  # [B, Se, 2C]
+        kv = kernels.linear(encoder_hidden_states, p.w_qkv[c:], p.b_qkv[c:])  # [B, Se, 2C]
         k, v = ops.split_heads(kv[..., :c], n), ops.split_heads(kv[..., c:], n)  # [B, H, Se, D]
         if cache is not None:
             cache.set_cross(layer, k, v)
