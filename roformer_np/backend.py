@@ -60,6 +60,10 @@ def _bounded_spin() -> Iterator[None]:
     """
     keys = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
     chosen = [f"{k}={os.environ[k]}" for k in keys if k in os.environ]
+    if _openmp_already_loaded():
+        _native_cache["wait_policy"] = "as set when another library loaded the OpenMP runtime first"
+        yield
+        return
     if chosen:
         _native_cache["wait_policy"] = ", ".join(chosen)
         yield
@@ -70,6 +74,17 @@ def _bounded_spin() -> Iterator[None]:
         yield
     finally:
         os.environ.pop("GOMP_SPINCOUNT", None)
+
+
+def _openmp_already_loaded() -> bool:
+    """Is the system OpenMP runtime (the one the extension links) already mapped? Then it has read its
+    environment already. (Vendored copies such as torch's libgomp-<hash>.so are separate runtimes.)"""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as fh:
+            names = {os.path.basename(line.split()[-1]) for line in fh if ".so" in line}
+    except OSError:
+        return False
+    return any(n.startswith(("libgomp.so", "libomp.so", "libiomp5.so")) for n in names)
 
 
 def native_available() -> bool:

@@ -161,3 +161,33 @@ def test_blas_is_single_threaded_inside_kernels_and_restored():
         for lib in threadpool_info():
             if lib["filepath"] in kernels_libs:
                 assert lib["num_threads"] == 2  # restored after the call
+
+
+@pytest.mark.skipif(not backend.native_available(), reason="the native extension is not built")
+@pytest.mark.parametrize(
+    "env, expected",
+    [({}, "GOMP_SPINCOUNT=30000 (roformer_np's default"), ({"OMP_WAIT_POLICY": "passive"}, "OMP_WAIT_POLICY=passive")],
+)
+def test_openmp_wait_policy_in_a_fresh_process(env, expected, tmp_path):
+    """roformer_np sets a bounded spin only while loading the extension, and never over the user's choice."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, os, roformer_np\n"
+        "from roformer_np.backend import config_info\n"
+        "info = config_info()\n"
+        "print(json.dumps([info['openmp_wait_policy'], os.environ.get('GOMP_SPINCOUNT')]))\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    # the same roformer_np as this process (installed or in-place build), whatever the working directory
+    clean["PYTHONPATH"] = os.pathsep.join(
+        [os.path.dirname(os.path.dirname(roformer_np.__file__)), clean.get("PYTHONPATH", "")]
+    )
+    out = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout
+    policy, left_in_env = json.loads(out.strip().splitlines()[-1])
+    assert expected in policy
+    assert left_in_env is None  # the process environment is as it was
