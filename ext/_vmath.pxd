@@ -341,6 +341,7 @@ cdef extern from *:
     }
     """
     bint RNP_HAVE_OPENMP
+    const size_t RNP_WS_MAX
     void *rnp_workspace(int slot, size_t nbytes) noexcept nogil
     void rnp_ws_release(void *p, size_t nbytes) noexcept nogil
     int omp_get_max_threads() noexcept nogil

@@ -36,6 +36,7 @@ from _vmath cimport (
     rnp_softmax_row_f32,
     rnp_transpose_f32,
     rnp_transpose_f64,
+    RNP_WS_MAX,
     rnp_workspace,
     rnp_ws_release,
 )
@@ -548,7 +549,6 @@ DEF WS_QBUF = 2
 DEF WS_SBUF = 3
 DEF WS_GEMM = 4   # feature-major GEMM results
 DEF WS_HIDDEN = 5  # the feed-forward intermediate
-DEF WS_MAX_BYTES = 16777216  # = RNP_WS_MAX
 
 
 cdef inline int _attention_tile(int T, int S) noexcept nogil:
@@ -729,7 +729,7 @@ cdef object _scratch(int slot, Py_ssize_t rows, Py_ssize_t cols, object dtype):
     cdef size_t nbytes = <size_t>rows * cols * dtype.itemsize
     cdef cnp.npy_intp dims[2]
     cdef void *p
-    if nbytes > WS_MAX_BYTES:
+    if nbytes > RNP_WS_MAX:
         return np.empty((rows, cols), dtype=dtype)
     p = rnp_workspace(slot, nbytes)
     if p == NULL:
