@@ -10,6 +10,10 @@ Dimension legend: B batch, T new tokens (queries), P cached length, S = P + T ke
 C hidden size (= H * D), E embedding size, F intermediate size, V vocab size, N output features of a GEMM,
 K reduction size of a GEMM, M rows of a GEMM (= B * T).
 
+GEMMs of 2..512 rows are computed transposed ("feature-major", y.T = W x.T: the tokens are BLAS's M
+dimension), which OpenBLAS runs faster for short sequences; their epilogues transpose back in 16 x 16
+tiles. Scratch buffers come from a per-thread workspace kept across calls (rnp_workspace in _vmath.pxd).
+
 Threads: every output element is computed by exactly one thread, and the way work is cut (column units
 of a GEMM, query tiles of attention, rows of a LayerNorm) depends only on the shapes, never on the number
 of threads, so 1 and N threads give bit-identical results. Inside our parallel regions the BLAS library
