@@ -44,28 +44,13 @@ def export_all(checkpoint: Path, out_dir: Path) -> dict[str, Path]:
     types = torch.zeros((1, 8), dtype=torch.long)
     axes = {n: {0: "batch", 1: "seq"} for n in ("input_ids", "attention_mask", "token_type_ids")}
 
-    if not paths["encoder"].is_file():
-        enc = RoFormerModel.from_pretrained(checkpoint).eval()
-        enc.config.return_dict = False
-        _export(
-            enc,
-            (ids, mask, types),
-            paths["encoder"],
-            ["input_ids", "attention_mask", "token_type_ids"],
-            ["last_hidden_state"],
-            {**axes, "last_hidden_state": {0: "batch", 1: "seq"}},
-        )
-    if not paths["mlm"].is_file():
-        mlm = RoFormerForMaskedLM.from_pretrained(checkpoint).eval()
-        mlm.config.return_dict = False
-        _export(
-            mlm,
-            (ids, mask, types),
-            paths["mlm"],
-            ["input_ids", "attention_mask", "token_type_ids"],
-            ["logits"],
-            {**axes, "logits": {0: "batch", 1: "seq"}},
-        )
+    inputs = ["input_ids", "attention_mask", "token_type_ids"]
+    for name, cls, output in (("encoder", RoFormerModel, "last_hidden_state"), ("mlm", RoFormerForMaskedLM, "logits")):
+        if paths[name].is_file():
+            continue
+        model = cls.from_pretrained(checkpoint).eval()
+        model.config.return_dict = False
+        _export(model, (ids, mask, types), paths[name], inputs, [output], {**axes, output: {0: "batch", 1: "seq"}})
     if not paths["decoder_step"].is_file():
         config = RoFormerConfig.from_pretrained(checkpoint)
         config.is_decoder = True

@@ -13,6 +13,18 @@ from safetensors.numpy import save_file
 
 GOLDEN_DIR = Path(__file__).resolve().parent
 CASES_DIR = GOLDEN_DIR / "cases"
+# the tiny random config of the head and decoder cases (the model cases use their own, see gen_model.py)
+TINY_HEADS = dict(
+    vocab_size=64,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=40,
+    max_position_embeddings=48,
+    type_vocab_size=2,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+)
 
 # float32 outputs must match to float32 round-off; float64 ones to ~1e-10 (see golden/README.md).
 TOL_F32 = {"rtol": 1e-5, "atol": 1e-5}

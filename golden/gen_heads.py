@@ -16,19 +16,9 @@ import numpy as np
 import torch
 import transformers
 from common import CASES_DIR, TOL_F32, TOL_F64, redraw_weights, save_case_io, to_numpy
+from common import TINY_HEADS as TINY
 from transformers import RoFormerConfig
 
-TINY = dict(
-    vocab_size=64,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=40,
-    max_position_embeddings=48,
-    type_vocab_size=2,
-    hidden_dropout_prob=0.0,
-    attention_probs_dropout_prob=0.0,
-)
 LOAD_INTO = ["RoFormerModel", "RoFormerForMaskedLM", "RoFormerForCausalLM", "RoFormerForSequenceClassification",
              "RoFormerForMultipleChoice", "RoFormerForTokenClassification", "RoFormerForQuestionAnswering"]
 

@@ -26,6 +26,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "golden"))
+from corpus.build_corpus import json_line  # noqa: E402 - the corpus's own escaping, one definition
+
 SHARED = REPO.parent / "shared" / "data" / "real"
 VOCABS = {
     "base": SHARED / "roformer_chinese_base" / "vocab.txt",
@@ -35,25 +38,9 @@ CORPUS = REPO / "golden" / "corpus" / "tokenizer_corpus.jsonl"
 SEED = 1234
 
 
-def _json(obj) -> str:
-    """Compact JSON, CJK kept readable, every invisible character (C*, Z* but the space) escaped."""
-    out = []
-    for ch in json.dumps(obj, ensure_ascii=False, separators=(",", ":")):
-        if ch != " " and unicodedata.category(ch)[0] in "CZ":
-            cp = ord(ch)
-            if cp > 0xFFFF:
-                cp -= 0x10000
-                out.append(f"\\u{0xD800 + (cp >> 10):04x}\\u{0xDC00 + (cp & 0x3FF):04x}")
-            else:
-                out.append(f"\\u{cp:04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 def _dump_lines(path: Path, items: list) -> int:
     """A JSON list with one compact item per line (small diffs, easy to grep)."""
-    body = ",\n".join(_json(item) for item in items)
+    body = ",\n".join(json_line(item) for item in items)
     path.write_text("[\n" + body + "\n]\n", encoding="utf-8")
     return path.stat().st_size
 

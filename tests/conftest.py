@@ -85,3 +85,26 @@ def random_weights(config, seed: int = 0, dtype=np.float32, std: float = 0.2) ->
             value += 1.0
         out[key] = value.astype(dtype)
     return out
+
+
+# Fake checkpoints for the pipeline and command-line tests, built once per session.
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory):
+    """A stand-in for roformer_np/demo: tiny random models of every shipped task."""
+    from fake_models import make_demo_root
+
+    return make_demo_root(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="session")
+def qa_dir(tmp_path_factory):
+    from fake_models import make_model_dir
+
+    return make_model_dir(tmp_path_factory.mktemp("qa"), "qa")
+
+
+@pytest.fixture(scope="session")
+def lm_dir(tmp_path_factory):
+    from fake_models import make_model_dir
+
+    return make_model_dir(tmp_path_factory.mktemp("lm"), "causal_lm")

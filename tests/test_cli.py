@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import GOLDEN
-from fake_models import make_demo_root, make_model_dir
 
 import roformer_np
 from roformer_np import load_weights
@@ -28,26 +27,11 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory):
-    return make_demo_root(tmp_path_factory.mktemp("demo"))
-
-
 @pytest.fixture(autouse=True)
 def demo(monkeypatch, demo_root):
     monkeypatch.setattr(factory, "DEMO_ROOT", demo_root)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # not a terminal, empty
     return demo_root
-
-
-@pytest.fixture(scope="module")
-def qa_dir(tmp_path_factory):
-    return make_model_dir(tmp_path_factory.mktemp("qa"), "qa")
-
-
-@pytest.fixture(scope="module")
-def lm_dir(tmp_path_factory):
-    return make_model_dir(tmp_path_factory.mktemp("lm"), "causal_lm")
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from fake_models import make_demo_root, make_model_dir
+from fake_models import make_model_dir
 
 from roformer_np import RoFormerConfig, RoFormerModel, RoFormerTokenizer, pipeline
 from roformer_np.pipelines import base, factory
@@ -16,25 +16,10 @@ from roformer_np.pipelines.text_classification import default_function
 from roformer_np.pipelines.token_classification import tag_of, tokens_to_string
 
 
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory):
-    return make_demo_root(tmp_path_factory.mktemp("demo"))
-
-
 @pytest.fixture
 def demo(monkeypatch, demo_root):
     monkeypatch.setattr(factory, "DEMO_ROOT", demo_root)
     return demo_root
-
-
-@pytest.fixture(scope="module")
-def qa_dir(tmp_path_factory):
-    return make_model_dir(tmp_path_factory.mktemp("qa"), "qa")
-
-
-@pytest.fixture(scope="module")
-def lm_dir(tmp_path_factory):
-    return make_model_dir(tmp_path_factory.mktemp("lm"), "causal_lm")
 
 
 # -- default models ------------------------------------------------------------------------------

@@ -149,6 +149,15 @@ def optimiser(model, lr: float, steps: int):
     return opt, sched
 
 
+def optimise_step(model, opt, sched, loss) -> None:
+    """Backward, clip the gradient norm to 1, step the optimiser and the schedule."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad()
+
+
 def train_mlm(model, sequences: list[list[int]], tok, steps: int, batch: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     opt, sched = optimiser(model, 1e-3, steps)
@@ -168,11 +177,7 @@ def train_mlm(model, sequences: list[list[int]], tok, steps: int, batch: int, se
             rand = chosen & (action >= 0.8) & (action < 0.9)
             ids[rand] = torch.from_numpy(rng.integers(106, model.config.vocab_size, ids.shape))[rand]
             loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
+            optimise_step(model, opt, sched, loss)
             step += 1
             if step % 100 == 0:
                 log(f"mlm step {step}/{steps} loss {loss.item():.3f} ({(time.time() - start) / step:.2f} s/step)")
@@ -196,11 +201,7 @@ def train_supervised(model, inputs: list[list[int]], targets: list, epochs: int,
             else:
                 labels = torch.tensor([targets[i] for i in idx])
             loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
+            optimise_step(model, opt, sched, loss)
             step += 1
             if step % 100 == 0:
                 log(f"{type(model).__name__} step {step}/{steps} loss {loss.item():.3f} "
