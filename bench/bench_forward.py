@@ -330,8 +330,9 @@ def run_timings(workers: dict, repeats: int, decode_steps: int) -> dict:
     """{row: {contender: [seconds, ...]}}, contenders interleaved (round-robin) within every repeat.
 
     After each timed call the machine idles for SETTLE seconds, so the next contender never shares the
-    cores with threads still spinning from the previous one (libgomp's default spin in PyTorch lasts
-    about 8 ms; roformer_np's bounded spin about 1 ms; ONNX Runtime is told not to spin).
+    cores with threads still spinning from the previous one (libgomp's default spin, which PyTorch's
+    bundled libgomp keeps, measured about 8 ms here; roformer_np's bounded spin about 1 ms; ONNX Runtime
+    is told not to spin).
     """
     times: dict = {}
     rows = [("encoder", b, s) for b, s in ENCODER_ROWS] + [("mlm", 1, 128)]

@@ -238,10 +238,8 @@ cdef extern from *:
     }
 
     static void rnp_transpose_f32(float *dst, long ldd, const float *src, long lds, int rows, int cols) {
-        static int avx512 = -1;  /* a benign race: every thread computes the same value */
         int i0, j0, r16 = rows - rows % 16, c16 = cols - cols % 16;
-        if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
-        if (!avx512) { rnp_transpose_generic_f32(dst, ldd, src, lds, rows, cols); return; }
+        if (!__builtin_cpu_supports("avx512f")) {  /* a bit test in libgcc's CPU model: cheap */ rnp_transpose_generic_f32(dst, ldd, src, lds, rows, cols); return; }
         for (i0 = 0; i0 < r16; i0 += 16)
             for (j0 = 0; j0 < c16; j0 += 16)
                 rnp_tr16_avx512(dst + (long)i0 * ldd + j0, ldd, src + (long)j0 * lds + i0, lds);
