@@ -355,19 +355,43 @@ cdef inline int _threads_for(int units) noexcept nogil:
     return max(1, min(_num_threads, units))
 
 
-DEF SMALL_WORK = 131072  # elements: below this a parallel region costs more than it saves
+cdef Py_ssize_t _small_work = 131072  # elements: below this a parallel region costs more than it saves
+
+
+def _set_small_work(Py_ssize_t n):
+    """Work (elements) below which a kernel stays on the calling thread; 0 parallelises everything (tests)."""
+    global _small_work
+    _small_work = max(0, n)
+
+
+def _get_small_work():
+    return _small_work
 
 
 cdef inline int _threads_for_work(int units, Py_ssize_t work) noexcept nogil:
     """Threads for ``units`` tasks totalling ``work`` elements: one thread for tiny work (decoding).
 
-    Waking a sleeping worker (passive wait policy) costs tens of microseconds, more than a whole
-    rotation or a one-query attention over a short cache. Every task is computed the same way on any
-    thread, so the choice never changes the results.
+    Waking a worker that has gone to sleep costs tens of microseconds, more than a whole rotation or a
+    one-query attention over a short cache. Every task is computed the same way on any thread, so the
+    choice never changes the results.
     """
-    if work < SMALL_WORK:
+    if work < _small_work:
         return 1
     return _threads_for(units)
+
+
+cdef inline int _gemm_threads(int units, int m, int n, int k) noexcept nogil:
+    """Threads for an [m, k] x [k, n] product cut into ``units`` column units.
+
+    A single row (GEMV) is bound by reading the n x k weights; a product of m > 1 rows does ~m / 8 times
+    more work per weight than that read costs. Tiny products (small models, short inputs) stay on the
+    calling thread: a worker woken from sleep, or one whose core is busy with another process, can cost
+    milliseconds, a thousand times the product itself.
+    """
+    cdef Py_ssize_t work = <Py_ssize_t>n * k
+    if m > 1:
+        work = work * m // 8
+    return _threads_for_work(units, work)
 
 
 cdef inline int _gemv_width(int n) noexcept nogil:
@@ -412,7 +436,7 @@ cdef void _linear_act(int m, int n, int k, real *x, int ldx, real *w, real *bias
     if yt != NULL and _use_fm(m):
         width = _fm_width(n, m)
         units = (n + width - 1) // width
-        for u in prange(units, num_threads=_threads_for(units), schedule="dynamic"):
+        for u in prange(units, num_threads=_gemm_threads(units, m, n, k), schedule="dynamic"):
             n0 = u * width
             nb = min(width, n - n0)
             _gemm_fm(m, nb, k, x, ldx, False, w + <Py_ssize_t>n0 * k, k, yt + <Py_ssize_t>n0 * m, m)
@@ -420,7 +444,7 @@ cdef void _linear_act(int m, int n, int k, real *x, int ldx, real *w, real *bias
                              NULL if bias == NULL else bias + n0, code, epilogue)
         return
     units = (n + width - 1) // width
-    nt = _threads_for(units)
+    nt = _gemm_threads(units, m, n, k)
     if _gemm_mode == 1:  # BLAS's own threads (for comparison; not thread-count invariant)
         if _num_threads > 1:
             _blas_threads(_num_threads)
@@ -428,7 +452,7 @@ cdef void _linear_act(int m, int n, int k, real *x, int ldx, real *w, real *bias
         if _num_threads > 1:
             _blas_threads(1)
         if epilogue:
-            for u in prange(m, num_threads=_threads_for(m), schedule="static"):
+            for u in prange(m, num_threads=_threads_for_work(m, <Py_ssize_t>m * n), schedule="static"):
                 _bias_act_rows(y + <Py_ssize_t>u * ldy, ldy, bias, 1, n, code)
         return
     for u in prange(units, num_threads=nt, schedule="dynamic"):
@@ -445,7 +469,7 @@ cdef void _linear_fm(int m, int n, int k, real *x, int ldx, bint x_fm, real *w, 
     cdef int width = _unit_width(n)
     cdef int units = (n + width - 1) // width
     cdef int u, n0, nb
-    for u in prange(units, num_threads=_threads_for(units), schedule="dynamic"):
+    for u in prange(units, num_threads=_gemm_threads(units, m, n, k), schedule="dynamic"):
         n0 = u * width
         nb = min(width, n - n0)
         _gemm_fm(m, nb, k, x, ldx, x_fm, w + <Py_ssize_t>n0 * k, k, yt + <Py_ssize_t>n0 * m, m)
@@ -458,7 +482,7 @@ cdef void _ln_from_fm(int m, int n, real *yt, real *y, real *bias, real *res, in
     """y[i] = LayerNorm(yt[:, i] + bias + res[i]) for each of m tokens: transposed 16 tokens at a time."""
     cdef int ntile = (m + 15) // 16
     cdef int t, i0, ib, i
-    for t in prange(ntile, num_threads=_threads_for(ntile), schedule="dynamic"):
+    for t in prange(ntile, num_threads=_threads_for_work(ntile, <Py_ssize_t>m * n), schedule="dynamic"):
         i0 = t * 16
         ib = min(16, m - i0)
         _transpose(y + <Py_ssize_t>i0 * n, n, yt + i0, m, ib, n)
@@ -471,7 +495,7 @@ cdef void _add_ln_rows(int m, int n, real *y, real *bias, real *res, int ldr, re
                        double eps) noexcept nogil:
     """y[i] = LayerNorm(y[i] + bias + res[i]) for each of m rows (y contiguous [m, n])."""
     cdef int i
-    for i in prange(m, num_threads=_threads_for(m), schedule="dynamic", chunksize=4):
+    for i in prange(m, num_threads=_threads_for_work(m, <Py_ssize_t>m * n), schedule="dynamic", chunksize=4):
         _add_ln_row(y + <Py_ssize_t>i * n, bias, NULL if res == NULL else res + <Py_ssize_t>i * ldr, g, b, n, eps)
 
 
@@ -609,7 +633,7 @@ cdef void _attention_core(
             if vrot != NULL:
                 rnp_ws_release(vrot, rot_bytes)
             return
-        nt = max(1, min(_num_threads, B * H))
+        nt = _threads_for_work(B * H, <Py_ssize_t>B * H * SD)
         for bh in prange(B * H, num_threads=nt, schedule="dynamic"):
             b = bh // H
             h = bh - b * H
@@ -1085,7 +1109,7 @@ def embed(input_ids, token_type_ids, word_embeddings, token_type_embeddings, ln_
     y = np.empty(ids.shape + (E,), dtype=dt)
     cdef Py_ssize_t wrow = we.strides[0] // we.dtype.itemsize
     cdef int nrow = ii.size
-    cdef int nt = _threads_for(nrow)
+    cdef int nt = _threads_for_work(nrow, <Py_ssize_t>nrow * E)
     cdef double e = eps
     cdef Py_ssize_t *pi = <Py_ssize_t*>_ptr(ii)
     cdef Py_ssize_t *pt = <Py_ssize_t*>_ptr(tt)

@@ -318,10 +318,11 @@ def knobs():
     """The kernels module, with its tuning knobs restored after the test."""
     from roformer_np._native import kernels
 
-    saved = kernels._get_fm_max_rows(), kernels._get_attention_tile_elems()
+    saved = kernels._get_fm_max_rows(), kernels._get_attention_tile_elems(), kernels._get_small_work()
     yield kernels
     kernels._set_fm_max_rows(saved[0])
     kernels._set_attention_tile_elems(saved[1])
+    kernels._set_small_work(saved[2])
 
 
 @pytest.mark.parametrize("fm_max_rows", [0, 512, 1 << 20])
@@ -404,9 +405,14 @@ def test_results_identical_for_1_and_n_threads(K, knobs, dtype, fm_max_rows):
 
     with thread_limit(1):
         one = run()
+    runs = []
     for n in (2, 3):
         with thread_limit(n):
-            many = run()
+            knobs._set_small_work(0)  # every kernel in parallel, however small its work
+            runs.append(run())
+            knobs._set_small_work(1 << 30)  # every kernel on the calling thread
+            runs.append(run())
+    for many in runs:
         for a, bb in zip(one, many):
             if kernels.OPENMP:
                 np.testing.assert_array_equal(a, bb)
@@ -416,10 +422,12 @@ def test_results_identical_for_1_and_n_threads(K, knobs, dtype, fm_max_rows):
                 close(a, bb, dtype, "1 vs n BLAS threads")
 
 
-def test_concurrent_calls_from_python_threads(K):
+def test_concurrent_calls_from_python_threads(K, knobs):
     """The GIL is released inside the kernels and scratch buffers are per thread: calls from several Python
     threads at once (each with its own inputs and shapes) give each caller its own right answer."""
     from concurrent.futures import ThreadPoolExecutor
+
+    knobs._set_small_work(0)  # these small shapes would otherwise stay on each calling thread
 
     def job(seed):
         rng = np.random.default_rng(seed)
