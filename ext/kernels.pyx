@@ -64,6 +64,14 @@ ACT_CODES = {
 OPENMP = bool(RNP_HAVE_OPENMP)
 DEF MAX_BLAS = 4       # BLAS libraries whose thread count we control
 
+# workspace slots (rnp_workspace: per-thread buffers reused across calls)
+DEF WS_KROT = 0
+DEF WS_VROT = 1
+DEF WS_QBUF = 2
+DEF WS_SBUF = 3
+DEF WS_GEMM = 4   # feature-major GEMM results
+DEF WS_HIDDEN = 5  # the feed-forward intermediate
+
 cdef int _num_threads = 1
 # 0: fixed column units spread over our OpenMP threads, each a single-threaded GEMM (thread-count
 # invariant); 1: one GEMM on BLAS's own threads (the only parallel GEMM of a build without OpenMP)
@@ -424,24 +432,36 @@ cdef inline int _fm_width(int n, int m) noexcept nogil:
 
 
 cdef void _linear_act(int m, int n, int k, real *x, int ldx, real *w, real *bias, real *y, int ldy,
-                      int code, bint epilogue, real *yt) noexcept nogil:
+                      int code, bint epilogue, int *fm_failed) noexcept nogil:
     """y[m, n] = act(x @ w.T + bias); w is [n, k] contiguous. One GEMM + epilogue per column unit.
 
-    With a scratch ``yt`` (>= m * n elements) and ``_use_fm(m)``, each unit computes its columns
-    feature-major into yt and transposes them into y with the epilogue while they are hot in cache.
+    With ``fm_failed`` given and ``_use_fm(m)``, each unit computes its columns feature-major into the
+    thread's own L2-sized scratch and transposes them into y with the epilogue while they are hot in
+    cache (a [n, m] buffer for the whole product would be 25 MB for the 50000-word LM decoder: fresh
+    pages to zero and a round trip through DRAM). If that scratch cannot be had, fm_failed[0] is set.
     """
     cdef int width = _gemv_width(n) if m == 1 else _unit_width(n)
     cdef int units, nt
     cdef int u, n0, nb
-    if yt != NULL and _use_fm(m):
+    cdef size_t unit_bytes
+    cdef real *yt
+    if fm_failed != NULL and _use_fm(m):
         width = _fm_width(n, m)
         units = (n + width - 1) // width
-        for u in prange(units, num_threads=_gemm_threads(units, m, n, k), schedule="dynamic"):
-            n0 = u * width
-            nb = min(width, n - n0)
-            _gemm_fm(m, nb, k, x, ldx, False, w + <Py_ssize_t>n0 * k, k, yt + <Py_ssize_t>n0 * m, m)
-            _untranspose_act(m, nb, yt + <Py_ssize_t>n0 * m, m, y + n0, ldy,
-                             NULL if bias == NULL else bias + n0, code, epilogue)
+        unit_bytes = sizeof(real) * <size_t>width * m
+        with parallel(num_threads=_gemm_threads(units, m, n, k)):
+            yt = <real*>rnp_workspace(WS_GEMM, unit_bytes)
+            if yt == NULL:
+                fm_failed[0] = 1
+            for u in prange(units, schedule="dynamic"):
+                if yt == NULL:
+                    continue
+                n0 = u * width
+                nb = min(width, n - n0)
+                _gemm_fm(m, nb, k, x, ldx, False, w + <Py_ssize_t>n0 * k, k, yt, m)
+                _untranspose_act(m, nb, yt, m, y + n0, ldy, NULL if bias == NULL else bias + n0, code, epilogue)
+            if yt != NULL:
+                rnp_ws_release(yt, unit_bytes)
         return
     units = (n + width - 1) // width
     nt = _gemm_threads(units, m, n, k)
@@ -570,13 +590,6 @@ cdef inline void _softmax_row(real *s, real *mask, int n, real scale, bint use_h
 
 
 cdef int _tile_elems = 262144
-# workspace slots (rnp_workspace: per-thread buffers reused across calls)
-DEF WS_KROT = 0
-DEF WS_VROT = 1
-DEF WS_QBUF = 2
-DEF WS_SBUF = 3
-DEF WS_GEMM = 4   # feature-major GEMM results
-DEF WS_HIDDEN = 5  # the feed-forward intermediate
 
 
 cdef inline int _attention_tile(int T, int S) noexcept nogil:
@@ -796,22 +809,22 @@ def linear(x, weight, bias=None):
     if k == 0 or m == 0 or n == 0:
         y[...] = 0 if bias is None else bb
         return y
-    yt = _scratch(WS_GEMM, n, m, dt) if _use_fm(m) else None  # feature-major scratch
     cdef void *px = _ptr(xa)
     cdef void *pw = _ptr(w)
     cdef void *pb = _ptr(bb)
     cdef void *py = _ptr(y)
-    cdef void *pt = _ptr(yt)
     cdef bint f32 = dt.itemsize == 4
+    cdef int failed = 0
     _guard.enter()
     with nogil:
         if f32:
-            _linear_act[float](m, n, k, <float*>px, k, <float*>pw, <float*>pb, <float*>py, n, 0, pb != NULL,
-                               <float*>pt)
+            _linear_act[float](m, n, k, <float*>px, k, <float*>pw, <float*>pb, <float*>py, n, 0, pb != NULL, &failed)
         else:
             _linear_act[double](m, n, k, <double*>px, k, <double*>pw, <double*>pb, <double*>py, n, 0, pb != NULL,
-                                <double*>pt)
+                                &failed)
     _guard.exit()
+    if failed:
+        raise MemoryError("linear: could not allocate the native kernels' scratch")
     return y
 
 
@@ -961,7 +974,7 @@ cdef void _output_ln(int m, int n, int k, real *x, int ldx, bint x_fm, real *w, 
         _linear_fm(m, n, k, x, ldx, x_fm, w, <real*>NULL, yt, 0, False)
         _ln_from_fm(m, n, yt, y, bias, res, n, g, b, eps)
     else:
-        _linear_act(m, n, k, x, ldx, w, <real*>NULL, y, n, 0, False, <real*>NULL)
+        _linear_act(m, n, k, x, ldx, w, <real*>NULL, y, n, 0, False, <int*>NULL)
         _add_ln_rows(m, n, y, bias, res, n, g, b, eps)
 
 
@@ -1053,10 +1066,10 @@ def feed_forward(x, w_in, b_in, w_out, b_out, ln_weight, ln_bias, eps, activatio
             _linear_fm[double](m, f, c, <double*>px, c, False, <double*>pw1, <double*>pb1, <double*>ph, icode, True)
         elif f32:
             _linear_act[float](m, f, c, <float*>px, c, <float*>pw1, <float*>pb1, <float*>ph, f, icode, True,
-                               <float*>NULL)
+                               <int*>NULL)
         else:
             _linear_act[double](m, f, c, <double*>px, c, <double*>pw1, <double*>pb1, <double*>ph, f, icode, True,
-                                <double*>NULL)
+                                <int*>NULL)
     if act is not None:
         try:  # a rare activation: the reference's, between the two native GEMMs
             hid = _c(act(hid), dt)
