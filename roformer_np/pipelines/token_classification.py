@@ -22,26 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from .base import Batch, Feature, Pipeline, encode_features, softmax
+from .base import Batch, Feature, Pipeline, encode_features, softmax, tokens_to_string
 from .text_classification import truncation_length
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
-_CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
-            (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
-
-
-def tokens_to_string(tokens: list[str]) -> str:
-    """The fast WordPiece decoder (``cleanup=True``), which Hugging Face uses to spell entity words."""
-    pieces = []
-    for i, token in enumerate(tokens):
-        if i:
-            token = token[2:] if token.startswith("##") else " " + token
-        for dirty, clean in _CLEANUP:
-            token = token.replace(dirty, clean)
-        pieces.append(token)
-    return "".join(pieces)
-
-
 def tag_of(label: str) -> tuple[str, str]:
     """``B-PER`` → (B, PER); ``I-PER`` → (I, PER); anything else → (I, label): a bare label continues."""
     if label.startswith("B-"):
