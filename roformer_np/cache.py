@@ -36,6 +36,19 @@ class KVCache:
     def __len__(self) -> int:
         return self.num_layers
 
+    def __getitem__(self, layer: int) -> tuple[Array | None, Array | None, Array | None, Array | None]:
+        """``(keys, values, cross_keys, cross_values)`` of a layer (views; None where absent), as Hugging Face's
+        ``EncoderDecoderCache``: ``past_key_values[0][0].shape[2]`` is the cached length."""
+        if not isinstance(layer, (int, np.integer)) or isinstance(layer, bool):
+            raise TypeError(f"cache layer index must be an int, got {type(layer).__name__}")
+        if not -self.num_layers <= layer < self.num_layers:
+            raise KeyError(f"Cache only has {self.num_layers} layers, attempted to access layer with index {layer}")
+        layer = int(layer) % self.num_layers
+        return self.keys(layer), self.values(layer), self.cross_keys[layer], self.cross_values[layer]
+
+    def __iter__(self):
+        return (self[i] for i in range(self.num_layers))
+
     @property
     def batch_size(self) -> int | None:
         k = self._keys[0]
@@ -116,6 +129,10 @@ class KVCache:
             out.append(tuple(entry))
         return tuple(out)
 
+    def to_legacy_cache(self) -> tuple[tuple[Array, ...], ...]:
+        """Hugging Face's name for :meth:`to_legacy`."""
+        return self.to_legacy()
+
     @classmethod
     def from_legacy(cls, legacy: Sequence[Sequence[Array]], num_layers: int | None = None) -> KVCache:
         """Build a cache from Hugging Face's legacy tuple layout (validated)."""
@@ -125,8 +142,12 @@ class KVCache:
             raise ValueError(f"past_key_values has {len(legacy)} layers, the model has {num_layers}")
         cache = cls(len(legacy))
         for i, entry in enumerate(legacy):
-            if len(entry) not in (2, 4):
-                raise ValueError(f"past_key_values[{i}] must hold 2 or 4 arrays, got {len(entry)}")
+            if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 4):
+                raise ValueError(f"past_key_values[{i}] must hold 2 or 4 arrays, got {entry!r:.80}")
+            if len(entry) == 4 and entry[2] is None and entry[3] is None:
+                entry = entry[:2]  # Hugging Face's (k, v, None, None): no cross-attention cached
+            if any(a is None for a in entry):
+                raise ValueError(f"past_key_values[{i}] holds None where arrays are needed")
             k, v = (np.asarray(a) for a in entry[:2])
             if k.ndim != 4 or k.shape != v.shape:
                 raise ValueError(

@@ -145,6 +145,31 @@ def test_cache_reorder_and_crop() -> None:
     assert cache.get_seq_length() == 2 and cache.keys(0).shape[2] == 2
 
 
+def test_cache_indexing_like_hugging_faces_encoder_decoder_cache() -> None:
+    """``pkv[i]`` is (k, v, cross_k, cross_v), ``for x in pkv`` walks the layers, ``to_legacy_cache()`` exists;
+    Hugging Face's own legacy tuples with ``None`` cross entries load as a plain self-attention cache."""
+    model = DECODERS["f64"]
+    out = model(np.array([[1, 2, 3]]))
+    cache = out.past_key_values
+    assert len(cache) == model.config.num_hidden_layers
+    k, v, ck, cv = cache[0]
+    assert k.shape[2] == 3 and ck is None and cv is None
+    np.testing.assert_array_equal(cache[-1][1], cache.values(len(cache) - 1))
+    assert [len(entry) for entry in cache] == [4] * len(cache)
+    legacy = cache.to_legacy_cache()
+    assert all(len(entry) == 2 for entry in legacy)
+    with pytest.raises(KeyError, match="only has"):
+        cache[len(cache)]
+    step = model(np.array([[4]]), past_key_values=tuple((k, v, None, None) for k, v in legacy))
+    np.testing.assert_allclose(step.last_hidden_state, model(np.array([[1, 2, 3, 4]])).last_hidden_state[:, -1:],
+                               **F64)
+    assert all(len(entry) == 2 for entry in step.past_key_values.to_legacy_cache())
+    with pytest.raises(ValueError, match="None"):
+        KVCache.from_legacy(((legacy[0][0], None),) * len(legacy))
+    cross = DECODERS["f64_cross"](np.array([[1, 2]]), encoder_hidden_states=np.ones((1, 3, 16))).past_key_values
+    assert cross[0][2].shape[2] == 3 and len(cross.to_legacy_cache()[0]) == 4
+
+
 def test_going_past_max_position_embeddings_raises() -> None:
     model = DECODERS["f64"]  # 32 positions
     out = model(np.ones((1, 30), np.int64))
