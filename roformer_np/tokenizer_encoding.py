@@ -10,6 +10,7 @@ these functions raise ``ValueError`` instead.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,12 +155,14 @@ def _cut(length: int, remove: int, side: str) -> tuple[int, int]:
     return (0, length - remove) if side == "right" else (remove, length)
 
 
-def _too_short(which: str, length: int, remove: int, opts: EncodeOptions) -> ValueError:
-    return ValueError(
+def _cannot_truncate(which: str, length: int, remove: int, opts: EncodeOptions) -> None:
+    """Hugging Face's tokenizers log an error and leave the sequence untruncated: so do we, with a warning."""
+    warnings.warn(
         f"max_length={opts.max_length} cannot be met with truncation={opts.truncation!r}: {remove} tokens "
         f"must go but the {which} sequence has only {length} (special tokens need "
-        f"{'their own room' if opts.add_special_tokens else 'none'}). Raise `max_length` or choose another "
-        "truncation strategy."
+        f"{'their own room' if opts.add_special_tokens else 'none'}); it is left untruncated, as Hugging Face "
+        "does. Raise `max_length` or choose another truncation strategy.",
+        stacklevel=5,
     )
 
 
@@ -180,12 +183,10 @@ def build_rows(
     max_length = opts.max_length
     if strategy == "do_not_truncate" or max_length is None or len_a + len_b + n_special <= max_length:
         return [_assemble(a_ids, a_off, b_ids, b_off, special, opts.add_special_tokens)]
-    if max_length < n_special:
-        raise ValueError(
-            f"max_length={max_length} is smaller than the {n_special} special tokens this input needs."
-        )
     if strategy == "only_second" and not pair:
-        raise ValueError("truncation='only_second' needs a `text_pair`; use 'longest_first' or 'only_first'.")
+        warnings.warn("truncation='only_second' without a `text_pair` truncates nothing (as in Hugging Face); "
+                      "use 'longest_first' or 'only_first'.", stacklevel=4)
+        return [_assemble(a_ids, a_off, b_ids, b_off, special, opts.add_special_tokens)]
     remove = len_a + len_b + n_special - max_length
     side = opts.truncation_side
 
@@ -198,7 +199,8 @@ def build_rows(
         truncate_a = strategy != "only_second"
         length = len_a if truncate_a else len_b
         if length <= remove:
-            raise _too_short("first" if truncate_a else "second", length, remove, opts)
+            _cannot_truncate("first" if truncate_a else "second", length, remove, opts)
+            return [_assemble(a_ids, a_off, b_ids, b_off, special, opts.add_special_tokens)]
         rows = []
         for start, stop in _windows(length, length - remove, opts.stride, side):
             if truncate_a:
@@ -213,12 +215,14 @@ def build_rows(
     keep_b = (0, len_b)
     if strategy == "only_first" or (strategy == "longest_first" and not pair):
         if len_a <= remove:
-            raise _too_short("first", len_a, remove, opts)
-        keep_a = _cut(len_a, remove, side)
+            _cannot_truncate("first", len_a, remove, opts)
+        else:
+            keep_a = _cut(len_a, remove, side)
     elif strategy == "only_second":
         if len_b <= remove:
-            raise _too_short("second", len_b, remove, opts)
-        keep_b = _cut(len_b, remove, side)
+            _cannot_truncate("second", len_b, remove, opts)
+        else:
+            keep_b = _cut(len_b, remove, side)
     else:  # longest_first on a pair, with the slow tokenizer's split of the removals
         first_remove = min(abs(len_b - len_a), remove)
         second_remove = remove - first_remove
@@ -228,8 +232,9 @@ def build_rows(
         else:
             remove_a = second_remove // 2
             remove_b = first_remove + second_remove - second_remove // 2
-        keep_a = _cut(len_a, remove_a, side)
-        keep_b = _cut(len_b, remove_b, side)
+        # below the special tokens' own room both texts go entirely (Hugging Face: [CLS] [SEP] [SEP])
+        keep_a = _cut(len_a, min(remove_a, len_a), side)
+        keep_b = _cut(len_b, min(remove_b, len_b), side)
     a0, a1 = keep_a
     wa = a_ids[a0:a1]
     wao = None if a_off is None else a_off[a0:a1]
