@@ -20,6 +20,7 @@ from .config import RoFormerConfig
 SAFE_WEIGHTS_NAME = "model.safetensors"
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 PT_WEIGHTS_NAME = "pytorch_model.bin"
+PT_WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
 BASE_PREFIX = "roformer."
 
 # safetensors dtype tag -> (numpy dtype of the stored bits, itemsize)
@@ -304,16 +305,16 @@ def load_weights(path: str | os.PathLike, dtype: np.dtype | None = None) -> dict
     """All tensors of a checkpoint: a directory, a ``.safetensors`` file or a sharded index.
 
     Directories are searched for ``model.safetensors``, then ``model.safetensors.index.json`` (shards),
-    then ``pytorch_model.bin`` (read without torch, see :mod:`roformer_np.torch_pickle` when available).
+    then ``pytorch_model.bin`` and ``pytorch_model.bin.index.json`` (read without torch, see
+    :mod:`roformer_np.torch_pickle` when available), Hugging Face's order of preference.
     """
     path = Path(path)
+    names = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME)
     if path.is_dir():
-        for candidate in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME):
+        for candidate in names:
             if (path / candidate).is_file():
                 return load_weights(path / candidate, dtype)
-        raise CheckpointError(
-            f"no weights in {path}: expected {SAFE_WEIGHTS_NAME}, {SAFE_WEIGHTS_INDEX_NAME} or {PT_WEIGHTS_NAME}"
-        )
+        raise CheckpointError(f"no weights in {path}: expected one of {', '.join(names)}")
     if not path.exists():
         raise CheckpointError(f"weight file not found: {path}")
     if path.name.endswith(".index.json"):
@@ -336,9 +337,13 @@ def _load_sharded(index_path: Path, dtype: np.dtype | None) -> dict[str, np.ndar
         weight_map = index["weight_map"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{index_path}: corrupt shard index ({exc})") from None
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise CheckpointError(f"{index_path}: corrupt shard index (weight_map must map names to file names)")
     out: dict[str, np.ndarray] = {}
     for shard in sorted(set(weight_map.values())):
-        tensors = read_safetensors(index_path.parent / shard, dtype)
+        if Path(shard).name != shard or shard.endswith(".index.json"):
+            raise CheckpointError(f"{index_path}: shard {shard!r} must be a file name beside the index")
+        tensors = load_weights(index_path.parent / shard, dtype)
         for name in tensors:
             if weight_map.get(name) == shard:
                 out[name] = tensors[name]

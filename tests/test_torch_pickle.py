@@ -46,6 +46,30 @@ def test_bin_and_safetensors_of_one_model_agree(tmp_path) -> None:
     np.testing.assert_array_equal(from_bin(**inputs)[0], from_st(**inputs)[0])
 
 
+def test_sharded_bin_checkpoint(tmp_path) -> None:
+    """``pytorch_model.bin.index.json`` + shards (``save_pretrained(safe_serialization=False, max_shard_size=…)``);
+    each shard contributes only the tensors the index assigns to it, and shard names cannot leave the folder."""
+    import json
+    import shutil
+
+    case = next(c for c in MODEL_CASES if c["stored_dtype"] == "float32")
+    source = GOLDEN / case["checkpoint"]
+    names = sorted(read_torch_checkpoint(source / "pytorch_model.bin"))
+    weight_map = {}
+    for i, shard in enumerate(("pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin")):
+        shutil.copy(source / "pytorch_model.bin", tmp_path / shard)  # whole files: the index picks the halves
+        weight_map.update({n: shard for n in names[i::2]})
+    shutil.copy(source / "config.json", tmp_path / "config.json")
+    index = tmp_path / "pytorch_model.bin.index.json"
+    index.write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    inputs, _ = load_io(case)
+    whole = RoFormerModel.from_pretrained(source)
+    np.testing.assert_array_equal(RoFormerModel.from_pretrained(tmp_path)(**inputs)[0], whole(**inputs)[0])
+    index.write_text(json.dumps({"weight_map": {names[0]: "../pytorch_model.bin"}}))
+    with pytest.raises(CheckpointError, match="beside the index"):
+        RoFormerModel.from_pretrained(tmp_path)
+
+
 def _zip_checkpoint(path, payload: bytes) -> None:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("archive/data.pkl", payload)
