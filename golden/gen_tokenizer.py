@@ -111,6 +111,8 @@ def corpus_cases(name: str, slow, fast, texts: list[dict]) -> tuple[list, list]:
                     "text": text,
                     "slow": " ".join(tokens),
                     "fast": " ".join(fast_tokens),
+                    "fast_ids": enc["input_ids"],
+                    "fast_offsets": [x for pair in enc["offset_mapping"] for x in pair],
                     "causes": classify(text, tokens, fast_tokens),
                 }
             )
@@ -239,6 +241,38 @@ def call_cases(name: str, slow, fast, texts: list[dict]) -> list[dict]:
     )
     add("offsets", "fast", agree[:6], padding=True, return_offsets_mapping=True)
     add("offsets", "fast", agree[6], agree[7], return_offsets_mapping=True, return_tensors="np")
+    # RoFormerTokenizerFast's own layout and rules ("fast_layout": roformer_np's fast class must match these)
+    add("fast_layout", "fast", agree[:4], padding=True, return_length=True, return_special_tokens_mask=True)
+    add("fast_layout", "fast", agree[0], agree[1], add_special_tokens=False, return_token_type_ids=True)
+    add("fast_layout", "fast", agree[2:4], agree[4:6], truncation=True, max_length=20, padding="max_length",
+        return_length=True)
+    differ = [r["text"] for r in texts if slow.tokenize(r["text"]) != fast.tokenize(r["text"])]
+    add("fast_layout", "fast", differ[:8], padding=True, return_offsets_mapping=True)
+    long_differ = max(differ, key=lambda t: len(fast.tokenize(t)))
+    add("fast_layout", "fast", long_differ, agree[0][:8], truncation="only_first",
+        max_length=len(fast.tokenize(agree[0][:8])) + 3 + len(fast.tokenize(long_differ)) // 2,
+        return_overflowing_tokens=True, stride=4, return_offsets_mapping=True)
+    return cases
+
+
+def fast_truncation_cases(fast) -> list[list]:
+    """RoFormerTokenizerFast's truncation on a grid of lengths: ``[len_a, len_b or None, max_length, strategy,
+    add_special_tokens, kept_a, kept_b]`` (texts of single-token words), or ``"error"`` in place of kept_a,
+    kept_b where the fast tokenizer raises."""
+    cases = []
+    for len_a in range(1, 6):
+        for len_b in [None, 1, 2, 3, 4, 5]:
+            for max_length in range(0, 13):
+                for strategy in ("longest_first", "only_first", "only_second"):
+                    for special in (True, False):
+                        args = [" ".join(["今"] * len_a)] + ([] if len_b is None else [" ".join(["天"] * len_b)])
+                        try:
+                            ids = fast(*args, truncation=strategy, max_length=max_length,
+                                       add_special_tokens=special)["input_ids"]
+                            kept = [ids.count(306), ids.count(1231)]
+                        except Exception:
+                            kept = ["error"]
+                        cases.append([len_a, len_b, max_length, strategy, special, *kept])
     return cases
 
 
@@ -280,8 +314,17 @@ CONFIGS = [
 ]
 
 
+# the options RoFormerTokenizerFast has (the others only exist in the slow tokenizer)
+FAST_CONFIGS = [
+    {},
+    {"do_lower_case": False},
+    {"do_lower_case": False, "strip_accents": True},
+    {"do_lower_case": True, "strip_accents": False},
+]
+
+
 def config_cases(name: str, vocab: Path, texts: list[dict]) -> list[dict]:
-    from transformers import RoFormerTokenizer
+    from transformers import RoFormerTokenizer, RoFormerTokenizerFast
 
     rng = random.Random(SEED + 11)
     chosen: list = rng.sample(range(len(texts)), 45)  # corpus indices
@@ -295,6 +338,16 @@ def config_cases(name: str, vocab: Path, texts: list[dict]) -> list[dict]:
             assert all(" " not in t for t in tokens)
             key = "i" if isinstance(item, int) else "text"
             cases.append({"vocab": name, "config": config, key: item, "tokens": " ".join(tokens)})
+    for config in FAST_CONFIGS:
+        fast = RoFormerTokenizerFast(str(vocab), **config)
+        for item in chosen:
+            text = texts[item]["text"] if isinstance(item, int) else item
+            enc = fast(text, add_special_tokens=False, return_offsets_mapping=True)
+            key = "i" if isinstance(item, int) else "text"
+            cases.append({"vocab": name, "config": config, "fast": True, key: item,
+                          "tokens": " ".join(fast.convert_ids_to_tokens(enc["input_ids"])),
+                          "offsets": [x for pair in enc["offset_mapping"] for x in pair],
+                          "decode": fast.decode(fast.encode(text))})
     return cases
 
 
@@ -374,6 +427,8 @@ def main(outdir: str | Path | None = None) -> dict:
         all_calls += call_cases(name, slow, fast, texts)
         all_decodes += decode_cases(name, slow, texts)
         all_configs += config_cases(name, vocab, texts)
+        if name == "base":
+            sizes["fast_truncation.json"] = _dump_lines(outdir / "fast_truncation.json", fast_truncation_cases(fast))
         summary[name] = {
             "vocab_sha256": hashlib.sha256(vocab.read_bytes()).hexdigest(),
             "texts": len(cases),

@@ -30,6 +30,7 @@ from .outputs import (
 from .pipelines import pipeline
 from .threads import get_num_threads, set_num_threads, thread_limit
 from .tokenizer import BatchEncoding, RoFormerTokenizer
+from .tokenizer_fast import RoFormerTokenizerFast
 from .weights import CheckpointError, load_weights, save_weights
 
 __version__ = "0.1.0"
@@ -52,6 +53,7 @@ __all__ = [
     "RoFormerForTokenClassification",
     "RoFormerModel",
     "RoFormerTokenizer",
+    "RoFormerTokenizerFast",
     "SequenceClassifierOutput",
     "TokenClassifierOutput",
     "generate",

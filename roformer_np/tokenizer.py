@@ -208,6 +208,7 @@ class RoFormerTokenizer:
     """
 
     vocab_files_names = {"vocab_file": VOCAB_FILE}
+    _fast_layout = False  # RoFormerTokenizerFast: type ids and lengths as Hugging Face's fast tokenizer
     model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
 
     def __init__(
@@ -449,7 +450,7 @@ class RoFormerTokenizer:
         entry = self._cache.get(word)
         if entry is not None:
             return entry
-        triples = self._analyzer.analyze(word)
+        triples = self._analyze(word)
         vocab, unk = self.vocab, self._unk_id
         tokens = tuple(t for t, _, _ in triples)
         entry = (tokens, tuple(vocab.get(t, unk) for t in tokens), tuple((s, e) for _, s, e in triples))
@@ -460,6 +461,10 @@ class RoFormerTokenizer:
                     del cache[key]
             cache[word] = entry
         return entry
+
+    def _analyze(self, word: str) -> list[tuple[str, int, int]]:
+        """``(token, start, end)`` for each token of a jieba word outside the vocabulary."""
+        return self._analyzer.analyze(word)
 
     def _word_ids(self, word: str) -> tuple:
         return self._word_entry(word)[1]
@@ -751,6 +756,7 @@ class RoFormerTokenizer:
             truncation_side=self.truncation_side,
             return_overflowing_tokens=bool(return_overflowing_tokens),
             want_offsets=want_offsets,
+            fast=self._fast_layout,
         )
 
     @staticmethod
@@ -833,7 +839,7 @@ class RoFormerTokenizer:
             ("return_length", return_length),
         ):
             _check_bool(name, value)
-        if return_token_type_ids and not add_special_tokens:
+        if return_token_type_ids and not add_special_tokens and not self._fast_layout:
             raise ValueError(
                 "return_token_type_ids=True with add_special_tokens=False is undefined; set "
                 "add_special_tokens=True or return_token_type_ids=None"
@@ -893,6 +899,7 @@ class RoFormerTokenizer:
             return_length=bool(return_length),
             return_tensors=return_tensors,
             padding_side=opts.padding_side,
+            padded_length=opts.fast,
         )
 
     def encode(

@@ -67,6 +67,7 @@ class EncodeOptions:
     truncation_side: str
     return_overflowing_tokens: bool
     want_offsets: bool
+    fast: bool = False  # the layout of Hugging Face's fast tokenizer (see build_rows and to_output)
 
 
 @dataclass
@@ -150,6 +151,34 @@ def _windows(n: int, size: int, stride: int, side: str) -> list[tuple[int, int]]
     return out
 
 
+def fast_truncation_lengths(len_a: int, len_b: int | None, strategy: str, room: int) -> tuple[int, int]:
+    """How many tokens of each text Hugging Face's fast tokenizer keeps when ``room`` (the maximum length
+    without the special tokens) is too small for both. ``longest_first`` on a pair keeps the shorter text
+    whole if it fits in half the room, else half the room (rounded down) for the shorter and the rest for
+    the longer; ``only_*`` cannot empty its text (ValueError, where the fast tokenizer raises) -- except
+    that no room at all empties every text, whatever the strategy."""
+    if room == 0:
+        return 0, 0
+    if len_b is None:
+        if strategy == "only_second":
+            raise ValueError("truncation='only_second' needs a `text_pair` (Hugging Face's fast tokenizer raises "
+                             "'Second sequence not provided')")
+        return max(0, room), 0
+    if strategy == "longest_first":
+        short, long_ = sorted((len_a, len_b))
+        short = min(short, room // 2)
+        kept = (short, room - short)
+        return kept if len_a <= len_b else kept[::-1]
+    target = room - (len_b if strategy == "only_first" else len_a)
+    if target <= 0:
+        which = "first" if strategy == "only_first" else "second"
+        raise ValueError(
+            f"truncation={strategy!r} cannot reach the maximum length: the {which} text would have to go "
+            "entirely (Hugging Face's fast tokenizer raises 'Sequence to truncate too short')"
+        )
+    return (target, len_b) if strategy == "only_first" else (len_a, target)
+
+
 def _cut(length: int, remove: int, side: str) -> tuple[int, int]:
     """The range kept when ``remove`` tokens go from the ``side`` end of a sequence of ``length``."""
     return (0, length - remove) if side == "right" else (remove, length)
@@ -175,6 +204,21 @@ def build_rows(
     opts: EncodeOptions,
 ) -> list[Row]:
     """Truncate (or cut into overflow windows) one text or pair and add the special tokens."""
+    rows = _build_rows(a_ids, a_off, b_ids, b_off, special, opts)
+    if opts.fast and not opts.add_special_tokens and b_ids is not None:
+        for row in rows:  # the fast tokenizer still gives the second text type id 1
+            row.type_ids = [int(s) for s in row.seq_ids]
+    return rows
+
+
+def _build_rows(
+    a_ids: list[int],
+    a_off: list | None,
+    b_ids: list[int] | None,
+    b_off: list | None,
+    special: SpecialIds,
+    opts: EncodeOptions,
+) -> list[Row]:
     pair = b_ids is not None
     n_special = (3 if pair else 2) if opts.add_special_tokens else 0
     len_a = len(a_ids)
@@ -183,6 +227,17 @@ def build_rows(
     max_length = opts.max_length
     if strategy == "do_not_truncate" or max_length is None or len_a + len_b + n_special <= max_length:
         return [_assemble(a_ids, a_off, b_ids, b_off, special, opts.add_special_tokens)]
+    if opts.fast and not opts.return_overflowing_tokens:
+        if max_length < n_special:  # the fast tokenizer then leaves the input whole, silently
+            return [_assemble(a_ids, a_off, b_ids, b_off, special, opts.add_special_tokens)]
+        n_a, n_b = fast_truncation_lengths(len_a, len_b if pair else None, strategy, max_length - n_special)
+        a0, a1 = _cut(len_a, len_a - n_a, opts.truncation_side)
+        wb = wbo = None
+        if pair:
+            b0, b1 = _cut(len_b, len_b - n_b, opts.truncation_side)
+            wb, wbo = b_ids[b0:b1], None if b_off is None else b_off[b0:b1]
+        return [_assemble(a_ids[a0:a1], None if a_off is None else a_off[a0:a1], wb, wbo, special,
+                          opts.add_special_tokens)]
     if strategy == "only_second" and not pair:
         warnings.warn("truncation='only_second' without a `text_pair` truncates nothing (as in Hugging Face); "
                       "use 'longest_first' or 'only_first'.", stacklevel=4)
@@ -303,6 +358,7 @@ def to_output(
     return_length: bool,
     return_tensors: str | None,
     padding_side: str,
+    padded_length: bool = False,
 ) -> BatchEncoding:
     """Gather rows into a ``BatchEncoding`` (flat lists for one text without overflow, as Hugging Face)."""
     data: dict = {"input_ids": [r.ids for r in rows]}
@@ -316,8 +372,10 @@ def to_output(
         data["offset_mapping"] = [r.offsets for r in rows]
     flat = not batched and sample_of_row is None
     if return_length:
-        # Hugging Face's slow tokenizer reports the padded length for one text, the unpadded one in batches.
-        data["length"] = [len(rows[0].ids)] if flat else list(unpadded)
+        # Hugging Face's slow tokenizer reports the padded length for one text, the unpadded one in batches;
+        # the fast one the padded length always.
+        data["length"] = [len(rows[0].ids)] if flat else [len(r.ids) for r in rows] if padded_length \
+            else list(unpadded)
     if sample_of_row is not None:
         data["overflow_to_sample_mapping"] = list(sample_of_row)
     layouts = [r.seq_ids for r in rows]

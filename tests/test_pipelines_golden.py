@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import GOLDEN, golden_cases
 
-from roformer_np import RoFormerConfig, RoFormerTokenizer, pipeline
+from roformer_np import RoFormerConfig, RoFormerTokenizerFast, pipeline
 from roformer_np.pipelines import TASKS
 
 (ENTRY,) = golden_cases("pipelines")
@@ -33,7 +33,8 @@ def _pipe(case: dict, **overrides: Any) -> Any:
     kwargs = {**case["pipeline_kwargs"], **overrides}
     if case["model"] == "." and not case["tokenizer_kwargs"]:
         return pipeline(case["task"], model=CASE_DIR, **kwargs)  # straight from the directory
-    tokenizer = RoFormerTokenizer.from_pretrained(CASE_DIR, **case["tokenizer_kwargs"])
+    # the tokenizer Hugging Face's pipelines used (their default)
+    tokenizer = RoFormerTokenizerFast.from_pretrained(CASE_DIR, **case["tokenizer_kwargs"])
     if case["model"] == ".":
         return pipeline(case["task"], model=CASE_DIR, tokenizer=tokenizer, **kwargs)
     return pipeline(case["task"], model=_model(case["task"], case["model"]), tokenizer=tokenizer, **kwargs)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from roformer_np.tokenizer import RoFormerTokenizer
+from roformer_np.tokenizer_fast import RoFormerTokenizerFast
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "golden" / "tokenizer"
@@ -117,9 +118,16 @@ def _call_cases():
     ]
 
 
+@pytest.fixture(scope="module")
+def fast_tokenizers() -> dict[str, RoFormerTokenizerFast]:
+    return {name: RoFormerTokenizerFast(path) for name, path in VOCABS.items()}
+
+
 @pytest.mark.parametrize("case", _call_cases())
-def test_call(case, tokenizers, caplog):
-    tok = tokenizers[case["vocab"]]
+def test_call(case, tokenizers, fast_tokenizers, caplog):
+    """Slow and fast cases on texts where both tokenizers agree: the slow class reproduces both; the
+    ``fast_layout`` cases (the fast tokenizer's own rules and layout) need RoFormerTokenizerFast."""
+    tok = (fast_tokenizers if case["kind"] == "fast_layout" else tokenizers)[case["vocab"]]
     args = [case["text"]] if case["text_pair"] is None else [case["text"], case["text_pair"]]
     with caplog.at_level(logging.ERROR):
         out = tok(*args, **case["kwargs"])
@@ -145,13 +153,73 @@ def test_decode(tokenizers):
 def test_configurations(texts):
     built: dict[str, RoFormerTokenizer] = {}
     failures = []
-    for case in _load("configs.json"):
-        key = json.dumps([case["vocab"], case["config"]], sort_keys=True)
+    cases = _load("configs.json")
+    assert sum(1 for c in cases if c.get("fast")) >= 100
+    for case in cases:
+        fast = bool(case.get("fast"))
+        key = json.dumps([case["vocab"], case["config"], fast], sort_keys=True)
         if key not in built:
-            built[key] = RoFormerTokenizer(VOCABS[case["vocab"]], **case["config"])
+            cls = RoFormerTokenizerFast if fast else RoFormerTokenizer
+            built[key] = cls(VOCABS[case["vocab"]], **case["config"])
+        tok = built[key]
         text = texts[case["i"]] if "i" in case else case["text"]
         expected = case["tokens"].split(" ") if case["tokens"] else []
-        got = built[key].tokenize(text)
+        got = tok.tokenize(text)
         if got != expected:
-            failures.append((case["config"], text[:30], got[:10], expected[:10]))
+            failures.append((case["config"], fast, text[:30], got[:10], expected[:10]))
+        if fast:
+            flat = [x for span in tok.tokenize_with_offsets(text)[1] for x in span]
+            if flat != case["offsets"] or tok.decode(tok.encode(text)) != case["decode"]:
+                failures.append((case["config"], "fast offsets/decode", text[:30]))
     assert not failures, failures[:3]
+
+
+@pytest.mark.parametrize("name", list(VOCABS))
+def test_fast_tokenizer_on_the_whole_corpus(name, fast_tokenizers, texts):
+    """RoFormerTokenizerFast gives Hugging Face's fast ids and offsets on every text: the slow ones where
+    the two agree (corpus_*.json), the recorded fast ones where they do not."""
+    tok = fast_tokenizers[name]
+    fast_only = {c["i"]: c for c in _load("slow_fast_disagreements.json") if c["vocab"] == name}
+    assert fast_only
+    failures = []
+    for case in _load(f"corpus_{name}.json"):
+        text = texts[case["i"]]
+        other = fast_only.get(case["i"])
+        want_ids = other["fast_ids"] if other else case["ids"]
+        want_offsets = other["fast_offsets"] if other else case["offsets"]
+        ids, offsets, tokens = tok._encode_with_offsets(text)
+        if ids != want_ids or tok.tokenize(text) != tokens:
+            failures.append((case["i"], text[:40], tokens[:12]))
+        elif want_offsets is not None and [x for span in offsets for x in span] != want_offsets:
+            failures.append((case["i"], text[:40], "offsets", offsets[:8]))
+    assert not failures, f"{len(failures)} texts differ from Hugging Face's fast tokenizer: {failures[:3]}"
+
+
+def test_fast_tokenizer_known_differences(fast_tokenizers):
+    """The documented slow/fast differences, spelled out (transformers 4.56.2 outputs)."""
+    tok = fast_tokenizers["base"]
+    assert tok.tokenize("这款C++笔记本很好") == ["这", "款", "[UNK]", "笔记本", "很", "好"]
+    assert tok.decode(tok.encode("房间不错,设施也过得去.")) == "[CLS] 房间 不错, 设施 也 过 得 去. [SEP]"
+    assert tok.decode(tok.encode("hello , world ."), skip_special_tokens=True) == "hello, world."
+    ids = tok.encode("I do not know, isn't it?")
+    assert tok.decode(ids, skip_special_tokens=True) == "i do not know, isn ' t it?"
+    assert tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True) == "i do not know, isn't it?"
+
+
+def test_fast_truncation_grid(fast_tokenizers):
+    """Every truncation strategy x lengths x max_length (incl. below the special tokens) as the fast tokenizer:
+    how many tokens of each text survive, or an error where Hugging Face's fast tokenizer raises."""
+    tok = fast_tokenizers["base"]
+    cases = _load("fast_truncation.json")
+    assert len(cases) > 1000 and any(c[5] == "error" for c in cases)
+    failures = []
+    for len_a, len_b, max_length, strategy, special, *kept in cases:
+        args = [" ".join(["今"] * len_a)] + ([] if len_b is None else [" ".join(["天"] * len_b)])
+        try:
+            ids = tok(*args, truncation=strategy, max_length=max_length, add_special_tokens=special)["input_ids"]
+            got = [ids.count(306), ids.count(1231)]
+        except ValueError:
+            got = ["error"]
+        if got != kept:
+            failures.append((len_a, len_b, max_length, strategy, special, kept, got))
+    assert not failures, failures[:5]

@@ -217,25 +217,6 @@ class Pipeline:
         raise NotImplementedError
 
 
-_CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
-            (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
-
-
-def tokens_to_string(tokens: list[str]) -> str:
-    """Tokens back to text as the *fast* tokenizer's WordPiece decoder does (``cleanup=True``): spaces between
-    tokens, ``##`` glued, and no space before ``.`` ``,`` ``?`` ``!``. Hugging Face's pipelines load the fast
-    tokenizer by default, so this is how they spell fill-mask sequences and entity words (the slow
-    tokenizer's ``decode`` keeps ``不错 ,``)."""
-    pieces = []
-    for i, token in enumerate(tokens):
-        if i:
-            token = token[2:] if token.startswith("##") else " " + token
-        for dirty, clean in _CLEANUP:
-            token = token.replace(dirty, clean)
-        pieces.append(token)
-    return "".join(pieces)
-
-
 def softmax(x: np.ndarray) -> np.ndarray:
     """Softmax over the last axis, in the array's own dtype (as Hugging Face's pipelines do in NumPy)."""
     shifted = np.exp(x - x.max(axis=-1, keepdims=True))

@@ -19,6 +19,7 @@ from ..heads import (
 )
 from ..model import RoFormerModel
 from ..tokenizer import VOCAB_FILE, RoFormerTokenizer
+from ..tokenizer_fast import RoFormerTokenizerFast
 from .base import Pipeline
 from .feature_extraction import FeatureExtractionPipeline
 from .fill_mask import FillMaskPipeline
@@ -69,7 +70,7 @@ def demo_model_dir(task: str) -> Path:
     return path
 
 
-def _load_tokenizer(model_dir: Path, tokenizer: Any) -> Any:
+def _load_tokenizer(model_dir: Path, tokenizer: Any, use_fast: bool) -> Any:
     if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
         return tokenizer
     path = Path(tokenizer) if tokenizer is not None else model_dir
@@ -79,7 +80,7 @@ def _load_tokenizer(model_dir: Path, tokenizer: Any) -> Any:
         raise FileNotFoundError(f"tokenizer directory not found: {path}")
     if path.is_dir() and not (path / VOCAB_FILE).is_file():
         raise ValueError(f"no {VOCAB_FILE} in {path}: pass tokenizer= (a directory with {VOCAB_FILE})")
-    return RoFormerTokenizer.from_pretrained(path)
+    return (RoFormerTokenizerFast if use_fast else RoFormerTokenizer).from_pretrained(path)
 
 
 def pipeline(
@@ -90,6 +91,7 @@ def pipeline(
     num_threads: int | None = None,
     dtype: np.dtype | type = np.float32,
     batch_size: int = 1,
+    use_fast: bool = True,
     **task_defaults: Any,
 ) -> Any:
     """A pipeline for ``task`` as in Hugging Face: ``pipeline("fill-mask", model=dir)("水在零度时会[MASK]")``.
@@ -107,6 +109,9 @@ def pipeline(
         num_threads: threads of the native kernels during the pipeline's forward passes.
         dtype: the compute dtype when loading from a directory (float32 or float64).
         batch_size: model rows per forward pass (inputs are grouped by length and padded).
+        use_fast: load the tokenizer from a directory as :class:`RoFormerTokenizerFast` (the default of Hugging
+            Face's ``pipeline``, whose rules differ from the slow tokenizer's on a few texts) or, if False, as
+            :class:`RoFormerTokenizer`.
         task_defaults: the task's options (``top_k``, ``aggregation_strategy``, …), defaults of every call.
     """
     name = resolve_task(task)
@@ -117,7 +122,7 @@ def pipeline(
         model_dir = Path(model)
         if not model_dir.is_dir():
             raise FileNotFoundError(f"model directory not found: {model_dir}")
-        tok = _load_tokenizer(model_dir, tokenizer)
+        tok = _load_tokenizer(model_dir, tokenizer, use_fast)
         with warnings.catch_warnings():
             if spec.model_class is RoFormerModel:  # a head checkpoint's unused head weights are expected here
                 warnings.filterwarnings("ignore", message=".*unused weights.*")
@@ -130,6 +135,6 @@ def pipeline(
             loaded = model.roformer  # any head's encoder extracts features
         if not isinstance(loaded, spec.model_class):
             raise ValueError(f"{name} needs a {spec.model_class.__name__}, got {type(model).__name__}")
-        tok = _load_tokenizer(Path("."), tokenizer)
+        tok = _load_tokenizer(Path("."), tokenizer, use_fast)
     return spec.pipeline(loaded, tok, batch_size=batch_size, backend=backend, num_threads=num_threads,
                          **task_defaults)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Batch, Feature, Pipeline, check_positive_int, encode_features, softmax, tokens_to_string
+from .base import Batch, Feature, Pipeline, check_positive_int, encode_features, softmax
 
 
 class FillMaskPipeline(Pipeline):
@@ -16,8 +16,8 @@ class FillMaskPipeline(Pipeline):
     Options: ``top_k`` (default 5) and ``targets`` (a token or list of tokens to score instead of the whole
     vocabulary; a target outside the vocabulary is replaced by its first token, with a warning, as in
     Hugging Face). A text with several masks gives one list per mask. A text without the mask token raises
-    ``ValueError`` (Hugging Face raises its ``PipelineException``). ``sequence`` is spelled as Hugging Face's
-    default (fast) tokenizer decodes it: ``不错, 设施`` where the slow tokenizer's ``decode`` gives ``不错 , 设施``.
+    ``ValueError`` (Hugging Face raises its ``PipelineException``). ``sequence`` is the tokenizer's ``decode``:
+    ``不错, 设施`` with the default :class:`RoFormerTokenizerFast`, ``不错 , 设施`` with the slow one.
     """
 
     task = "fill-mask"
@@ -92,10 +92,8 @@ class FillMaskPipeline(Pipeline):
                 filled = ids.copy()
                 filled[position] = token
                 filled = filled[filled != pad_id]
-                # the other masks stay visible in the sequence when there are several (as Hugging Face);
-                # spelled by the fast tokenizer's decoder, which Hugging Face's pipeline loads by default
-                sequence = tokens_to_string(
-                    self.tokenizer.convert_ids_to_tokens(filled.tolist(), skip_special_tokens=single))
+                # the other masks stay visible in the sequence when there are several (as Hugging Face)
+                sequence = self.tokenizer.decode(filled.tolist(), skip_special_tokens=single)
                 predictions.append({"score": float(row[index]), "token": token,
                                     "token_str": self.tokenizer.decode([token]), "sequence": sequence})
             result.append(predictions)

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import Batch, Feature, Pipeline, encode_features, softmax, tokens_to_string
+from ..tokenizer_fast import wordpiece_decode as tokens_to_string
+from .base import Batch, Feature, Pipeline, encode_features, softmax
 from .text_classification import truncation_length
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
