@@ -1,4 +1,5 @@
-"""Tokens per second of roformer_np's RoFormerTokenizer against Hugging Face's slow and fast tokenizers.
+"""Tokens per second of roformer_np's RoFormerTokenizer and RoFormerTokenizerFast against Hugging Face's slow
+and fast tokenizers.
 
     python bench/bench_tokenizer.py [--text FILE] [--mb 1.0] [--vocab base|char] [--repeat 1]
 
@@ -21,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from roformer_np.tokenizer import RoFormerTokenizer  # noqa: E402
+from roformer_np.tokenizer_fast import RoFormerTokenizerFast  # noqa: E402
 
 VOCABS = {
     "base": REPO.parent / "shared/data/real/roformer_chinese_base/vocab.txt",
@@ -77,8 +79,8 @@ def main() -> None:
 
     rounds, size = load_lines(args.text, args.mb)
     vocab = str(VOCABS[args.vocab])
-    ours = RoFormerTokenizer(vocab)
-    tokenizers = [("roformer_np", ours, ours.clear_cache)]
+    ours, ours_fast = RoFormerTokenizer(vocab), RoFormerTokenizerFast(vocab)
+    tokenizers = [("np slow", ours, ours.clear_cache), ("np fast", ours_fast, ours_fast.clear_cache)]
     try:
         from transformers import RoFormerTokenizer as HFSlow
         from transformers import RoFormerTokenizerFast as HFFast

@@ -1,11 +1,12 @@
 """Model inputs from token ids: special tokens, truncation, overflow windows, padding, NumPy arrays.
 
 The rules are those of transformers 4.56.2. Truncation without overflow follows the slow tokenizer's
-``truncate_sequences`` (which differs from the fast tokenizer's for pairs under ``longest_first``). Overflow
+``truncate_sequences`` -- or, for :class:`RoFormerTokenizerFast` (``EncodeOptions.fast``), the fast one's,
+which splits a pair differently under ``longest_first`` and raises where the slow one logs an error. Overflow
 follows the fast tokenizer: each window becomes a row of its own, with ``overflow_to_sample_mapping``,
 because that is the form question answering over long documents relies on (the slow tokenizer only returns
-the leftover ids). Where Hugging Face would log an error and return a sequence longer than ``max_length``,
-these functions raise ``ValueError`` instead.
+the leftover ids). Where the slow tokenizer logs an error and returns the input untruncated, so do these
+functions, with a warning.
 """
 
 from __future__ import annotations
@@ -165,8 +166,7 @@ def fast_truncation_lengths(len_a: int, len_b: int | None, strategy: str, room: 
                              "'Second sequence not provided')")
         return max(0, room), 0
     if strategy == "longest_first":
-        short, long_ = sorted((len_a, len_b))
-        short = min(short, room // 2)
+        short = min(len_a, len_b, room // 2)
         kept = (short, room - short)
         return kept if len_a <= len_b else kept[::-1]
     target = room - (len_b if strategy == "only_first" else len_a)

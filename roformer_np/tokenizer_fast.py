@@ -22,9 +22,10 @@ fast tokenizer, have no effect.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from .tokenizer import RoFormerTokenizer, _clean_up_tokenization
 from .tokenizer_text import MAX_INPUT_CHARS_PER_WORD, is_cjk, is_control, wordpiece
@@ -50,6 +51,26 @@ def wordpiece_decode(tokens: Iterable[str]) -> str:
 
 
 _DROP, _SPACE = "", " "
+_PLAIN_BLOCKS = ((0x20, 0x7E), (0x3001, 0x303F), (0x4E00, 0x9FFF), (0xFF01, 0xFFEE))
+
+
+@cache
+def _plain() -> re.Pattern:
+    """Text made only of characters of printable ASCII, CJK ideographs, CJK punctuation and full-width forms
+    that cleaning and accent stripping leave alone and lowercasing keeps one character long (checked with
+    this Python's Unicode database, once): most text, normalised by a single ``str.lower``."""
+    ranges = []
+    for first, last in _PLAIN_BLOCKS:
+        start = None
+        for cp in range(first, last + 2):
+            ch = chr(cp)
+            ok = cp <= last and _normalize_char(ch, True, False) == ch and len(ch.lower()) == 1
+            if ok and start is None:
+                start = cp
+            elif not ok and start is not None:
+                ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(cp - 1))}")
+                start = None
+    return re.compile(f"[{''.join(ranges)}]*")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -89,38 +110,44 @@ class RoFormerTokenizerFast(RoFormerTokenizer):
     def do_lower_case(self) -> bool:
         return self._do_lower_case
 
-    def _normalize(self, text: str, base: int, to_start: list[int], to_end: list[int]) -> str:
-        """Normalise ``text`` (which starts at ``base`` in the original); extend the maps per output char."""
-        out = []
-        strip, lower = self._strip, self._do_lower_case
-        for i, ch in enumerate(text):
-            norm = _normalize_char(ch, strip, lower)
-            out.append(norm)
-            to_start.extend([base + i] * len(norm))
-            to_end.extend([base + i + 1] * len(norm))
-        return "".join(out)
-
     def _chunks(self, text: str) -> tuple[list[tuple[str, int, bool]], list[int] | None, list[int] | None]:
         """Split on the special tokens (raw text), normalise the rest; positions are in the normalised text
-        and ``to_start`` / ``to_end`` map them back to the original."""
+        and ``to_start`` / ``to_end`` map them back to the original (``None``: the identity, when every
+        character normalises to exactly one character)."""
         if any(c in text for c in self._special_starts):
             parts = self._split_re.split(text)  # odd indices are the special tokens
         else:
             parts = [text]
+        strip, lower = self._strip, self._do_lower_case
+
+        def normalize(part: str) -> str | list[str]:
+            if _plain().fullmatch(part):
+                return part.lower() if lower else part
+            return [_normalize_char(ch, strip, lower) for ch in part]
+
+        mapped = [part if i % 2 else normalize(part) for i, part in enumerate(parts)]
+        identity = all(i % 2 or isinstance(chars, str) or all(len(m) == 1 for m in chars)
+                       for i, chars in enumerate(mapped))
         chunks: list[tuple[str, int, bool]] = []
-        to_start: list[int] = []
-        to_end: list[int] = []
-        base = 0
-        for i, part in enumerate(parts):
+        to_start: list[int] | None = None if identity else []
+        to_end: list[int] | None = None if identity else []
+        base = pos = 0  # in the original text / in the normalised text
+        for i, (part, chars) in enumerate(zip(parts, mapped)):
             if i % 2:
-                chunks.append((part, len(to_start), True))
-                to_start.extend(range(base, base + len(part)))
-                to_end.extend(range(base + 1, base + len(part) + 1))
+                chunks.append((part, pos, True))
+                pos += len(part)
+                if to_start is not None:
+                    to_start.extend(range(base, base + len(part)))
+                    to_end.extend(range(base + 1, base + len(part) + 1))
             elif part:
-                start = len(to_start)
-                normalized = self._normalize(part, base, to_start, to_end)
+                normalized = "".join(chars)
                 if normalized:
-                    chunks.append((normalized, start, False))
+                    chunks.append((normalized, pos, False))
+                pos += len(normalized)
+                if to_start is not None:
+                    for j, m in enumerate(chars):
+                        to_start.extend([base + j] * len(m))
+                        to_end.extend([base + j + 1] * len(m))
             base += len(part)
         return chunks, to_start, to_end
 
