@@ -823,6 +823,8 @@ class RoFormerTokenizer:
         ``return_tensors="np"`` gives int64 arrays; otherwise Python lists.
         """
         items, batched = self._items(text, text_pair)
+        if self._fast_layout and not batched and items[0][1] == "":
+            items = [(items[0][0], None)]  # the fast tokenizer encodes an empty pair as no pair at all
         if return_tensors not in (None, "np"):
             raise ValueError(
                 "return_tensors must be None or 'np' (this package has no other backend), "

@@ -152,6 +152,10 @@ def _windows(n: int, size: int, stride: int, side: str) -> list[tuple[int, int]]
     return out
 
 
+_NO_PAIR = ("truncation='only_second' needs a `text_pair` (Hugging Face's fast tokenizer raises 'Second sequence not "
+            "provided')")
+
+
 def fast_truncation_lengths(len_a: int, len_b: int | None, strategy: str, room: int) -> tuple[int, int]:
     """How many tokens of each text Hugging Face's fast tokenizer keeps when ``room`` (the maximum length
     without the special tokens) is too small for both. ``longest_first`` on a pair keeps the shorter text
@@ -162,8 +166,7 @@ def fast_truncation_lengths(len_a: int, len_b: int | None, strategy: str, room: 
         return 0, 0
     if len_b is None:
         if strategy == "only_second":
-            raise ValueError("truncation='only_second' needs a `text_pair` (Hugging Face's fast tokenizer raises "
-                             "'Second sequence not provided')")
+            raise ValueError(_NO_PAIR)
         return max(0, room), 0
     if strategy == "longest_first":
         short = min(len_a, len_b, room // 2)
@@ -177,6 +180,22 @@ def fast_truncation_lengths(len_a: int, len_b: int | None, strategy: str, room: 
             "entirely (Hugging Face's fast tokenizer raises 'Sequence to truncate too short')"
         )
     return (target, len_b) if strategy == "only_first" else (len_a, target)
+
+
+def _fast_truncated(a_ids: list[int], a_off: list | None, b_ids: list[int] | None, b_off: list | None,
+                    special: SpecialIds, opts: EncodeOptions, room: int) -> Row:
+    """One text or pair cut to ``room`` tokens (without the special ones) as the fast tokenizer cuts it."""
+    if 0 < room <= opts.stride:
+        raise ValueError(f"stride={opts.stride} must be smaller than the {room} tokens a truncated input keeps "
+                         "(max_length minus the special tokens); Hugging Face's fast tokenizer panics here")
+    pair = b_ids is not None
+    n_a, n_b = fast_truncation_lengths(len(a_ids), len(b_ids) if pair else None, opts.truncation, room)
+    a0, a1 = _cut(len(a_ids), len(a_ids) - n_a, opts.truncation_side)
+    wb = wbo = None
+    if pair:
+        b0, b1 = _cut(len(b_ids), len(b_ids) - n_b, opts.truncation_side)
+        wb, wbo = b_ids[b0:b1], None if b_off is None else b_off[b0:b1]
+    return _assemble(a_ids[a0:a1], None if a_off is None else a_off[a0:a1], wb, wbo, special, opts.add_special_tokens)
 
 
 def _cut(length: int, remove: int, side: str) -> tuple[int, int]:
@@ -227,22 +246,21 @@ def _build_rows(
     max_length = opts.max_length
     if strategy == "do_not_truncate" or max_length is None or len_a + len_b + n_special <= max_length:
         return [_assemble(a_ids, a_off, b_ids, b_off, special, opts.add_special_tokens)]
-    if opts.fast and not opts.return_overflowing_tokens:
+    remove = len_a + len_b + n_special - max_length
+    if opts.fast:
         if max_length < n_special:  # the fast tokenizer then leaves the input whole, silently
             return [_assemble(a_ids, a_off, b_ids, b_off, special, opts.add_special_tokens)]
-        n_a, n_b = fast_truncation_lengths(len_a, len_b if pair else None, strategy, max_length - n_special)
-        a0, a1 = _cut(len_a, len_a - n_a, opts.truncation_side)
-        wb = wbo = None
-        if pair:
-            b0, b1 = _cut(len_b, len_b - n_b, opts.truncation_side)
-            wb, wbo = b_ids[b0:b1], None if b_off is None else b_off[b0:b1]
-        return [_assemble(a_ids[a0:a1], None if a_off is None else a_off[a0:a1], wb, wbo, special,
-                          opts.add_special_tokens)]
+        if not opts.return_overflowing_tokens:
+            return [_fast_truncated(a_ids, a_off, b_ids, b_off, special, opts, max_length - n_special)]
+        if strategy == "only_second" and not pair:
+            raise ValueError(_NO_PAIR)
+        if (len_b if strategy == "only_second" else len_a) <= remove:
+            raise ValueError(f"truncation={strategy!r} cannot reach max_length={max_length} with overflow windows "
+                             "(Hugging Face's fast tokenizer raises 'Sequence to truncate too short')")
     if strategy == "only_second" and not pair:
         warnings.warn("truncation='only_second' without a `text_pair` truncates nothing (as in Hugging Face); "
                       "use 'longest_first' or 'only_first'.", stacklevel=4)
         return [_assemble(a_ids, a_off, b_ids, b_off, special, opts.add_special_tokens)]
-    remove = len_a + len_b + n_special - max_length
     side = opts.truncation_side
 
     if opts.return_overflowing_tokens:
@@ -383,7 +401,8 @@ def to_output(
         for key, value in data.items():
             data[key] = _as_array(key, value)
     elif flat:
-        data = {key: value[0] for key, value in data.items()}
+        # the fast tokenizer keeps one text's length as a list of one
+        data = {key: value if key == "length" and padded_length else value[0] for key, value in data.items()}
     return BatchEncoding(data, layouts)
 
 

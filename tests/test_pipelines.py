@@ -189,6 +189,8 @@ def test_text_generation(lm_dir):
     (ids,) = gen("今天天气", return_tensors=True)
     prompt = gen.tokenizer("今天天气")["input_ids"]  # [CLS] … [SEP], as Hugging Face's pipeline encodes it
     assert ids["generated_token_ids"][:len(prompt)] == prompt and len(ids["generated_token_ids"]) == len(prompt) + 3
+    with pytest.raises(ValueError, match="mutually exclusive"):  # both given, even as False (Hugging Face)
+        gen("今天天气", return_full_text=True, return_tensors=False)
     assert gen(["今天天气", "北京", "上海"], batch_size=3) == [gen("今天天气"), gen("北京"), gen("上海")]
     sampled = gen("北京", do_sample=True, seed=3, num_return_sequences=2)
     assert len(sampled) == 2 and sampled == gen("北京", do_sample=True, seed=3, num_return_sequences=2)
@@ -235,4 +237,5 @@ def test_fast_decoder_spelling_of_entity_words():
 def test_word_ids_follow_wordpiece_continuations():
     tokens = ["[CLS]", "谁", "[SEP]", "##x", "ab", "##c", "北京", "[SEP]"]
     seqs = [None, 0, None, 1, 1, 1, 1, None]
-    assert word_ids(tokens, seqs) == [None, 0, None, 1, 2, 2, 3, None]
+    # counted from 0 in each sequence, as the fast tokenizer's word_ids (a ## piece opening a sequence is a word)
+    assert word_ids(tokens, seqs) == [None, 0, None, 0, 1, 1, 2, None]

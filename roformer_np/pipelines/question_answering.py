@@ -40,18 +40,19 @@ def span_candidates(start: np.ndarray, end: np.ndarray, top_k: int, max_answer_l
 
 
 def word_ids(tokens: list[str], sequence_ids: list[int | None]) -> list[int | None]:
-    """A word number per token (None for special tokens): a ``##`` piece continues the word before it, as
-    in the fast tokenizer's words (jieba words of the vocabulary, WordPiece words of the others)."""
+    """A word number per token (None for the added special tokens), counted from 0 in each sequence as the
+    fast tokenizer's ``word_ids``: a ``##`` piece continues the word before it (jieba words of the
+    vocabulary, WordPiece words of the others)."""
     out: list[int | None] = []
-    word = -1
+    words: dict[int, int] = {}  # words so far per sequence
     previous_seq = None
     for token, seq in zip(tokens, sequence_ids):
         if seq is None:
             out.append(None)
             continue
         if not (token.startswith("##") and seq == previous_seq and out and out[-1] is not None):
-            word += 1
-        out.append(word)
+            words[seq] = words.get(seq, -1) + 1
+        out.append(words[seq])
         previous_seq = seq
     return out
 
@@ -191,10 +192,14 @@ class QuestionAnsweringPipeline(Pipeline):
     def _char_span(s: int, e: int, words: list[int | None], offsets: list[tuple[int, int]],
                    sequence_ids: list[int | None], align: bool) -> tuple[int, int]:
         """Token span → character span in the context; with ``align``, widened to the words' edges (inside
-        this window, as the fast tokenizer's ``word_to_chars``). A span from [CLS] keeps the raw offsets."""
+        this window, as the fast tokenizer's ``word_to_chars(word, sequence_index=1)``: a span that starts on
+        a ``[CLS]`` written inside the question takes the context word of the same number). A span from the
+        added [CLS], or from a word number the context does not have, keeps the raw offsets (as Hugging
+        Face, whose ``word_to_chars`` then fails)."""
         if align and words[s] is not None and words[e] is not None:
             in_context = [i for i, q in enumerate(sequence_ids) if q == 1]
-            lo = min(offsets[i][0] for i in in_context if words[i] == words[s])
-            hi = max(offsets[i][1] for i in in_context if words[i] == words[e])
-            return int(lo), int(hi)
+            lo = [offsets[i][0] for i in in_context if words[i] == words[s]]
+            hi = [offsets[i][1] for i in in_context if words[i] == words[e]]
+            if lo and hi:
+                return int(min(lo)), int(max(hi))
         return int(offsets[s][0]), int(offsets[e][1])

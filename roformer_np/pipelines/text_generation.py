@@ -34,7 +34,7 @@ class TextGenerationPipeline(Pipeline):
     task = "text-generation"
     pad_batches = False
 
-    def _parse_options(self, return_full_text: bool = True, return_tensors: bool = False,
+    def _parse_options(self, return_full_text: bool | None = None, return_tensors: bool | None = None,
                        clean_up_tokenization_spaces: bool = True, skip_special_tokens: bool = True,
                        prefix: str = "", add_special_tokens: bool = True, max_new_tokens: int | None = None,
                        do_sample: bool | None = None, temperature: float | None = None, top_k: int | None = None,
@@ -45,6 +45,8 @@ class TextGenerationPipeline(Pipeline):
                        num_return_sequences: int | None = None) -> dict[str, Any]:
         if not isinstance(prefix, str):
             raise ValueError(f"prefix must be a str, got {type(prefix).__name__}")
+        if return_full_text is not None and return_tensors is not None:  # even False, as Hugging Face
+            raise ValueError("`return_full_text` is mutually exclusive with `return_tensors`")
         given = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_k=top_k,
                      top_p=top_p, num_beams=num_beams, length_penalty=length_penalty,
                      early_stopping=early_stopping, repetition_penalty=repetition_penalty,
@@ -56,7 +58,8 @@ class TextGenerationPipeline(Pipeline):
         stored = getattr(self.model, "generation_config", None) or {}
         if max_new_tokens is None and stored.get("max_length") not in (None, HF_DEFAULT_MAX_LENGTH):
             del generate_kwargs["max_new_tokens"]  # the checkpoint's max_length rules, as in Hugging Face
-        return {"return_full_text": bool(return_full_text), "return_tensors": bool(return_tensors),
+        return {"return_full_text": return_full_text is None or bool(return_full_text),
+                "return_tensors": bool(return_tensors),
                 "clean_up_tokenization_spaces": bool(clean_up_tokenization_spaces),
                 "skip_special_tokens": bool(skip_special_tokens), "prefix": prefix,
                 "add_special_tokens": bool(add_special_tokens), "generate": generate_kwargs}
