@@ -43,6 +43,25 @@ def close(actual, expected, dtype, what):
     assert_close(actual, expected, rtol, atol, what)
 
 
+def close_normalized(kernel, reference, args, tail, dtype, what):
+    """``kernel(*args, *tail)`` against ``reference`` for an output that ends in a LayerNorm.
+
+    LayerNorm over very few features (2 of them are +-1 before the affine step) is ill-conditioned: there
+    the float32 reference itself strays from the exact result by more than the tolerance. So float32 is
+    judged against the float64 reference: native may err as much as the float32 reference, plus the
+    tolerance. float64 is compared directly.
+    """
+    nat, ref = kernel(*args, *tail), reference(*args, *tail)
+    if dtype == np.float64:
+        close(nat, ref, dtype, what)
+        return
+    exact = reference(*(a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype == dtype else a
+                        for a in args), *tail)
+    rtol, atol = TOL[dtype]
+    excess = np.abs(nat - exact) - (atol + rtol * np.abs(exact) + np.abs(ref - exact))
+    assert excess.max() <= 0, f"{what}: native off by {excess.max():.3g} more than allowed"
+
+
 def rand(rng, shape, dtype, scale=1.0):
     return (rng.standard_normal(shape) * scale).astype(dtype)
 
@@ -235,9 +254,8 @@ def test_feed_forward_every_activation(K, dtype, lead, c, f, activation, noncont
     w_in, b_in = rand(rng, (f, c), dtype, 0.5), rand(rng, (f,), dtype)
     w_out, b_out = rand(rng, (c, f), dtype, 0.5), rand(rng, (c,), dtype)
     g, beta = rand(rng, (c,), dtype), rand(rng, (c,), dtype)
-    ref = ops.feed_forward(x, w_in, b_in, w_out, b_out, g, beta, 1e-12, activation)
-    nat = K.feed_forward(x, w_in, b_in, w_out, b_out, g, beta, 1e-12, activation)
-    close(nat, ref, dtype, f"feed_forward[{activation}]")
+    close_normalized(K.feed_forward, ops.feed_forward, (x, w_in, b_in, w_out, b_out, g, beta), (1e-12, activation),
+                     dtype, f"feed_forward[{activation}]")
 
 
 def test_feed_forward_unknown_activation_raises(K):
@@ -265,12 +283,8 @@ def test_output_layer_norm(K, dtype, lead, c_in, c, eps, noncontig, seed):
         x, res = strided(x), strided(res)
     w, b = rand(rng, (c, c_in), dtype, 0.3), rand(rng, (c,), dtype)
     g, beta = rand(rng, (c,), dtype), rand(rng, (c,), dtype)
-    close(
-        K.output_layer_norm(x, w, b, res, g, beta, eps),
-        ops.output_layer_norm(x, w, b, res, g, beta, eps),
-        dtype,
-        "output_layer_norm",
-    )
+    close_normalized(K.output_layer_norm, ops.output_layer_norm, (x, w, b, res, g, beta), (eps,), dtype,
+                     "output_layer_norm")
 
 
 @HYP
@@ -285,12 +299,7 @@ def test_embed(K, dtype, shape, e, seed):
     words, types = rand(rng, (37, e), dtype), rand(rng, (3, e), dtype)
     g, b = rand(rng, (e,), dtype), rand(rng, (e,), dtype)
     ids, tts = rng.integers(0, 37, shape), rng.integers(0, 3, shape)
-    close(
-        K.embed(ids, tts, words, types, g, b, 1e-12),
-        ops.embed(ids, tts, words, types, g, b, 1e-12),
-        dtype,
-        "embed",
-    )
+    close_normalized(K.embed, ops.embed, (ids, tts, words, types, g, b), (1e-12,), dtype, "embed")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
