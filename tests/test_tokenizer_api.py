@@ -300,6 +300,22 @@ def test_pickle_and_copy(tok):
             assert pool.map(_encode_in_worker, [tok]) == [[101, *SENTENCE_IDS, 102]]
 
 
+def test_fast_tokenizer_pickles_and_round_trips(tmp_path):
+    """RoFormerTokenizerFast keeps its class and rules through pickle and save_pretrained/from_pretrained."""
+    from roformer_np import RoFormerTokenizerFast
+
+    fast = RoFormerTokenizerFast(BASE, strip_accents=False)
+    text = "这款C++笔记本 café"
+    expected = fast(text, return_offsets_mapping=True)
+    clone = pickle.loads(pickle.dumps(fast))
+    assert type(clone) is RoFormerTokenizerFast and clone(text, return_offsets_mapping=True) == expected
+    fast.save_pretrained(tmp_path)
+    loaded = RoFormerTokenizerFast.from_pretrained(tmp_path)
+    assert loaded(text, return_offsets_mapping=True) == expected
+    assert loaded.tokenize(text)[2] == "[UNK]"  # C++ as one unknown word; the slow rules split it:
+    assert RoFormerTokenizer.from_pretrained(tmp_path).tokenize(text)[2:5] == ["c", "+", "+"]
+
+
 def test_save_and_load_round_trip(tmp_path):
     tok = RoFormerTokenizer(
         CHAR,
