@@ -341,8 +341,10 @@ def _load_sharded(index_path: Path, dtype: np.dtype | None) -> dict[str, np.ndar
         raise CheckpointError(f"{index_path}: corrupt shard index (weight_map must map names to file names)")
     out: dict[str, np.ndarray] = {}
     for shard in sorted(set(weight_map.values())):
-        if Path(shard).name != shard or shard.endswith(".index.json"):
+        if Path(shard).name != shard or shard in (".", "..") or shard.endswith(".index.json"):
             raise CheckpointError(f"{index_path}: shard {shard!r} must be a file name beside the index")
+        if (index_path.parent / shard).is_dir():
+            raise CheckpointError(f"{index_path}: shard {shard!r} is a directory, not a weight file")
         tensors = load_weights(index_path.parent / shard, dtype)
         for name in tensors:
             if weight_map.get(name) == shard:

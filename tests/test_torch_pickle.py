@@ -65,9 +65,10 @@ def test_sharded_bin_checkpoint(tmp_path) -> None:
     inputs, _ = load_io(case)
     whole = RoFormerModel.from_pretrained(source)
     np.testing.assert_array_equal(RoFormerModel.from_pretrained(tmp_path)(**inputs)[0], whole(**inputs)[0])
-    index.write_text(json.dumps({"weight_map": {names[0]: "../pytorch_model.bin"}}))
-    with pytest.raises(CheckpointError, match="beside the index"):
-        RoFormerModel.from_pretrained(tmp_path)
+    for bad in ("../pytorch_model.bin", "..", "pytorch_model.bin.index.json"):
+        index.write_text(json.dumps({"weight_map": {names[0]: bad}}))
+        with pytest.raises(CheckpointError, match="beside the index"):
+            RoFormerModel.from_pretrained(tmp_path)
 
 
 def _zip_checkpoint(path, payload: bytes) -> None:
