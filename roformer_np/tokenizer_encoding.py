@@ -95,10 +95,10 @@ def _assemble(
     b_ids: list[int] | None,
     b_off: list | None,
     special: SpecialIds,
-    add_special_tokens: bool,
+    opts: EncodeOptions,
 ) -> Row:
     pair = b_ids is not None
-    if add_special_tokens:
+    if opts.add_special_tokens:
         ids = [special.cls, *a_ids, special.sep]
         type_ids = [0] * (len(a_ids) + 2)
         mask = [1] + [0] * len(a_ids) + [1]
@@ -116,11 +116,11 @@ def _assemble(
                 offsets += b_off
                 offsets.append((0, 0))
     else:
-        # Hugging Face's slow tokenizer gives type id 0 to both sequences when no special tokens are added.
         ids = a_ids + (b_ids if pair else [])
-        type_ids = [0] * len(ids)
         mask = [0] * len(ids)
         seq = [0] * len(a_ids) + ([1] * len(b_ids) if pair else [])
+        # without special tokens the slow tokenizer gives both sequences type id 0, the fast one still 0 / 1
+        type_ids = list(seq) if opts.fast else [0] * len(ids)
         offsets = None if a_off is None else a_off + (b_off if pair else [])
     return Row(ids, type_ids, mask, offsets, seq)
 
@@ -195,7 +195,7 @@ def _fast_truncated(a_ids: list[int], a_off: list | None, b_ids: list[int] | Non
     if pair:
         b0, b1 = _cut(len(b_ids), len(b_ids) - n_b, opts.truncation_side)
         wb, wbo = b_ids[b0:b1], None if b_off is None else b_off[b0:b1]
-    return _assemble(a_ids[a0:a1], None if a_off is None else a_off[a0:a1], wb, wbo, special, opts.add_special_tokens)
+    return _assemble(a_ids[a0:a1], None if a_off is None else a_off[a0:a1], wb, wbo, special, opts)
 
 
 def _cut(length: int, remove: int, side: str) -> tuple[int, int]:
@@ -223,21 +223,6 @@ def build_rows(
     opts: EncodeOptions,
 ) -> list[Row]:
     """Truncate (or cut into overflow windows) one text or pair and add the special tokens."""
-    rows = _build_rows(a_ids, a_off, b_ids, b_off, special, opts)
-    if opts.fast and not opts.add_special_tokens and b_ids is not None:
-        for row in rows:  # the fast tokenizer still gives the second text type id 1
-            row.type_ids = [int(s) for s in row.seq_ids]
-    return rows
-
-
-def _build_rows(
-    a_ids: list[int],
-    a_off: list | None,
-    b_ids: list[int] | None,
-    b_off: list | None,
-    special: SpecialIds,
-    opts: EncodeOptions,
-) -> list[Row]:
     pair = b_ids is not None
     n_special = (3 if pair else 2) if opts.add_special_tokens else 0
     len_a = len(a_ids)
@@ -245,11 +230,11 @@ def _build_rows(
     strategy = opts.truncation
     max_length = opts.max_length
     if strategy == "do_not_truncate" or max_length is None or len_a + len_b + n_special <= max_length:
-        return [_assemble(a_ids, a_off, b_ids, b_off, special, opts.add_special_tokens)]
+        return [_assemble(a_ids, a_off, b_ids, b_off, special, opts)]
     remove = len_a + len_b + n_special - max_length
     if opts.fast:
         if max_length < n_special:  # the fast tokenizer then leaves the input whole, silently
-            return [_assemble(a_ids, a_off, b_ids, b_off, special, opts.add_special_tokens)]
+            return [_assemble(a_ids, a_off, b_ids, b_off, special, opts)]
         if not opts.return_overflowing_tokens:
             return [_fast_truncated(a_ids, a_off, b_ids, b_off, special, opts, max_length - n_special)]
         if strategy == "only_second" and not pair:
@@ -260,7 +245,7 @@ def _build_rows(
     if strategy == "only_second" and not pair:
         warnings.warn("truncation='only_second' without a `text_pair` truncates nothing (as in Hugging Face); "
                       "use 'longest_first' or 'only_first'.", stacklevel=4)
-        return [_assemble(a_ids, a_off, b_ids, b_off, special, opts.add_special_tokens)]
+        return [_assemble(a_ids, a_off, b_ids, b_off, special, opts)]
     side = opts.truncation_side
 
     if opts.return_overflowing_tokens:
@@ -273,15 +258,15 @@ def _build_rows(
         length = len_a if truncate_a else len_b
         if length <= remove:
             _cannot_truncate("first" if truncate_a else "second", length, remove, opts)
-            return [_assemble(a_ids, a_off, b_ids, b_off, special, opts.add_special_tokens)]
+            return [_assemble(a_ids, a_off, b_ids, b_off, special, opts)]
         rows = []
         for start, stop in _windows(length, length - remove, opts.stride, side):
             if truncate_a:
                 wa, wo = a_ids[start:stop], None if a_off is None else a_off[start:stop]
-                rows.append(_assemble(wa, wo, b_ids, b_off, special, opts.add_special_tokens))
+                rows.append(_assemble(wa, wo, b_ids, b_off, special, opts))
             else:
                 wb, wo = b_ids[start:stop], None if b_off is None else b_off[start:stop]
-                rows.append(_assemble(a_ids, a_off, wb, wo, special, opts.add_special_tokens))
+                rows.append(_assemble(a_ids, a_off, wb, wo, special, opts))
         return rows
 
     keep_a = (0, len_a)
@@ -316,7 +301,7 @@ def _build_rows(
         b0, b1 = keep_b
         wb = b_ids[b0:b1]
         wbo = None if b_off is None else b_off[b0:b1]
-    return [_assemble(wa, wao, wb, wbo, special, opts.add_special_tokens)]
+    return [_assemble(wa, wao, wb, wbo, special, opts)]
 
 
 def pad_target(lengths: list[int], opts: EncodeOptions) -> int | None:
