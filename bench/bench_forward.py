@@ -512,7 +512,7 @@ def report(times: dict, peak: float, rss: dict, agreement: dict, weight_mb: floa
 
 def profile_native(repeats: int) -> None:
     """Time per kernel of the native forward, and the share of pure GEMM time inside each."""
-    from roformer_np import RoFormerModel, set_num_threads
+    from roformer_np import RoFormerModel, set_num_threads, thread_limit
     from roformer_np import backend as be
 
     set_num_threads(THREADS)
@@ -570,6 +570,25 @@ def profile_native(repeats: int) -> None:
             print(f"  {name:18s} {1e3 * t / repeats:7.1f} ms  {100 * t / repeats / total:4.0f}%")
         rest = total - sum(acc.values()) / repeats
         print(f"  {'(python, masks)':18s} {1e3 * rest:7.1f} ms  {100 * rest / total:4.0f}%")
+        # Where the feed-forward time goes: the block with one layer's weights kept warm in cache (repeated),
+        # against the same block inside the forward, whose weights stream from DRAM each time.
+        ffn_args = (x, lw.w_in, lw.b_in, lw.w_out, lw.b_out, lw.ln_weight, lw.ln_bias, 1e-12, "gelu")
+        kernels.feed_forward(*ffn_args)
+        t1 = time.perf_counter()
+        for _ in range(repeats):
+            kernels.feed_forward(*ffn_args)
+        warm = (time.perf_counter() - t1) / repeats
+        flops = 4 * b * s * c * f
+        print(f"  feed_forward per layer: {1e3 * acc['feed_forward'] / repeats / layers:.2f} ms in the forward, "
+              f"{1e3 * warm:.2f} ms with warm weights ({flops / warm / 1e9:.0f} GFLOP/s)")
+    x = np.random.default_rng(0).standard_normal((1, 128, c)).astype(np.float32)
+    with thread_limit(1):
+        kernels.linear(x, lw.w_in)
+        t1 = time.perf_counter()
+        for _ in range(repeats):
+            kernels.linear(x, lw.w_in)
+        one = (time.perf_counter() - t1) / repeats
+    print(f"\none thread, x[128, {c}] @ w_in.T (warm weights): {2 * 128 * c * f / one / 1e9:.0f} GFLOP/s")
 
 
 def main() -> None:
