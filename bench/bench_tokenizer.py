@@ -25,8 +25,8 @@ from roformer_np.tokenizer import RoFormerTokenizer  # noqa: E402
 from roformer_np.tokenizer_fast import RoFormerTokenizerFast  # noqa: E402
 
 VOCABS = {
-    "base": REPO.parent / "shared/data/real/roformer_chinese_base/vocab.txt",
-    "char": REPO.parent / "shared/data/real/roformer_chinese_char/vocab.txt",
+    "base": REPO / "tests/data/real/roformer_chinese_base/vocab.txt",
+    "char": REPO / "tests/data/real/roformer_chinese_char/vocab.txt",
 }
 BATCH = 32
 

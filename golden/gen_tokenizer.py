@@ -29,10 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "golden"))
 from corpus.build_corpus import json_line  # noqa: E402 - the corpus's own escaping, one definition
 
-SHARED = REPO.parent / "shared" / "data" / "real"
+REAL = REPO / "tests" / "data" / "real"  # the published vocabularies (tests/data/real/SOURCES.md)
 VOCABS = {
-    "base": SHARED / "roformer_chinese_base" / "vocab.txt",
-    "char": SHARED / "roformer_chinese_char" / "vocab.txt",
+    "base": REAL / "roformer_chinese_base" / "vocab.txt",
+    "char": REAL / "roformer_chinese_char" / "vocab.txt",
 }
 CORPUS = REPO / "golden" / "corpus" / "tokenizer_corpus.jsonl"
 SEED = 1234

@@ -1,4 +1,4 @@
-"""Shared test helpers: where the golden files and the shared real data live."""
+"""Shared test helpers: where the golden files and the real vocabularies/configs (tests/data/real) live."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "golden"
-SHARED = REPO.parent / "shared"
-REAL = SHARED / "data" / "real"
+# published vocabularies and configs, copied byte for byte (provenance and sha256 in tests/data/real/SOURCES.md)
+REAL = REPO / "tests" / "data" / "real"
 
 
 def pytest_configure(config) -> None:
@@ -59,7 +59,7 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: fl
 @pytest.fixture(scope="session")
 def real_dir() -> Path:
     if not REAL.is_dir():
-        pytest.fail(f"the shared test data is missing: expected {REAL} (a checkout of ../shared beside the repo)")
+        pytest.fail(f"the real test data is missing: expected {REAL} (an incomplete source tree)")
     return REAL
 
 

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REAL
 
 from roformer_np import tokenizer_jieba
 from roformer_np.tokenizer import BatchEncoding, RoFormerTokenizer
 
-REPO = Path(__file__).resolve().parents[1]
-REAL = REPO.parent / "shared" / "data" / "real"
 BASE_DIR = REAL / "roformer_chinese_base"
 BASE = BASE_DIR / "vocab.txt"
 CHAR = REAL / "roformer_chinese_char" / "vocab.txt"
@@ -27,8 +26,6 @@ SENTENCE_IDS = [22943, 21332, 34431, 45904, 117, 306, 1231, 1231, 2653, 33994, 1
 
 @pytest.fixture(scope="module")
 def tok() -> RoFormerTokenizer:
-    if not BASE.is_file():
-        pytest.fail(f"the shared real vocabulary is missing: {BASE}")
     return RoFormerTokenizer(BASE)
 
 

@@ -1,7 +1,7 @@
 """RoFormerTokenizer against the Hugging Face goldens in golden/tokenizer/ (made by golden/gen_tokenizer.py).
 
 No transformers here: the expected values were recorded with transformers 4.56.2 on the two real
-vocabularies in ../shared, over the texts of golden/corpus/tokenizer_corpus.jsonl.
+vocabularies in tests/data/real, over the texts of golden/corpus/tokenizer_corpus.jsonl.
 """
 
 from __future__ import annotations
@@ -9,17 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import unicodedata
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REAL, REPO
 
 from roformer_np.tokenizer import RoFormerTokenizer
 from roformer_np.tokenizer_fast import RoFormerTokenizerFast
 
-REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "golden" / "tokenizer"
-REAL = REPO.parent / "shared" / "data" / "real"
 VOCABS = {
     "base": REAL / "roformer_chinese_base" / "vocab.txt",
     "char": REAL / "roformer_chinese_char" / "vocab.txt",
@@ -38,9 +36,6 @@ def texts() -> list[str]:
 
 @pytest.fixture(scope="module")
 def tokenizers() -> dict[str, RoFormerTokenizer]:
-    for path in VOCABS.values():
-        if not path.is_file():
-            pytest.fail(f"the shared real vocabulary is missing: {path} (../shared beside the repo)")
     return {name: RoFormerTokenizer(path) for name, path in VOCABS.items()}
 
 
@@ -59,7 +54,7 @@ def test_manifest_matches_corpus_and_vocabs(texts):
 
 
 def test_hugging_face_doc_sentence(tokenizers):
-    """Hugging Face's own test (test_tokenization_roformer.py), see ../shared/README.md."""
+    """Hugging Face's own test (test_tokenization_roformer.py), see tests/data/real/SOURCES.md."""
     tok = tokenizers["base"]
     tokens = tok.tokenize("永和服装饰品有限公司,今天天气非常好")
     assert tokens == ["永和", "服装", "饰品", "有限公司", ",", "今", "天", "天", "气", "非常", "好"]

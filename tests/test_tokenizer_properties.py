@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import pickle
 import unicodedata
-from pathlib import Path
 
 import pytest
+from conftest import REAL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roformer_np.tokenizer import RoFormerTokenizer
 from roformer_np.tokenizer_text import is_control
 
-REPO = Path(__file__).resolve().parents[1]
-REAL = REPO.parent / "shared" / "data" / "real"
 VOCABS = [REAL / "roformer_chinese_base" / "vocab.txt", REAL / "roformer_chinese_char" / "vocab.txt"]
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -23,8 +21,6 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 @pytest.fixture(scope="module", params=["base", "char"])
 def tok(request) -> RoFormerTokenizer:
     path = VOCABS[0] if request.param == "base" else VOCABS[1]
-    if not path.is_file():
-        pytest.fail(f"the shared real vocabulary is missing: {path}")
     return RoFormerTokenizer(path)
 
 

@@ -44,7 +44,7 @@ from transformers import (
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "roformer_np" / "demo"
-REAL_VOCAB = REPO.parent / "shared" / "data" / "real" / "roformer_chinese_base" / "vocab.txt"
+REAL_VOCAB = REPO / "tests" / "data" / "real" / "roformer_chinese_base" / "vocab.txt"
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
 TAG_TO_TYPE = {"nr": "PER", "ns": "LOC", "nt": "ORG"}
 MODEL = dict(embedding_size=64, hidden_size=128, num_hidden_layers=3, num_attention_heads=4,
