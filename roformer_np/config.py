@@ -223,13 +223,19 @@ class RoFormerConfig:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **overrides: Any) -> RoFormerConfig:
-        """Load ``config.json`` from a checkpoint directory (or a path to the JSON file itself)."""
-        path = Path(path)
+        """Load ``config.json`` from a checkpoint directory (or a path to the JSON file itself), or from a Hub
+        repository id (``revision=``, ``cache_dir=``, ``local_files_only=``, ``token=``, ``force_download=``
+        as in transformers; see :mod:`roformer_np.hub`). Other keywords override the saved fields."""
+        from .hub import CheckpointFiles, pop_hub_kwargs, resolve_checkpoint  # hub imports weights, which imports us
+
+        hub = pop_hub_kwargs(overrides, "RoFormerConfig.from_pretrained")
+        name = path
+        path = resolve_checkpoint(path, CheckpointFiles(((CONFIG_NAME,),)), **hub)
         file = path / CONFIG_NAME if path.is_dir() else path
         config = cls.from_json_file(file)
         if overrides:
             config = cls.from_dict({**config.to_dict(), **overrides})
-        config.name_or_path = str(path)
+        config.name_or_path = str(path) if path == Path(name) else os.fspath(name)  # a Hub id stays the id
         return config
 
     def to_json_string(self, use_diff: bool = True) -> str:

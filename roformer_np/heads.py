@@ -31,7 +31,9 @@ from . import ops
 from .activations import get_activation
 from .backend import get_kernels
 from .config import RoFormerConfig
+from .device import InferenceModeMixin
 from .generation import GENERATION_CONFIG_NAME, generate
+from .hub import pop_hub_kwargs
 from .losses import (
     IGNORE_INDEX,
     causal_lm_loss,
@@ -156,10 +158,11 @@ def _batch_shape(input_ids: Any, inputs_embeds: Any, rank: int) -> tuple[int, ..
 # ---------------------------------------------------------------------------------------------
 # Shared loading / saving
 # ---------------------------------------------------------------------------------------------
-class RoFormerPreTrainedHead:
+class RoFormerPreTrainedHead(InferenceModeMixin):
     """Shared machinery of the head classes: checkpoint matching, tying, init of new weights, saving."""
 
     head_kind: ClassVar[str] = ""
+    extra_files: ClassVar[tuple[str, ...]] = ()  # files beside the weights that from_pretrained reads
     base_model_prefix = "roformer"
 
     @property
@@ -218,14 +221,17 @@ class RoFormerPreTrainedHead:
         backend: str | None = None,
         config: RoFormerConfig | None = None,
         init_seed: int = 0,
+        **hub: Any,
     ) -> _Head:
-        """Load ``config.json`` and the weights of a Hugging Face checkpoint of this head (or of the base model).
+        """Load ``config.json`` and the weights of a Hugging Face checkpoint of this head (or of the base model):
+        a directory or a Hub repository id (``hub``: ``revision``, ``cache_dir``, ``local_files_only``,
+        ``token``, ``force_download``, as in transformers; see :mod:`roformer_np.hub`).
 
         Head parameters absent from the checkpoint are newly initialised from ``init_seed`` (with a warning);
         unused checkpoint tensors are listed in ``unexpected_keys`` (with a warning).
         """
-        path = Path(path)
-        config, weights = read_checkpoint(path, dtype, config)
+        hub = pop_hub_kwargs(hub, f"{cls.__name__}.from_pretrained", strict=True)
+        config, weights, path = read_checkpoint(path, dtype, config, cls.extra_files, **hub)
         model = cls(config, weights, dtype=dtype, backend=backend, init_seed=init_seed,
                     source=f"the checkpoint at {path}")
         model._load_extra_files(path)
@@ -346,6 +352,7 @@ class RoFormerForCausalLM(_LMHeadMixin, RoFormerPreTrainedHead):
     """Left-to-right language modelling (set ``is_decoder=True`` for causal attention), with :meth:`generate`."""
 
     head_kind = "causal_lm"
+    extra_files = (GENERATION_CONFIG_NAME,)
 
     def _prepare_config(self, config: RoFormerConfig) -> None:
         if not config.is_decoder:

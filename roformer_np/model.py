@@ -14,16 +14,22 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from . import ops
 from .backend import get_kernels
 from .cache import KVCache
-from .config import RoFormerConfig
+from .config import CONFIG_NAME, RoFormerConfig
+from .device import InferenceModeMixin
+from .hub import CheckpointFiles, pop_hub_kwargs, resolve_checkpoint
 from .outputs import BaseModelOutputWithPastAndCrossAttentions
 from .weights import (
+    PT_WEIGHTS_INDEX_NAME,
+    PT_WEIGHTS_NAME,
+    SAFE_WEIGHTS_INDEX_NAME,
+    SAFE_WEIGHTS_NAME,
     base_model_shapes,
     check_weights,
     load_weights,
@@ -292,7 +298,7 @@ def _check_rank(arr: Array, name: str, ranks: tuple[int, ...], shape_doc: str) -
 # ---------------------------------------------------------------------------------------------
 # The model class
 # ---------------------------------------------------------------------------------------------
-class RoFormerModel:
+class RoFormerModel(InferenceModeMixin):
     """The bare RoFormer encoder (or decoder), Hugging Face's ``RoFormerModel`` in NumPy.
 
     >>> model = RoFormerModel.from_pretrained("path/to/checkpoint")  # doctest: +SKIP
@@ -302,6 +308,7 @@ class RoFormerModel:
     """
 
     base_model_prefix = "roformer"
+    extra_files: ClassVar[tuple[str, ...]] = ()  # files beside the weights that from_pretrained reads
 
     def __init__(
         self,
@@ -329,11 +336,13 @@ class RoFormerModel:
     @classmethod
     def from_pretrained(
         cls, path: str | os.PathLike, dtype: np.dtype | type = np.float32, backend: str | None = None,
-        config: RoFormerConfig | None = None,
+        config: RoFormerConfig | None = None, **hub: Any,
     ) -> RoFormerModel:
-        """Load ``config.json`` and the weights (safetensors, sharded safetensors or .bin) of a checkpoint."""
-        path = Path(path)
-        config, weights = read_checkpoint(path, dtype, config)
+        """Load ``config.json`` and the weights (safetensors, sharded safetensors or .bin) of a checkpoint
+        directory or a Hub repository id (``hub``: ``revision``, ``cache_dir``, ``local_files_only``,
+        ``token``, ``force_download``, as in transformers; see :mod:`roformer_np.hub`)."""
+        hub = pop_hub_kwargs(hub, f"{cls.__name__}.from_pretrained", strict=True)
+        config, weights, path = read_checkpoint(path, dtype, config, cls.extra_files, **hub)
         model = cls(config, weights, dtype=dtype, backend=backend)
         if model.unexpected_keys:
             warnings.warn(
@@ -535,13 +544,33 @@ class RoFormerModel:
         }
 
 
+# the weight files from_pretrained reads, in load_weights' (and transformers') order of preference
+WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME)
+
+
+def checkpoint_files(extra_files: tuple[str, ...] = (), with_config: bool = True) -> CheckpointFiles:
+    """What a model's from_pretrained reads: ``config.json`` (unless a config is given), the weights in the
+    first format present, and ``extra_files`` when there."""
+    return CheckpointFiles(((CONFIG_NAME,), WEIGHT_FILES) if with_config else (WEIGHT_FILES,), extra_files)
+
+
 def read_checkpoint(
-    path: Path, dtype: np.dtype | type, config: RoFormerConfig | None = None
-) -> tuple[RoFormerConfig, dict[str, Array]]:
-    """The config (unless given) and the weights, in ``dtype``, of a checkpoint directory."""
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint directory not found: {path}")
-    return config or RoFormerConfig.from_pretrained(path), load_weights(path, np.dtype(dtype))
+    path: str | os.PathLike, dtype: np.dtype | type, config: RoFormerConfig | None = None,
+    extra_files: tuple[str, ...] = (), *, revision: str | None = None, cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False, token: str | bool | None = None, force_download: bool = False,
+) -> tuple[RoFormerConfig, dict[str, Array], Path]:
+    """The config (unless given), the weights in ``dtype`` and the local directory of a checkpoint directory
+    or Hub id (``extra_files``: optional files fetched beside them, e.g. ``generation_config.json``)."""
+    needed = checkpoint_files(extra_files, with_config=config is None)
+    directory = resolve_checkpoint(path, needed, revision=revision, cache_dir=cache_dir,
+                                   local_files_only=local_files_only, token=token, force_download=force_download)
+    if not directory.exists():
+        raise FileNotFoundError(f"checkpoint directory not found: {directory}")
+    if config is None:
+        config = RoFormerConfig.from_pretrained(directory)
+        if directory != Path(path):
+            config.name_or_path = os.fspath(path)  # the Hub id, as transformers records it
+    return config, load_weights(directory, np.dtype(dtype)), directory
 
 
 def _as_cache(past_key_values: Any, num_layers: int) -> KVCache | None:

@@ -31,6 +31,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import tokenizer_jieba
+from .hub import CheckpointFiles, pop_hub_kwargs, resolve_checkpoint
 from .tokenizer_encoding import (
     LARGE_INTEGER,
     PADDING_STRATEGIES,
@@ -55,6 +56,8 @@ VOCAB_FILE = "vocab.txt"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
+# what from_pretrained reads of a Hub repository (tokenizer.json is never read: the rules are coded here)
+TOKENIZER_FILES = CheckpointFiles(((VOCAB_FILE,),), (TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE, ADDED_TOKENS_FILE))
 
 # The order of Hugging Face's SPECIAL_TOKENS_ATTRIBUTES (RoFormer has no bos/eos): it decides the order of
 # all_special_tokens, which is also the order in which the lowercasing step tries to match them.
@@ -1035,11 +1038,13 @@ class RoFormerTokenizer:
     @classmethod
     def from_pretrained(cls, pretrained_path: str | os.PathLike, **kwargs: Any) -> RoFormerTokenizer:
         """Load from a directory with ``vocab.txt`` (and optionally ``tokenizer_config.json`` and
-        ``special_tokens_map.json``, as Hugging Face writes them), or from a ``vocab.txt`` path.
-        Keyword arguments override the saved configuration."""
+        ``special_tokens_map.json``, as Hugging Face writes them), from a ``vocab.txt`` path, or from a Hub
+        repository id (``revision=``, ``cache_dir=``, ``local_files_only=``, ``token=``, ``force_download=``
+        as in transformers; see :mod:`roformer_np.hub`). Other keywords override the saved configuration."""
         if not isinstance(pretrained_path, (str, os.PathLike)):
             raise TypeError(f"pretrained_path must be a path, got {type(pretrained_path).__name__}")
-        path = Path(pretrained_path)
+        hub = pop_hub_kwargs(kwargs, f"{cls.__name__}.from_pretrained")
+        path = resolve_checkpoint(pretrained_path, TOKENIZER_FILES, **hub)
         if path.is_file():
             return cls(path, **kwargs)
         if not path.is_dir():

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..device import check_device
 from ..heads import (
     RoFormerForCausalLM,
     RoFormerForMaskedLM,
@@ -17,8 +18,9 @@ from ..heads import (
     RoFormerForSequenceClassification,
     RoFormerForTokenClassification,
 )
-from ..model import RoFormerModel
-from ..tokenizer import VOCAB_FILE, RoFormerTokenizer
+from ..hub import CheckpointFiles, pop_hub_kwargs, resolve_checkpoint
+from ..model import RoFormerModel, checkpoint_files
+from ..tokenizer import TOKENIZER_FILES, VOCAB_FILE, RoFormerTokenizer
 from ..tokenizer_fast import RoFormerTokenizerFast
 from .base import Pipeline
 from .feature_extraction import FeatureExtractionPipeline
@@ -70,10 +72,10 @@ def demo_model_dir(task: str) -> Path:
     return path
 
 
-def _load_tokenizer(model_dir: Path, tokenizer: Any, use_fast: bool) -> Any:
+def _load_tokenizer(model_dir: Path, tokenizer: Any, use_fast: bool, hub: dict[str, Any]) -> Any:
     if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
         return tokenizer
-    path = Path(tokenizer) if tokenizer is not None else model_dir
+    path = resolve_checkpoint(tokenizer, TOKENIZER_FILES, **hub) if tokenizer is not None else model_dir
     if tokenizer is None and not (path / VOCAB_FILE).is_file() and path.parent == DEMO_ROOT:
         path = DEMO_ROOT  # the demo models share one vocab.txt
     if not path.exists():
@@ -92,6 +94,10 @@ def pipeline(
     dtype: np.dtype | type = np.float32,
     batch_size: int = 1,
     use_fast: bool = True,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    device: Any = None,
+    model_kwargs: dict[str, Any] | None = None,
     **task_defaults: Any,
 ) -> Any:
     """A pipeline for ``task`` as in Hugging Face: ``pipeline("fill-mask", model=dir)("水在零度时会[MASK]")``.
@@ -100,11 +106,12 @@ def pipeline(
     (alias ``ner``), ``question-answering``, ``feature-extraction``, ``text-generation``.
 
     Args:
-        model: a checkpoint directory (``config.json`` + weights, and normally ``vocab.txt``), a loaded model
-            of the task's class, or None for the demo model shipped with roformer_np (fill-mask,
-            text-classification, token-classification, feature-extraction).
-        tokenizer: a directory with ``vocab.txt`` or a :class:`RoFormerTokenizer`; default: the model's
-            directory. Needed when ``model`` is an object.
+        model: a checkpoint directory (``config.json`` + weights, and normally ``vocab.txt``) or a Hub
+            repository id (see :mod:`roformer_np.hub`), a loaded model of the task's class, or None for the
+            demo model shipped with roformer_np (fill-mask, text-classification, token-classification,
+            feature-extraction).
+        tokenizer: a directory with ``vocab.txt``, a Hub id, or a :class:`RoFormerTokenizer`; default: the
+            model's directory. Needed when ``model`` is an object.
         backend: ``"auto"``, ``"numpy"`` or ``"native"`` for the model's kernels.
         num_threads: threads of the native kernels during the pipeline's forward passes.
         dtype: the compute dtype when loading from a directory (float32 or float64).
@@ -112,17 +119,27 @@ def pipeline(
         use_fast: load the tokenizer from a directory as :class:`RoFormerTokenizerFast` (the default of Hugging
             Face's ``pipeline``, whose rules differ from the slow tokenizer's on a few texts) or, if False, as
             :class:`RoFormerTokenizer`.
+        revision, token: the Hub revision (branch, tag or commit) and token of ``model`` and ``tokenizer`` ids.
+        device: None, -1 or ``"cpu"`` (transformers' names for the CPU); any other device raises ValueError.
+        model_kwargs: the other Hub keywords, as transformers takes them (``cache_dir``, ``local_files_only``,
+            ``force_download``).
         task_defaults: the task's options (``top_k``, ``aggregation_strategy``, …), defaults of every call.
     """
     name = resolve_task(task)
     spec = TASKS[name]
+    check_device(device)
+    hub = pop_hub_kwargs(dict(model_kwargs or {}), "pipeline(model_kwargs=...)", strict=True)
+    hub.update(revision=revision, token=token)
     if model is None:
         model = demo_model_dir(name)
     if isinstance(model, (str, os.PathLike)):
-        model_dir = Path(model)
+        files = checkpoint_files(spec.model_class.extra_files)
+        # the tokenizer's files come from the same snapshot unless another tokenizer is given
+        model_dir = resolve_checkpoint(model, files + (TOKENIZER_FILES if tokenizer is None else CheckpointFiles()),
+                                       **hub)
         if not model_dir.is_dir():
             raise FileNotFoundError(f"model directory not found: {model_dir}")
-        tok = _load_tokenizer(model_dir, tokenizer, use_fast)
+        tok = _load_tokenizer(model_dir, tokenizer, use_fast, hub)
         with warnings.catch_warnings():
             if spec.model_class is RoFormerModel:  # a head checkpoint's unused head weights are expected here
                 warnings.filterwarnings("ignore", message=".*unused weights.*")
@@ -135,6 +152,6 @@ def pipeline(
             loaded = model.roformer  # any head's encoder extracts features
         if not isinstance(loaded, spec.model_class):
             raise ValueError(f"{name} needs a {spec.model_class.__name__}, got {type(model).__name__}")
-        tok = _load_tokenizer(Path("."), tokenizer, use_fast)
+        tok = _load_tokenizer(Path("."), tokenizer, use_fast, hub)
     return spec.pipeline(loaded, tok, batch_size=batch_size, backend=backend, num_threads=num_threads,
                          **task_defaults)
