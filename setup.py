@@ -1,7 +1,10 @@
-"""Build script: the Cython/OpenMP kernels in ext/ are optional accelerations.
+"""Build script: the Cython/OpenMP kernels in ext/ become ``roformer_np._native.kernels``.
 
-The build tries, in order: with OpenMP, without OpenMP, and finally no extension at all (pure NumPy),
-printing one clear warning when it has to fall back. ``ROFORMER_NP_PUREPYTHON=1`` skips compilation.
+The kernels compile with OpenMP, or without it (with a warning) when the compiler refuses OpenMP. When they
+cannot be built at all, the build fails with the reason and the two ways forward: install a C compiler, or
+ask for the NumPy-only package with ``ROFORMER_NP_PUREPYTHON=1``. A silent fallback would hide the problem,
+because pip shows a successful build's output only with ``-v``: the user would get the slow reference path
+without being told why. A source tree without ext/*.pyx (an incomplete sdist) is an error for the same reason.
 """
 
 from __future__ import annotations
@@ -15,18 +18,59 @@ from setuptools.command.build_ext import build_ext
 
 PURE = os.environ.get("ROFORMER_NP_PUREPYTHON", "").strip() not in ("", "0")
 OPENMP_FLAGS = {"unix": (["-fopenmp"], ["-fopenmp"]), "msvc": (["/openmp"], [])}
+CYTHON_DIRECTIVES = {
+    "language_level": "3",
+    "boundscheck": False,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": False,
+}
+HOW_TO_FIX = """\
+    roformer_np's compiled kernels need a C compiler: on Debian/Ubuntu `apt install build-essential`,
+    on Fedora `dnf install gcc`, on macOS `xcode-select --install`, on Windows the Microsoft C++ Build Tools.
+    To install the NumPy-only package instead (same results, slower), ask for it explicitly:
+        ROFORMER_NP_PUREPYTHON=1 pip install roformer_np      (or a path / sdist instead of the name;
+        on Windows: set ROFORMER_NP_PUREPYTHON=1, then pip install ...)"""
 
 
-def _warn(msg: str) -> None:
+def _note(msg: str) -> None:
     sys.stderr.write(f"\n*** roformer_np: {msg}\n\n")
 
 
-class OptionalBuildExt(build_ext):
-    """Compile with OpenMP, retry without it, and give up gracefully (pure NumPy) as a last resort."""
+def _short(exc: Exception) -> str:
+    """An exception as one short line: the compiler's own output, printed above, has the details."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _fail(reason: str) -> None:
+    """Stop the build; pip prints the build's output when it fails, so the user sees this."""
+    _note(f"cannot build the compiled kernels: {reason}\n{HOW_TO_FIX}")
+    raise SystemExit(1)
+
+
+class KernelBuildExt(build_ext):
+    """Translate the .pyx files here (not when setup.py merely writes metadata or an sdist), then compile
+    with OpenMP, else without it."""
+
+    def run(self) -> None:
+        try:
+            build_ext.run(self)
+        except SystemExit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. no compiler at all: the reason goes into the message
+            _fail(f"the build failed outside the compiler runs ({_short(exc)}); is a C compiler installed?")
 
     def build_extensions(self) -> None:
-        ctype = self.compiler.compiler_type
-        cflags, lflags = OPENMP_FLAGS.get(ctype, ([], []))
+        from Cython.Build import cythonize
+
+        try:
+            translated = cythonize(self.extensions, compiler_directives=CYTHON_DIRECTIVES, quiet=True)
+        except Exception as exc:  # noqa: BLE001
+            _fail(f"Cython could not translate the kernels ({_short(exc)})")
+        for ext, c_ext in zip(self.extensions, translated):
+            ext.sources = c_ext.sources  # setuptools' own Extension objects carry its build state: keep them
+        cflags, lflags = OPENMP_FLAGS.get(self.compiler.compiler_type, ([], []))
         for ext in self.extensions:
             base_c, base_l = list(ext.extra_compile_args), list(ext.extra_link_args)
             base_m = [m for m in ext.define_macros if m[0] != "ROFORMER_NP_OPENMP"]
@@ -36,42 +80,32 @@ class OptionalBuildExt(build_ext):
                 build_ext.build_extension(self, ext)
                 continue
             except Exception as exc:  # noqa: BLE001 - any compiler failure means "retry without OpenMP"
-                openmp_error = exc
+                openmp_error = _short(exc)
             ext.extra_compile_args, ext.extra_link_args = base_c, base_l
             ext.define_macros = base_m + [("ROFORMER_NP_OPENMP", "0")]
             try:
                 build_ext.build_extension(self, ext)
-                _warn(f"built {ext.name} without OpenMP (the compiler refused it: {openmp_error}); "
-                      "the kernels run on one thread plus BLAS's own threads.")
             except Exception as exc:  # noqa: BLE001
-                # one warning for both failed attempts
-                _warn(
-                    f"could not compile {ext.name} ({exc}); installing the pure-NumPy package. "
-                    "Everything works, on the slower reference path."
-                )
-
-    def run(self) -> None:
-        try:
-            build_ext.run(self)
-        except Exception as exc:  # noqa: BLE001 - e.g. no compiler at all
-            _warn(f"no C compiler usable ({exc}); installing the pure-NumPy package.")
+                _fail(f"the compiler failed on {ext.name} with OpenMP ({openmp_error}) and without it ({_short(exc)})")
+            # a working extension on one thread: worth a note, not a failure
+            _note(f"built {ext.name} without OpenMP (the compiler refused it: {openmp_error}); "
+                  "the kernels run on one thread plus BLAS's own threads.")
 
 
 def _extensions() -> list:
-    sources = sorted(glob.glob(os.path.join("ext", "*.pyx")))
     if PURE:
-        _warn("ROFORMER_NP_PUREPYTHON is set: skipping the native kernels (pure-NumPy install).")
+        _note("ROFORMER_NP_PUREPYTHON is set: skipping the native kernels (NumPy-only install).")
         return []
+    sources = sorted(glob.glob(os.path.join("ext", "*.pyx")))
     if not sources:
-        return []
+        _fail(f"no ext/*.pyx in {os.getcwd()}: this source tree is incomplete")
     try:
+        import Cython.Build  # noqa: F401 - needed by build_ext; checked here for a clear message
         import numpy
-        from Cython.Build import cythonize
         from setuptools import Extension
     except ImportError as exc:
-        _warn(f"Cython/NumPy unavailable at build time ({exc}); installing the pure-NumPy package.")
-        return []
-    exts = [
+        _fail(f"Cython and NumPy are needed at build time ({exc}); pip's default build isolation installs them")
+    return [
         Extension(
             f"roformer_np._native.{os.path.splitext(os.path.basename(src))[0]}",
             [src],
@@ -81,21 +115,6 @@ def _extensions() -> list:
         )
         for src in sources
     ]
-    try:
-        return cythonize(
-            exts,
-            compiler_directives={
-                "language_level": "3",
-                "boundscheck": False,
-                "wraparound": False,
-                "cdivision": True,
-                "initializedcheck": False,
-            },
-            quiet=True,
-        )
-    except Exception as exc:  # noqa: BLE001
-        _warn(f"Cython could not translate the kernels ({exc}); installing the pure-NumPy package.")
-        return []
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
+setup(ext_modules=_extensions(), cmdclass={"build_ext": KernelBuildExt})

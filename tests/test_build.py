@@ -1,7 +1,10 @@
-"""setup.py's fallbacks: pure-NumPy by request, no usable compiler, and a compiler without OpenMP.
+"""setup.py's outcomes: pure-NumPy by request, a loud failure without a usable compiler or without the
+kernel sources, and serial kernels from a compiler without OpenMP.
 
 Each case builds a copy of the sources in a temporary directory (``setup.py build_ext``), so nothing
-here touches the package under test. The no-OpenMP case really compiles the kernels (about 15 s) and
+here touches the package under test. pyproject.toml is not copied: these cases are about setup.py, and its
+metadata needs a newer setuptools than the test environment may have (pip's isolated build gets one; .ci/run
+checks the failure message through pip). The no-OpenMP case really compiles the kernels (about 15 s) and
 checks the result runs and agrees with the reference.
 """
 
@@ -26,9 +29,9 @@ pytestmark = pytest.mark.skipif(
 
 
 def _copy_sources(dst: Path) -> None:
-    for name in ("setup.py", "pyproject.toml"):
-        shutil.copy2(REPO / name, dst / name)
-    shutil.copytree(REPO / "ext", dst / "ext")  # copy2 keeps mtimes: an up-to-date .c is not re-translated
+    shutil.copy2(REPO / "setup.py", dst / "setup.py")
+    # copy2 keeps mtimes: an up-to-date .c is not re-translated
+    shutil.copytree(REPO / "ext", dst / "ext", ignore=shutil.ignore_patterns("*.so", "*.o"))
     shutil.copytree(
         REPO / "roformer_np",
         dst / "roformer_np",
@@ -36,8 +39,11 @@ def _copy_sources(dst: Path) -> None:
     )
 
 
-def _build(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+def _build(tmp_path: Path, drop_pyx: bool = False, **env: str) -> subprocess.CompletedProcess:
     _copy_sources(tmp_path)
+    if drop_pyx:  # what the old, incomplete sdist held
+        for pyx in (tmp_path / "ext").glob("*.pyx"):
+            pyx.unlink()
     full_env = {**os.environ, **env}
     return subprocess.run(
         [sys.executable, "setup.py", "build_ext", "--build-lib", "out", "--build-temp", "tmp"],
@@ -60,11 +66,30 @@ def test_pure_python_requested(tmp_path):
     assert not _built(tmp_path)
 
 
-def test_no_compiler_installs_pure_package(tmp_path):
+def _assert_fails_with_instructions(proc: subprocess.CompletedProcess, reason: str) -> None:
+    assert proc.returncode != 0, proc.stderr
+    assert proc.stderr.count(WARNING) == 1, proc.stderr  # one message, with the reason and both ways forward
+    assert reason in proc.stderr, proc.stderr
+    assert "ROFORMER_NP_PUREPYTHON=1 pip install" in proc.stderr and "C compiler" in proc.stderr, proc.stderr
+
+
+def test_no_compiler_fails_with_instructions(tmp_path):
     pytest.importorskip("Cython", reason="Cython is needed to reach the compile step (pip install '.[test]')")
     proc = _build(tmp_path, CC="/bin/false", LDSHARED="/bin/false")
+    _assert_fails_with_instructions(proc, "the compiler failed on roformer_np._native.kernels")
+    assert not _built(tmp_path)
+
+
+def test_missing_kernel_sources_fail(tmp_path):
+    proc = _build(tmp_path, drop_pyx=True)
+    _assert_fails_with_instructions(proc, "no ext/*.pyx")
+    assert not _built(tmp_path)
+
+
+def test_missing_kernel_sources_with_pure_python_requested(tmp_path):
+    proc = _build(tmp_path, drop_pyx=True, ROFORMER_NP_PUREPYTHON="1")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.count(WARNING) == 1 and "pure-NumPy" in proc.stderr
+    assert proc.stderr.count(WARNING) == 1 and "ROFORMER_NP_PUREPYTHON" in proc.stderr
     assert not _built(tmp_path)
 
 
