@@ -10,6 +10,7 @@ text or, with ``--json``, one JSON object per input. ``convert`` writes ``model.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
@@ -22,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from .cli_io import CliError, field, progress, read_records, write_json, write_text
+from . import __version__
+from .cli_io import CliError, Progress, field, read_records, write_json, write_text
 
 BACKEND_CHOICES = ["auto", "numpy", "native"]
 
@@ -53,11 +55,26 @@ def _top_k_or_all(text: str) -> int | None:
 # ---------------------------------------------------------------------------------------------
 def _fill_mask_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=_positive_int, default=5, help="predictions per mask (default 5)")
-    p.add_argument("--targets", nargs="+", metavar="TOKEN", help="score only these tokens")
+    p.add_argument("--targets", nargs="+", metavar="TOKEN",
+                   help="score only these tokens; a value holding the mask token is a text, so "
+                        "`--targets 了 好 \"水在零度时会[MASK]。\"` scores 了 and 好 in that text")
 
 
 def _fill_mask_options(a: argparse.Namespace) -> dict:
-    return {"top_k": a.top_k, "targets": a.targets}
+    return {"top_k": a.top_k}  # targets: given at the call, once the texts among them are known
+
+
+def _fill_mask_call(a: argparse.Namespace, pipe: Any) -> dict:
+    """``--targets`` (nargs='+') also takes the texts after it: those holding the mask token go back to the
+    texts (no token of the vocabulary holds it)."""
+    if not a.targets:
+        return {}
+    mask = pipe.tokenizer.mask_token
+    a.texts = [*a.texts, *(t for t in a.targets if mask in t)]
+    targets = [t for t in a.targets if mask not in t]
+    if not targets:
+        raise CliError(f"--targets: no target token given (every value holds {mask}, so each is a text)")
+    return {"targets": targets}
 
 
 def _classify_args(p: argparse.ArgumentParser) -> None:
@@ -78,7 +95,9 @@ def _ner_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--aggregation", choices=["none", "simple", "first", "average", "max"], default="simple",
                    help="group tokens into entities (default simple; none: one line per token)")
     p.add_argument("--ignore-labels", nargs="*", metavar="LABEL", help="labels not shown (default: O)")
-    p.add_argument("--stride", type=_non_negative_int, help="cut long texts into overlapping windows")
+    p.add_argument("--stride", type=_non_negative_int, metavar="N",
+                   help="read texts longer than the model's limit in windows overlapping by N tokens "
+                        "(default: such texts are truncated, with a warning)")
 
 
 def _ner_options(a: argparse.Namespace) -> dict:
@@ -146,6 +165,23 @@ def _text_input(record: dict, a: argparse.Namespace) -> str:
     return field(record, "text")
 
 
+def _no_call_options(a: argparse.Namespace, pipe: Any) -> dict:
+    return {}
+
+
+# Does the pipeline cut a text longer than the model's limit? None: no; else what the warning adds.
+def _never_truncates(a: argparse.Namespace) -> str | None:
+    return None  # fill-mask and generate refuse a long text; qa reads its context in windows
+
+
+def _truncates(a: argparse.Namespace) -> str | None:
+    return ""  # classify and embed: the CLI asks for truncation
+
+
+def _ner_truncates(a: argparse.Namespace) -> str | None:
+    return None if a.stride is not None else "; --stride N reads a long text whole, in overlapping windows"
+
+
 @dataclass(frozen=True)
 class Command:
     task: str
@@ -153,17 +189,21 @@ class Command:
     add_args: Callable[[argparse.ArgumentParser], None]
     options: Callable[[argparse.Namespace], dict]
     to_input: Callable[[dict, argparse.Namespace], Any] = _text_input
+    call_options: Callable[[argparse.Namespace, Any], dict] = _no_call_options  # needs the loaded pipeline
+    truncation: Callable[[argparse.Namespace], str | None] = _never_truncates
 
 
 COMMANDS = {
-    "fill-mask": Command("fill-mask", "predict the [MASK] tokens", _fill_mask_args, _fill_mask_options),
+    "fill-mask": Command("fill-mask", "predict the [MASK] tokens", _fill_mask_args, _fill_mask_options,
+                         call_options=_fill_mask_call),
     "classify": Command("text-classification", "label texts (the demo model: review sentiment)", _classify_args,
-                        _classify_options),
+                        _classify_options, truncation=_truncates),
     "ner": Command("token-classification", "find named entities (the demo model: person, place, organisation)",
-                   _ner_args, _ner_options),
+                   _ner_args, _ner_options, truncation=_ner_truncates),
     "qa": Command("question-answering", "extract answers from contexts (needs --model)", _qa_args, _qa_options,
                   _qa_input),
-    "embed": Command("feature-extraction", "sentence or token vectors", _embed_args, _embed_options),
+    "embed": Command("feature-extraction", "sentence or token vectors", _embed_args, _embed_options,
+                     truncation=_truncates),
     "generate": Command("text-generation", "continue prompts with a causal LM (needs --model)", _generate_args,
                         _generate_options),
 }
@@ -173,19 +213,45 @@ def _run_task(args: argparse.Namespace) -> int:
     from .pipelines import pipeline
 
     command = COMMANDS[args.command]
-    records, streamed = read_records(args.texts, args.input, args.format, sys.stdin)
-    inputs = [command.to_input(record, args) for record in records]  # every input checked before any work
     options = {k: v for k, v in command.options(args).items() if v is not None or k == "top_k"}
     pipe = pipeline(command.task, model=args.model, backend=args.backend, num_threads=args.threads,
                     batch_size=args.batch_size, **options)
-    results = progress(pipe(iter(inputs)), len(records), streamed, args.quiet, sys.stderr)
-    for record, result in zip(records, results):
-        if args.json:
-            write_json(record, result, sys.stdout)
-        else:
-            write_text(command.task, record, result, sys.stdout)
-        sys.stdout.flush()
+    call_options = command.call_options(args, pipe)
+    records, streamed = read_records(args.texts, args.input, args.format, sys.stdin)
+    work = [r for r in records if not r.get("_blank")]  # a blank line is not run; its output keeps the place
+    inputs = [command.to_input(record, args) for record in work]  # every input checked before any work
+    _warn_truncation(command.truncation(args), pipe, inputs)
+    results = iter(pipe(iter(inputs), **call_options))
+    display = Progress(len(work), streamed, args.quiet, sys.stderr, sys.stdout)
+    with warnings.catch_warnings(), contextlib.closing(display):
+        warnings.showwarning = _warning_printer(display)  # warnings, too, are written above the bar
+        for record in records:
+            result = None
+            if not record.get("_blank"):
+                result = next(results)
+                display.update()
+            with display.above("stdout"):
+                if args.json:
+                    write_json(record, result, sys.stdout)
+                else:
+                    write_text(command.task, record, result, sys.stdout)
+                sys.stdout.flush()
     return 0
+
+
+def _warn_truncation(remedy: str | None, pipe: Any, inputs: list[str]) -> None:
+    """One warning for the texts the pipeline will cut at the model's length (Hugging Face cuts them silently)."""
+    if remedy is None:
+        return
+    from .pipelines.text_classification import truncation_length
+
+    limit = truncation_length(pipe.tokenizer, pipe.model.config, None)
+    room = limit - pipe.tokenizer.num_special_tokens_to_add()
+    long = sum(1 for text in inputs if len(pipe.tokenizer.tokenize(text)) > room)  # ~2% of a demo-model run
+    if long:
+        which = "1 text is" if long == 1 else f"{long} texts are"
+        warnings.warn(f"{which} longer than the model's limit of {limit} tokens and will be truncated to it"
+                      f"{remedy}", UserWarning, stacklevel=2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,30 +284,30 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from . import __version__, backend
+    from . import backend
     from .config import RoFormerConfig
     from .model import RoFormerModel
     from .weights import base_model_shapes, sinusoidal_key
 
     print(f"roformer_np {__version__} (python {platform.python_version()}, numpy {np.__version__})")
-    kernels = backend.get_kernels(args.backend)
-    print(f"backend: {kernels.name} (native extension built: {backend.native_available()})")
-    if hasattr(backend, "show_config"):  # threads and BLAS, with the compiled-kernels build
-        backend.show_config()
-    # A self-check on a small seeded model: proves the install computes, without any download.
-    cfg = RoFormerConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
-                         intermediate_size=256, max_position_embeddings=128)
-    rng = np.random.default_rng(0)
-    weights = {k: (rng.normal(0, 0.05, s) + (k.endswith("LayerNorm.weight"))).astype(np.float32)
-               for k, s in base_model_shapes(cfg).items() if k != sinusoidal_key()}
-    model = RoFormerModel(cfg, weights, backend=args.backend)
-    ids = rng.integers(0, cfg.vocab_size, (2, 64))
-    start = time.perf_counter()
-    out = model(input_ids=ids).last_hidden_state
-    elapsed = (time.perf_counter() - start) * 1e3
+    # One backend for every line below: --backend, else ROFORMER_NP_BACKEND, else auto.
+    with backend.use_backend(args.backend):
+        info = backend.show_config()
+        # A self-check on a small seeded model: proves the install computes, without any download.
+        cfg = RoFormerConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
+                             intermediate_size=256, max_position_embeddings=128)
+        rng = np.random.default_rng(0)
+        weights = {k: (rng.normal(0, 0.05, s) + (k.endswith("LayerNorm.weight"))).astype(np.float32)
+                   for k, s in base_model_shapes(cfg).items() if k != sinusoidal_key()}
+        model = RoFormerModel(cfg, weights)
+        ids = rng.integers(0, cfg.vocab_size, (2, 64))
+        model(input_ids=ids)  # the first call also loads what the backend needs; the second is timed
+        start = time.perf_counter()
+        out = model(input_ids=ids).last_hidden_state
+        elapsed = (time.perf_counter() - start) * 1e3
     ok = bool(np.all(np.isfinite(out)))
-    print(f"self-check: forward of a 2-layer model on (2, 64) tokens -> {out.shape} in {elapsed:.1f} ms: "
-          f"{'ok' if ok else 'FAILED'}")
+    print(f"self-check: {info['resolved_backend']} forward of a 2-layer model on (2, 64) tokens -> {out.shape} "
+          f"in {elapsed:.1f} ms: {'ok' if ok else 'FAILED'}")
     return 0 if ok else 1
 
 
@@ -264,6 +330,7 @@ def _common_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="roformer-np", description="RoFormer models in NumPy.")
+    parser.add_argument("--version", action="version", version=f"roformer-np {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, command in COMMANDS.items():
         p = sub.add_parser(name, help=command.help, description=command.help)
@@ -281,9 +348,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
-    text = " ".join(str(message).split())
-    print(f"roformer-np: warning: {text}", file=sys.stderr)
+def _warning_printer(display: Progress | None = None) -> Callable[..., None]:
+    """A ``warnings.showwarning`` printing one ``roformer-np: warning: …`` line (above the bar, if shown)."""
+
+    def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        text = " ".join(str(message).split())
+        with display.above("stderr") if display is not None else contextlib.nullcontext():
+            print(f"roformer-np: warning: {text}", file=sys.stderr)
+
+    return show
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -291,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         if args.quiet:
             warnings.simplefilter("ignore")
-        warnings.showwarning = _one_line_warning
+        warnings.showwarning = _warning_printer()
         try:
             return args.func(args)
         except BrokenPipeError:  # e.g. `roformer-np … | head -1`: stop quietly

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -14,25 +15,57 @@ class CliError(Exception):
     """A user error: printed as one ``roformer-np: error: …`` line, exit status 2."""
 
 
+def _decode(data: bytes, source: str) -> list[str]:
+    """The lines of UTF-8 ``data`` (a byte-order mark is dropped), or one clear error naming the first bad line."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CliError(f"cannot read {source}: not UTF-8 text (line {line})") from None
+    lines = text.split("\n")  # not splitlines(): U+2028 and friends are part of a text, not line breaks
+    if lines[-1] == "":
+        lines.pop()  # the newline ending the last line
+    return [line.rstrip("\r") for line in lines]
+
+
+def _read_stream(stream: TextIO, source: str) -> list[str]:
+    """The lines of a text stream, decoded strictly as UTF-8 from its bytes where it has them (stdin)."""
+    raw = getattr(stream, "buffer", None)
+    if raw is not None:
+        return _decode(raw.read(), source)
+    try:
+        return _decode(stream.read().encode("utf-8"), source)
+    except UnicodeError:  # a text stream holding lone surrogates: not UTF-8 either
+        raise CliError(f"cannot read {source}: not UTF-8 text") from None
+
+
 def _parse_lines(lines: Iterable[str], source: str, fmt: str) -> list[dict]:
-    """Records of a file: one text per line, or JSON objects (``fmt="auto"``: JSON if the first line is one)."""
+    """Records of a file: one text per line, or JSON objects (``fmt="auto"``: JSON if the first text is one).
+
+    A blank line becomes a record marked ``_blank``: it is not run, but its output line keeps the place, so
+    outputs line up with input lines.
+    """
+    lines = list(lines)
+    if fmt == "auto":
+        first = next((line for line in lines if line.strip()), "")
+        fmt = "jsonl" if first.lstrip().startswith("{") else "text"
     records = []
-    for number, raw in enumerate(lines, 1):
-        line = raw.rstrip("\r\n")
+    for number, line in enumerate(lines, 1):
+        where = f"{source}:{number}"
         if not line.strip():
-            continue  # blank lines carry no text
-        if fmt == "auto":
-            fmt = "jsonl" if line.lstrip().startswith("{") else "text"
+            records.append({"text": line, "_blank": True, "_where": where} if fmt == "text" else
+                           {"_blank": True, "_where": where})
+            continue
         if fmt == "text":
-            records.append({"text": line})
+            records.append({"text": line, "_where": where})
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise CliError(f"{source}:{number}: not a JSON object ({exc.msg})") from None
+            raise CliError(f"{where}: not a JSON object ({exc.msg})") from None
         if not isinstance(record, dict):
-            raise CliError(f"{source}:{number}: expected a JSON object, got {type(record).__name__}")
-        record["_where"] = f"{source}:{number}"
+            raise CliError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        record["_where"] = where
         records.append(record)
     return records
 
@@ -41,32 +74,30 @@ def read_records(texts: Sequence[str], input_file: str | None, fmt: str, stdin: 
     """The inputs as records (dicts with ``text`` or other fields), and whether they came from a file/stdin.
 
     Positional texts are used as given, except ``-``, which reads stdin. With no text and no ``--input``,
-    stdin is read when it is not a terminal.
+    stdin is read when it is not a terminal. Files and stdin must be UTF-8.
     """
     records: list[dict] = []
     streamed = False
     if input_file is not None:
         path = Path(input_file)
         try:
-            with path.open(encoding="utf-8") as handle:
-                records.extend(_parse_lines(handle, str(path), fmt))
-        except UnicodeDecodeError:
-            raise CliError(f"cannot read {path}: not UTF-8 text") from None
+            data = path.read_bytes()
         except OSError as exc:
             raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+        records.extend(_parse_lines(_decode(data, str(path)), str(path), fmt))
         streamed = True
     for text in texts:
         if text == "-":
-            records.extend(_parse_lines(stdin, "<stdin>", fmt))
+            records.extend(_parse_lines(_read_stream(stdin, "<stdin>"), "<stdin>", fmt))
             streamed = True
         else:
             records.append({"text": text})
     if not texts and input_file is None:
         if stdin.isatty():
             raise CliError("no input: give texts as arguments, '-' for stdin, or --input FILE")
-        records.extend(_parse_lines(stdin, "<stdin>", fmt))
+        records.extend(_parse_lines(_read_stream(stdin, "<stdin>"), "<stdin>", fmt))
         streamed = True
-    if not records:
+    if all(r.get("_blank") for r in records):
         raise CliError("no input: the given input holds no text")
     return records, streamed
 
@@ -81,19 +112,54 @@ def field(record: dict, name: str) -> str:
     return value
 
 
-def progress(results: Iterator[Any], total: int, streamed: bool, quiet: bool, stderr: TextIO) -> Iterator[Any]:
-    """``results`` with a tqdm bar on stderr for more than a few file/stdin inputs, when stderr is a terminal."""
-    if quiet or not streamed or total <= FEW or not stderr.isatty():
-        return results
-    try:
-        from tqdm import tqdm
-    except ImportError:  # the bar is a comfort, never a requirement
-        return results
-    return iter(tqdm(results, total=total, file=stderr, unit="text", leave=False))
+class Progress:
+    """A tqdm bar on stderr for more than a few file/stdin inputs, when stderr is a terminal and not ``quiet``.
+
+    The bar is redrawn in place on the terminal's last line. Anything else written to that terminal
+    (results on stdout, warnings on stderr) goes through :meth:`above`, which clears the bar first and
+    redraws it after, so no line is written over or into the bar.
+    """
+
+    def __init__(self, total: int, streamed: bool, quiet: bool, stderr: TextIO, stdout: TextIO) -> None:
+        self.bar = None
+        self._stdout_shared = _isatty(stdout)  # results land on the bar's terminal too
+        if quiet or not streamed or total <= FEW or not _isatty(stderr):
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError:  # the bar is a comfort, never a requirement
+            return
+        self.bar = tqdm(total=total, file=stderr, unit="text", leave=False)
+
+    @contextlib.contextmanager
+    def above(self, stream: str = "stderr") -> Iterator[None]:
+        """Write to ``stream`` ("stdout" or "stderr") inside this block without garbling the bar."""
+        if self.bar is None or (stream == "stdout" and not self._stdout_shared):
+            yield
+            return
+        self.bar.clear()
+        try:
+            yield
+        finally:
+            self.bar.refresh()
+
+    def update(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()  # leave=False: the bar's line is erased
+
+
+def _isatty(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def write_json(record: dict, result: Any, out: TextIO) -> None:
-    """One JSON object per input: its fields (the text, an id …) and ``result``, the pipeline's output."""
+    """One JSON object per input: its fields (the text, an id …) and ``result``, the pipeline's output
+    (``null`` for a blank line)."""
     shown = {k: v for k, v in record.items() if not k.startswith("_")}
     out.write(json.dumps({**shown, "result": result}, ensure_ascii=False) + "\n")
 
@@ -155,4 +221,5 @@ FORMATTERS = {"fill-mask": format_fill_mask, "text-classification": format_class
 
 
 def write_text(task: str, record: dict, result: Any, out: TextIO) -> None:
-    out.write(FORMATTERS[task](record, result) + "\n")
+    """The readable form of one result; a blank input line stays a blank line."""
+    out.write(("" if record.get("_blank") else FORMATTERS[task](record, result)) + "\n")

@@ -588,5 +588,5 @@ def _refuse_v2(config: RoFormerConfig) -> None:
     if norm_type not in (None, "layer_norm") or use_bias is False:
         raise ValueError(
             f"this config describes a RoFormer-V2 model (norm_type={norm_type!r}, use_bias={use_bias!r}), "
-            "which the RoFormer (v1) classes cannot run correctly; see ROFORMER_SPEC §13.3"
+            "which the RoFormer (v1) classes cannot run correctly: RoFormer-V2 is not supported"
         )

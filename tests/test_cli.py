@@ -27,6 +27,22 @@ class Terminal(io.StringIO):
         return True
 
 
+@pytest.fixture(scope="module")
+def mlm_dir(tmp_path_factory):
+    from fake_models import make_model_dir
+
+    return make_model_dir(tmp_path_factory.mktemp("mlm"), "mlm")
+
+
+@pytest.fixture(scope="module")
+def subprocess_env() -> dict:
+    """The environment for ``python -m roformer_np``: it imports the same roformer_np as this test run
+    (installed or source tree); runs happen in an empty directory, because ``python -m`` puts the working
+    directory first on sys.path."""
+    package_root = str(Path(roformer_np.__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": package_root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
 @pytest.fixture(autouse=True)
 def demo(monkeypatch, demo_root):
     monkeypatch.setattr(factory, "DEMO_ROOT", demo_root)
@@ -58,7 +74,7 @@ def test_fill_mask_text_and_json(capsys):
 
 
 def test_stdin_dash_and_implicit(capsys, monkeypatch):
-    monkeypatch.setattr(sys, "stdin", io.StringIO("今天[MASK]\n\n北京[MASK]\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("今天[MASK]\n北京[MASK]\n"))
     code, out, _ = run(capsys, "fill-mask", "--json", "--top-k", "1", "-")
     assert code == 0 and [r["text"] for r in json_lines(out)] == ["今天[MASK]", "北京[MASK]"]
     monkeypatch.setattr(sys, "stdin", io.StringIO("上海[MASK]\n"))
@@ -117,6 +133,83 @@ def test_generate(capsys, lm_dir):
     assert again == out
 
 
+def test_blank_lines_keep_their_place(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("这本书很好看\n\n  \n不好\n"))
+    code, out, _ = run(capsys, "classify", "--json", "-")
+    records = json_lines(out)
+    assert code == 0 and [r["text"] for r in records] == ["这本书很好看", "", "  ", "不好"]
+    assert [r["result"] is None for r in records] == [False, True, True, False]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("这本书很好看\n\n不好\n"))
+    code, out, _ = run(capsys, "classify", "-")
+    lines = out.split("\n")
+    assert code == 0 and lines[1] == "" and lines[0].endswith("\t这本书很好看") and lines[2].endswith("\t不好")
+    # fill-mask cannot take an empty text (no mask), but a blank line is not run: no error
+    monkeypatch.setattr(sys, "stdin", io.StringIO("今天[MASK]\n\n"))
+    code, out, err = run(capsys, "fill-mask", "--json", "--top-k", "1")
+    assert code == 0 and err == "" and [r["result"] is None for r in json_lines(out)] == [False, True]
+    jsonl = tmp_path / "qa.jsonl"
+    jsonl.write_text('{"id": 1, "text": "好"}\n\n{"id": 2, "text": "不好"}\n', encoding="utf-8")
+    code, out, _ = run(capsys, "classify", "--json", "-i", str(jsonl))
+    assert code == 0 and json_lines(out)[1] == {"result": None} and json_lines(out)[2]["id"] == 2
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n \n"))
+    code, out, err = run(capsys, "classify")
+    assert code == 2 and out == "" and "holds no text" in err
+
+
+def test_targets_do_not_swallow_the_text(capsys):
+    code, out, err = run(capsys, "fill-mask", "--json", "--targets", "北京", "上海", "今天[MASK]")
+    (record,) = json_lines(out)
+    assert code == 0 and err == "" and record["text"] == "今天[MASK]"
+    assert sorted(p["token_str"] for p in record["result"]) == ["上海", "北京"]
+    code, again, _ = run(capsys, "fill-mask", "--json", "--targets", "北京", "上海", "--", "今天[MASK]")
+    assert code == 0 and again == out
+    code, out, _ = run(capsys, "fill-mask", "--json", "这[MASK]", "--targets", "北京", "今天[MASK]")
+    assert code == 0 and [r["text"] for r in json_lines(out)] == ["这[MASK]", "今天[MASK]"]
+    assert all([p["token_str"] for p in r["result"]] == ["北京"] for r in json_lines(out))
+    code, out, err = run(capsys, "fill-mask", "--targets", "今天[MASK]")
+    assert code == 2 and out == "" and "--targets: no target token given" in err
+
+
+def test_unknown_target_warns_once(capsys):
+    code, out, err = run(capsys, "fill-mask", "--json", "--targets", "北京", "hellos", "今天[MASK]")
+    assert code == 0 and {p["token_str"] for p in json_lines(out)[0]["result"]} == {"北京", "hello"}
+    assert err == "roformer-np: warning: target 'hellos' is not in the vocabulary; using its first token 'hello'\n"
+
+
+def test_pipeline_defaults_are_parsed_and_warned_once(demo_root):
+    import warnings
+
+    from roformer_np import pipeline
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fill = pipeline("fill-mask", model=str(demo_root / "mlm"), tokenizer=str(demo_root), targets=["hellos"])
+        fill("今天[MASK]")
+        fill(["今天[MASK]", "北京[MASK]"])
+    assert [str(w.message) for w in caught] == [
+        "target 'hellos' is not in the vocabulary; using its first token 'hello'"]
+
+
+LONG = "今天天气很好" * 30  # 90 tokens; the fake models take 64
+
+
+def test_truncation_warns_once_naming_the_limit(capsys):
+    code, out, err = run(capsys, "classify", LONG, "不好", LONG)
+    assert code == 0 and len(out.splitlines()) == 3
+    assert err == "roformer-np: warning: 2 texts are longer than the model's limit of 64 tokens and will be " \
+                  "truncated to it\n"
+    code, _, err = run(capsys, "embed", LONG)
+    assert code == 0 and "1 text is longer than the model's limit of 64 tokens" in err and "--stride" not in err
+    code, _, err = run(capsys, "ner", LONG)
+    assert code == 0 and err.count("\n") == 1 and "limit of 64 tokens" in err and "--stride N" in err
+    code, _, err = run(capsys, "ner", "--stride", "8", LONG)  # windows: nothing is cut
+    assert code == 0 and err == ""
+    code, _, err = run(capsys, "classify", "今天天气很好" * 10)  # 30 tokens: fits
+    assert code == 0 and err == ""
+    code, _, err = run(capsys, "classify", "-q", LONG)
+    assert code == 0 and err == ""
+
+
 # -- progress bar --------------------------------------------------------------------------------
 def test_progress_bar_only_on_a_terminal_and_not_quiet(capsys, monkeypatch, tmp_path):
     texts = tmp_path / "many.txt"
@@ -133,6 +226,68 @@ def test_progress_bar_only_on_a_terminal_and_not_quiet(capsys, monkeypatch, tmp_
     assert main(["fill-mask", "--input", str(texts), "--top-k", "1"]) == 0
     assert sys.stderr.getvalue() == ""
     capsys.readouterr()
+
+
+def _in_pty(argv: list[str], env: dict, cwd: Path, cols: int = 80) -> tuple[int, str]:
+    """Run ``argv`` with stdin, stdout and stderr on one pseudo-terminal, as in an interactive shell."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
+    proc = subprocess.Popen(argv, stdin=terminal, stdout=terminal, stderr=terminal, env=env, cwd=cwd)
+    os.close(terminal)
+    chunks = []
+    try:
+        while select.select([controller], [], [], 120)[0]:
+            try:
+                data = os.read(controller, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(controller)
+        proc.kill() if proc.poll() is None else None
+    return proc.wait(timeout=30), b"".join(chunks).decode("utf-8")
+
+
+def _screen(raw: str) -> list[str]:
+    """What a terminal shows after ``raw``: carriage returns go back to column 0, newlines down a row,
+    and later characters overwrite earlier ones (tqdm redraws its bar this way)."""
+    rows: list[list[str]] = [[]]
+    row = col = 0
+    for char in raw:
+        if char == "\r":
+            col = 0
+        elif char == "\n":
+            row += 1
+            rows += [[] for _ in range(row + 1 - len(rows))]
+        else:
+            line = rows[row]
+            line += [" "] * (col + 1 - len(line))
+            line[col] = char
+            col += 1
+    lines = ["".join(r).rstrip() for r in rows]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def test_progress_bar_never_garbles_results_on_the_same_terminal(tmp_path, subprocess_env, mlm_dir):
+    texts = tmp_path / "many.txt"
+    texts.write_text("".join(f"第{i}个[MASK]\n" for i in range(6)), encoding="utf-8")
+    argv = [sys.executable, "-m", "roformer_np", "fill-mask", "--model", str(mlm_dir), "--top-k", "2",
+            "--batch-size", "1", "--input", str(texts)]
+    piped = subprocess.run(argv, capture_output=True, text=True, env=subprocess_env, cwd=tmp_path, timeout=120)
+    assert piped.returncode == 0 and piped.stderr == "" and len(piped.stdout.splitlines()) == 18
+    code, raw = _in_pty(argv, subprocess_env, tmp_path)
+    assert code == 0 and "/6 [" in raw  # the bar was drawn ...
+    assert _screen(raw) == piped.stdout.splitlines()  # ... and the terminal ends showing the results alone
 
 
 # -- errors: one line, status 2 ------------------------------------------------------------------
@@ -159,9 +314,13 @@ def test_input_errors(capsys, tmp_path, monkeypatch, qa_dir):
     code, _, err = run(capsys, "classify", "-i", str(no_text))
     assert code == 2 and "needs a string 'text' field" in err
     binary = tmp_path / "binary.txt"
-    binary.write_bytes(b"\xff\xfe\x00bad")
+    binary.write_bytes(b"\xe5\xa5\xbd\n\xff\xfe\x00bad\n")
     code, _, err = run(capsys, "classify", "-i", str(binary))
-    assert code == 2 and "not UTF-8" in err
+    assert code == 2 and err == f"roformer-np: error: cannot read {binary}: not UTF-8 text (line 2)\n"
+    # stdin, read as bytes whatever its error handler (here Python's surrogateescape): the same error
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(binary.read_bytes()), errors="surrogateescape"))
+    code, _, err = run(capsys, "classify", "-")
+    assert code == 2 and err == "roformer-np: error: cannot read <stdin>: not UTF-8 text (line 2)\n"
     code, _, err = run(capsys, "qa", "-m", str(qa_dir), "张三在北京工作。")
     assert code == 2 and "no question" in err
     monkeypatch.setattr(sys, "stdin", Terminal())
@@ -194,17 +353,41 @@ def test_convert(capsys, tmp_path):
     assert code == 2 and "no pytorch_model.bin" in err
 
 
-def test_info(capsys):
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out == f"roformer-np {roformer_np.__version__}\n"
+
+
+def test_info_reports_the_backend_it_uses(capsys, monkeypatch):
     code, out, _ = run(capsys, "info", "--backend", "numpy")
-    assert code == 0 and "self-check" in out and "ok" in out
+    assert code == 0 and "backend : numpy -> numpy" in out
+    assert "self-check: numpy forward" in out and out.rstrip().endswith(": ok")
+    monkeypatch.setenv("ROFORMER_NP_BACKEND", "numpy")
+    code, from_env, _ = run(capsys, "info")
+    assert code == 0 and "backend : numpy -> numpy" in from_env and "self-check: numpy forward" in from_env
+    if roformer_np.native_available():
+        code, out, _ = run(capsys, "info", "--backend", "native")  # the flag wins over the environment
+        assert code == 0 and "backend : native -> native" in out and "self-check: native forward" in out
+
+
+def test_messages_cite_only_shipped_documents():
+    """No string in the package points at a document a user does not have (the spec, a sibling folder …)."""
+    import ast
+    import re
+
+    package = Path(roformer_np.__file__).parent
+    cited = re.compile(r"[\w./-]*\.md\b|ROFORMER_SPEC|\.\./shared|golden/")
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for name in cited.findall(node.value):
+                    assert (package / name).is_file(), f"{path.name}:{node.lineno} cites {name!r}"
 
 
 # -- a real process ------------------------------------------------------------------------------
-def test_python_dash_m_smoke(tmp_path):
-    # the subprocess must import the same roformer_np as this test run (installed or source tree); it runs in
-    # an empty directory because ``python -m`` puts the working directory first on sys.path
-    package_root = str(Path(roformer_np.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": package_root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+def test_python_dash_m_smoke(tmp_path, subprocess_env):
+    env = subprocess_env
     model = GOLDEN / "cases" / "pipelines"
     ok = subprocess.run([sys.executable, "-m", "roformer_np", "fill-mask", "--model", str(model), "--json", "-q",
                          "-"], input="水在零度时会[MASK]\n", capture_output=True, text=True, env=env, timeout=120,

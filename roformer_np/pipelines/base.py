@@ -121,8 +121,8 @@ class Pipeline:
         self.batch_size = int(batch_size)
         self.backend = backend
         self.num_threads = num_threads
-        self._options(defaults)  # fail early on a bad default
         self._defaults = defaults
+        self._parsed_defaults = self._options(defaults)  # fail early on a bad default; parsed (and warned) once
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(task={self.task!r}, model={type(self.model).__name__}, "
@@ -143,7 +143,7 @@ class Pipeline:
 
     # -- calling ---------------------------------------------------------------------------------
     def __call__(self, inputs: Any, batch_size: int | None = None, **options: Any) -> Any:
-        opts = self._options({**self._defaults, **options})
+        opts = self._options({**self._defaults, **options}) if options else dict(self._parsed_defaults)
         opts["_call"] = options  # some of Hugging Face's nesting rules look at the call's own keywords
         check_positive_int("batch_size", batch_size, allow_none=True)
         size = self.batch_size if batch_size is None else int(batch_size)
