@@ -2,70 +2,92 @@
 
 >>> from roformer_np import RoFormerModel
 >>> model = RoFormerModel.from_pretrained("path/to/checkpoint")  # doctest: +SKIP
+
+The public names are imported on first use (PEP 562), so ``import roformer_np`` and the command line
+start quickly; ``from roformer_np import X`` and ``roformer_np.X`` work as with eager imports.
 """
 
-from .backend import get_kernels, native_available, show_config, use_backend
-from .cache import KVCache
-from .config import RoFormerConfig
-from .generation import generate
-from .heads import (
-    RoFormerForCausalLM,
-    RoFormerForMaskedLM,
-    RoFormerForMultipleChoice,
-    RoFormerForQuestionAnswering,
-    RoFormerForSequenceClassification,
-    RoFormerForTokenClassification,
-)
-from .model import RoFormerModel
-from .ops import sinusoidal_table
-from .outputs import (
-    CausalLMOutputWithCrossAttentions,
-    GenerateOutput,
-    MaskedLMOutput,
-    MultipleChoiceModelOutput,
-    QuestionAnsweringModelOutput,
-    SequenceClassifierOutput,
-    TokenClassifierOutput,
-)
-from .pipelines import pipeline
-from .threads import get_num_threads, set_num_threads, thread_limit
-from .tokenizer import BatchEncoding, RoFormerTokenizer
-from .tokenizer_fast import RoFormerTokenizerFast
-from .weights import CheckpointError, load_weights, save_weights
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BatchEncoding",
-    "CausalLMOutputWithCrossAttentions",
-    "CheckpointError",
-    "GenerateOutput",
-    "KVCache",
-    "MaskedLMOutput",
-    "MultipleChoiceModelOutput",
-    "QuestionAnsweringModelOutput",
-    "RoFormerConfig",
-    "RoFormerForCausalLM",
-    "RoFormerForMaskedLM",
-    "RoFormerForMultipleChoice",
-    "RoFormerForQuestionAnswering",
-    "RoFormerForSequenceClassification",
-    "RoFormerForTokenClassification",
-    "RoFormerModel",
-    "RoFormerTokenizer",
-    "RoFormerTokenizerFast",
-    "SequenceClassifierOutput",
-    "TokenClassifierOutput",
-    "generate",
-    "get_kernels",
-    "get_num_threads",
-    "load_weights",
-    "native_available",
-    "pipeline",
-    "save_weights",
-    "set_num_threads",
-    "show_config",
-    "sinusoidal_table",
-    "thread_limit",
-    "use_backend",
-]
+# public name -> the submodule defining it; a new export is one more entry here
+_EXPORTS = {
+    "BatchEncoding": "tokenizer",
+    "CausalLMOutputWithCrossAttentions": "outputs",
+    "CheckpointError": "weights",
+    "GenerateOutput": "outputs",
+    "KVCache": "cache",
+    "MaskedLMOutput": "outputs",
+    "MultipleChoiceModelOutput": "outputs",
+    "QuestionAnsweringModelOutput": "outputs",
+    "RoFormerConfig": "config",
+    "RoFormerForCausalLM": "heads",
+    "RoFormerForMaskedLM": "heads",
+    "RoFormerForMultipleChoice": "heads",
+    "RoFormerForQuestionAnswering": "heads",
+    "RoFormerForSequenceClassification": "heads",
+    "RoFormerForTokenClassification": "heads",
+    "RoFormerModel": "model",
+    "RoFormerTokenizer": "tokenizer",
+    "RoFormerTokenizerFast": "tokenizer_fast",
+    "SequenceClassifierOutput": "outputs",
+    "TokenClassifierOutput": "outputs",
+    "generate": "generation",
+    "get_kernels": "backend",
+    "get_num_threads": "threads",
+    "load_weights": "weights",
+    "native_available": "backend",
+    "pipeline": "pipelines",
+    "save_weights": "weights",
+    "set_num_threads": "threads",
+    "show_config": "backend",
+    "sinusoidal_table": "ops",
+    "thread_limit": "threads",
+    "use_backend": "backend",
+}
+# the Auto classes (roformer_np/auto.py); exported in __all__ once that module is part of the package
+_AUTO = {
+    name: "auto"
+    for name in (
+        "AutoConfig",
+        "AutoTokenizer",
+        "AutoModel",
+        "AutoModelForMaskedLM",
+        "AutoModelForCausalLM",
+        "AutoModelForSequenceClassification",
+        "AutoModelForMultipleChoice",
+        "AutoModelForTokenClassification",
+        "AutoModelForQuestionAnswering",
+    )
+}
+_LAZY = {**_EXPORTS, **_AUTO}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """A public name (imported from its submodule on first access), or a submodule such as ``ops``."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif _is_submodule(name):
+        value = importlib.import_module(f".{name}", __name__)  # as when __init__ imported them eagerly
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later accesses are plain lookups
+    return value
+
+
+def _is_submodule(name: str) -> bool:
+    if not name.isidentifier() or name.startswith("__"):
+        return False
+    spec = importlib.util.find_spec(f"{__name__}.{name}")
+    return spec is not None and spec.origin is not None  # not a data folder such as demo/
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -8,14 +8,48 @@ lists it, but loading such a config fails there) and is provided here with PyTor
 from __future__ import annotations
 
 import math
+import sys
 from typing import Callable
 
 import numpy as np
-from scipy.special import erf
 
 Array = np.ndarray
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+SMALL_ERF = 1 << 14  # float32 arrays up to this size may skip scipy.special (see erf)
+_ERF_ULPS = 64  # how far (in float64 ulps) libm's and scipy's float64 erf may be apart, with a wide margin
+_libm_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _scipy_erf() -> Callable[[Array], Array]:
+    from scipy.special import erf  # imported on first use: it costs 0.05-0.3 s at start-up
+
+    return erf
+
+
+def _erf_float32_libm(x: Array) -> Array:
+    """scipy's float32 erf without scipy: libm's float64 erf rounded to float32, as scipy rounds its own.
+
+    The two float64 results may differ in their last bits, which changes the float32 only if they lie on
+    either side of a rounding midpoint: elements whose float64 result is within ``_ERF_ULPS`` ulps of one
+    (about 1 in 4 million) are recomputed by scipy, so the result is scipy's bit for bit.
+    """
+    x = np.asarray(x)
+    wide = np.asarray(_libm_erf(x.astype(np.float64)), dtype=np.float64)
+    out = wide.astype(np.float32)
+    margin = _ERF_ULPS * np.spacing(np.abs(wide))
+    unsure = ((wide - margin).astype(np.float32) != out) | ((wide + margin).astype(np.float32) != out)
+    if unsure.any():
+        out[unsure] = _scipy_erf()(x[unsure])
+    return out if out.ndim else out[()]
+
+
+def erf(x: Array) -> Array:
+    """``scipy.special.erf``, bit for bit. Small float32 arrays, while scipy.special is not yet imported, are
+    computed through libm instead: the quick start's prediction head then never pays for importing scipy."""
+    if getattr(x, "dtype", None) == np.float32 and x.size <= SMALL_ERF and "scipy.special" not in sys.modules:
+        return _erf_float32_libm(x)
+    return _scipy_erf()(x)
 
 
 def _c(x: Array, value: float) -> np.generic:

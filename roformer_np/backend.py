@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.machinery
+import importlib.util
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -31,17 +34,54 @@ def _native_module():
     """The compiled kernel module, or None (the reason is kept for :func:`show_config`)."""
     if "module" not in _native_cache:
         try:
-            with _bounded_spin():
-                module = importlib.import_module("roformer_np._native.kernels")
             from .threads import configure_native
 
-            configure_native(module)
+            with _cython_blas_alone():
+                with _bounded_spin():
+                    module = importlib.import_module("roformer_np._native.kernels")
+                configure_native(module)
             _native_cache["module"] = module
             _native_cache["error"] = None
         except ImportError as exc:
             _native_cache["module"] = None
             _native_cache["error"] = str(exc)
     return _native_cache["module"]
+
+
+CYTHON_BLAS = "scipy.linalg.cython_blas"
+
+
+@contextlib.contextmanager
+def _cython_blas_alone() -> Iterator[None]:
+    """Within the block, scipy's cython_blas (whose BLAS the kernels call) is loaded without scipy.linalg.
+
+    The kernels need only its function pointers, which they take when they load; but an ordinary import
+    runs scipy.linalg's ``__init__`` first, 0.2 s of start-up (it loads scipy's array-API layer, which walks
+    all of NumPy). The module alone costs 0.03 s. Afterwards its ``sys.modules`` entry is removed again, so
+    a later ``import scipy.linalg`` binds it as usual (an extension module loads once per process: the same
+    module comes back). Anything unexpected leaves it to the ordinary import.
+    """
+    if CYTHON_BLAS in sys.modules:
+        yield
+        return
+    try:
+        scipy_spec = importlib.util.find_spec("scipy")  # finds, does not import
+        folders = list(scipy_spec.submodule_search_locations or []) if scipy_spec else []
+        paths = [os.path.join(folder, "linalg", "cython_blas" + suffix)
+                 for folder in folders for suffix in importlib.machinery.EXTENSION_SUFFIXES]
+        path = next((p for p in paths if os.path.isfile(p)), None)
+        if path is not None:
+            spec = importlib.util.spec_from_file_location(CYTHON_BLAS, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[CYTHON_BLAS] = module
+            spec.loader.exec_module(module)
+    except Exception:  # any failure: the kernels' own import does it the ordinary way
+        sys.modules.pop(CYTHON_BLAS, None)
+    try:
+        yield
+    finally:
+        if "scipy.linalg" not in sys.modules:
+            sys.modules.pop(CYTHON_BLAS, None)
 
 
 SPIN_COUNT = "30000"  # libgomp spin iterations before a worker sleeps: about 0.8 ms here

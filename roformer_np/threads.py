@@ -115,10 +115,12 @@ def _mapped_openblas() -> list[dict]:
 
 def scipy_blas_libraries() -> list[dict]:
     """The BLAS libraries scipy's cython_blas may call: scipy's bundled one if present, else all loaded."""
-    import scipy.linalg.cython_blas  # noqa: F401 - make sure scipy's BLAS is loaded
+    import importlib
 
+    # make sure scipy's BLAS is loaded; its path, not scipy.linalg's, which would import all of it
+    cython_blas = importlib.import_module("scipy.linalg.cython_blas")
     libs = blas_libraries()
-    scipy_dir = os.path.dirname(os.path.dirname(os.path.abspath(scipy.linalg.__file__)))
+    scipy_dir = os.path.dirname(os.path.dirname(os.path.abspath(cython_blas.__file__)))
     own = [i for i in libs if os.path.abspath(i["filepath"]).startswith(scipy_dir)]
     return own or libs
 

@@ -1,0 +1,116 @@
+"""Start-up: what ``import roformer_np`` and a first pipeline call load, the lazy public names, and the
+scipy-free erf that keeps the quick start from importing scipy.special (bit for bit scipy's result).
+
+Timings live in bench/bench_startup.py; these tests check the deterministic part: which modules get loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import erf as scipy_erf
+
+import roformer_np
+from roformer_np import activations
+
+HEAVY = ["scipy", "scipy.special", "scipy.linalg", "tqdm", "safetensors", "threadpoolctl", "rjieba", "jieba"]
+
+
+def loaded_after(code: str) -> list[str]:
+    """The modules of HEAVY (and numpy) that a fresh interpreter has loaded after running ``code``."""
+    package_root = str(Path(roformer_np.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": package_root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(m for m in {HEAVY + ['numpy']!r} if m in sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=Path(package_root) / "tests")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_import_loads_nothing_heavy():
+    assert loaded_after("import roformer_np") == []  # not even numpy: every public name is lazy
+
+
+def test_the_api_loads_no_optional_dependency():
+    assert loaded_after("from roformer_np import RoFormerModel, RoFormerForMaskedLM, pipeline, "
+                        "RoFormerTokenizerFast") == ["numpy"]
+
+
+def test_a_first_fill_mask_loads_neither_scipy_special_nor_all_of_scipy_linalg():
+    # the shipped demo model: jieba is needed to tokenize, safetensors to read the weights; the GELU of
+    # the prediction head runs without scipy.special, and the native kernels' BLAS without scipy.linalg
+    loaded = loaded_after("from roformer_np import pipeline\npipeline('fill-mask')('水在零度时会[MASK]。')")
+    assert "scipy.special" not in loaded and "scipy.linalg" not in loaded and "tqdm" not in loaded
+    assert "safetensors" in loaded and ("rjieba" in loaded or "jieba" in loaded)
+
+
+@pytest.mark.skipif(not roformer_np.native_available(), reason="the native kernels are not built")
+def test_native_kernels_leave_scipy_linalg_to_load_as_usual():
+    loaded = loaded_after("from roformer_np import backend\nassert backend.get_kernels().name == 'native'\n"
+                          "import sys\nassert 'scipy.linalg.cython_blas' not in sys.modules\n"
+                          "import scipy.linalg.cython_blas\nassert scipy.linalg.cython_blas.__pyx_capi__['sgemm']")
+    assert "scipy.linalg" in loaded  # imported above, the ordinary way
+
+
+# -- the lazy public names ------------------------------------------------------------------------
+def test_every_public_name_resolves_and_star_import_gives_them():
+    for name in roformer_np.__all__:
+        assert getattr(roformer_np, name) is not None, name
+    namespace: dict = {}
+    exec("from roformer_np import *", namespace)
+    assert set(roformer_np.__all__) <= set(namespace)
+    assert set(roformer_np.__all__) <= set(dir(roformer_np))
+    assert roformer_np.RoFormerModel.__module__ == "roformer_np.model"
+
+
+def test_submodules_and_unknown_names():
+    assert roformer_np.ops.__name__ == "roformer_np.ops"  # as when __init__ imported it eagerly
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        roformer_np.nope  # noqa: B018
+    with pytest.raises(AttributeError):
+        roformer_np.demo  # noqa: B018 - a data folder, not a module
+    with pytest.raises(ImportError):
+        exec("from roformer_np import nope", {})
+
+
+def test_auto_names_are_lazy_entries_of_roformer_np_auto():
+    lazy = {name for name, module in roformer_np._LAZY.items() if module == "auto"}
+    assert {"AutoConfig", "AutoTokenizer", "AutoModel", "AutoModelForMaskedLM"} <= lazy
+    if (Path(roformer_np.__file__).parent / "auto.py").is_file():
+        for name in lazy:
+            assert getattr(roformer_np, name).__name__ == name
+
+
+# -- erf without scipy.special --------------------------------------------------------------------
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+def test_libm_erf_is_scipys_float32_erf_bit_for_bit():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, scale, 400_000) for scale in (1e-3, 0.3, 1.0, 2.0, 4.0)])
+    special = [0.0, -0.0, 1e-45, -1e-45, 1e-38, 0.5, -0.5, 1.0, -1.0, 3.9, 4.0, 10.0, -10.0, 3.4e38, -3.4e38,
+               np.inf, -np.inf, np.nan]
+    x = np.concatenate([x, special]).astype(np.float32)
+    assert _same_bits(activations._erf_float32_libm(x), scipy_erf(x))
+
+
+def test_unsure_elements_go_to_scipy(monkeypatch):
+    x = np.linspace(-5, 5, 1001, dtype=np.float32).reshape(7, 11, 13)
+    monkeypatch.setattr(activations, "_ERF_ULPS", 2.0 ** 40)  # every element is "near a midpoint"
+    assert _same_bits(activations._erf_float32_libm(x), scipy_erf(x))
+
+
+def test_erf_dispatch_keeps_scipys_dtypes_and_shapes():
+    for x in (np.float32(0.3), np.array(0.3, np.float32), np.zeros((2, 0), np.float32),
+              np.linspace(-3, 3, 50), np.linspace(-3, 3, 50, dtype=np.float16),
+              np.linspace(-3, 3, activations.SMALL_ERF + 1, dtype=np.float32)):
+        got, want = activations.erf(x), scipy_erf(x)
+        assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype
+        np.testing.assert_array_equal(got, want)
