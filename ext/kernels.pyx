@@ -160,25 +160,35 @@ cdef inline void _blas_threads(int n) noexcept nogil:
 
 
 cdef class _BlasGuard:
-    """Single-threaded BLAS for the duration of a kernel call; restores the previous counts."""
+    """Single-threaded BLAS while any kernel call runs: the first call to enter saves the counts and sets 1, the
+    last to leave restores them.
+
+    Calls overlap: the kernels release the GIL, so several Python threads run them at once (and a callback
+    between two GEMMs may call another kernel). Saving the counts on every entry, as a per-call guard would,
+    lets a call that starts inside another's window save the 1 it sees and "restore" it, leaving BLAS
+    single-threaded for good. enter/exit are called with the GIL held, which makes the depth updates atomic.
+    """
     cdef int prev[MAX_BLAS]
-    cdef int active
+    cdef int depth
 
     cdef inline void enter(self) noexcept nogil:
         cdef int i
-        self.active = 1
-        for i in range(_n_blas):
-            self.prev[i] = _blas_get[i]()
-            if self.prev[i] != 1:
-                _blas_set[i](1)
+        if self.depth == 0:
+            for i in range(_n_blas):
+                self.prev[i] = _blas_get[i]()
+                if self.prev[i] != 1:
+                    _blas_set[i](1)
+        self.depth += 1
 
     cdef inline void exit(self) noexcept nogil:
         cdef int i
-        if self.active:
+        if self.depth == 0:
+            return
+        self.depth -= 1
+        if self.depth == 0:
             for i in range(_n_blas):
                 if self.prev[i] != 1:
                     _blas_set[i](self.prev[i])
-            self.active = 0
 
 
 cdef _BlasGuard _guard = _BlasGuard()

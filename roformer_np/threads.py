@@ -4,8 +4,9 @@ The native kernels parallelise with OpenMP over ``get_num_threads()`` threads: `
 (or ``with thread_limit(n):``), else ``OMP_NUM_THREADS``, else the cores this process may run on. Inside
 their parallel regions every GEMM is a single-threaded BLAS call on its own block of columns, so the BLAS
 library behind ``scipy.linalg.cython_blas`` must not start threads of its own: the kernels switch it to
-one thread for the duration of each call (through its ``openblas_set_num_threads``, found with
-threadpoolctl) and restore the previous count afterwards. NumPy's own BLAS is left alone.
+one thread while any of their calls runs (through its ``openblas_set_num_threads``, found with
+threadpoolctl) and restore the previous count when the last one ends, also when calls from several Python
+threads overlap. NumPy's own BLAS is left alone.
 """
 
 from __future__ import annotations
