@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Any
 
 __version__ = "0.1.0"
 
@@ -70,7 +69,7 @@ _LAZY = {**_EXPORTS, **_AUTO}
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     """A public name (imported from its submodule on first access), or a submodule such as ``ops``."""
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)

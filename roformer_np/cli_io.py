@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 FEW = 4  # more inputs than this from a file or stdin get a progress bar
+_NEWLINE = re.compile(r"\r\n|\r|\n")  # Python's universal newlines
+# json.dumps leaves these raw in strings, but str.splitlines (and some JSON-lines readers) break lines there
+_JSON_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 class CliError(Exception):
@@ -22,10 +26,10 @@ def _decode(data: bytes, source: str) -> list[str]:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise CliError(f"cannot read {source}: not UTF-8 text (line {line})") from None
-    lines = text.split("\n")  # not splitlines(): U+2028 and friends are part of a text, not line breaks
+    lines = _NEWLINE.split(text)  # not splitlines(): U+2028 and friends are part of a text, not line breaks
     if lines[-1] == "":
         lines.pop()  # the newline ending the last line
-    return [line.rstrip("\r") for line in lines]
+    return lines
 
 
 def _read_stream(stream: TextIO, source: str) -> list[str]:
@@ -161,7 +165,7 @@ def write_json(record: dict, result: Any, out: TextIO) -> None:
     """One JSON object per input: its fields (the text, an id …) and ``result``, the pipeline's output
     (``null`` for a blank line)."""
     shown = {k: v for k, v in record.items() if not k.startswith("_")}
-    out.write(json.dumps({**shown, "result": result}, ensure_ascii=False) + "\n")
+    out.write(json.dumps({**shown, "result": result}, ensure_ascii=False).translate(_JSON_LINE_BREAKS) + "\n")
 
 
 def short(text: str, width: int = 60) -> str:

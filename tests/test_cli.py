@@ -156,6 +156,13 @@ def test_blank_lines_keep_their_place(capsys, monkeypatch, tmp_path):
     assert code == 2 and out == "" and "holds no text" in err
 
 
+def test_line_endings_and_byte_order_mark(capsys, tmp_path):
+    texts = tmp_path / "windows.txt"
+    texts.write_bytes("\ufeff这本书很好看\r\n不好\r好\u2028看\n".encode())  # BOM; CRLF, CR, LF; U+2028 is text
+    code, out, _ = run(capsys, "classify", "--json", "-i", str(texts))
+    assert code == 0 and [r["text"] for r in json_lines(out)] == ["这本书很好看", "不好", "好\u2028看"]
+
+
 def test_targets_do_not_swallow_the_text(capsys):
     code, out, err = run(capsys, "fill-mask", "--json", "--targets", "北京", "上海", "今天[MASK]")
     (record,) = json_lines(out)
