@@ -16,7 +16,9 @@ import numpy as np
 Array = np.ndarray
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-SMALL_ERF = 1 << 14  # float32 arrays up to this size may skip scipy.special (see erf)
+# float32 elements erf may compute through libm (~0.2 us each) before importing scipy.special (10-30 ms
+# once scipy is loaded, 0.3 s if not): a short run never pays for the import, a long one pays ~15 ms extra
+_libm_budget = 1 << 16
 _ERF_ULPS = 64  # how far (in float64 ulps) libm's and scipy's float64 erf may be apart, with a wide margin
 _libm_erf = np.frompyfunc(math.erf, 1, 1)
 
@@ -32,10 +34,12 @@ def _erf_float32_libm(x: Array) -> Array:
 
     The two float64 results may differ in their last bits, which changes the float32 only if they lie on
     either side of a rounding midpoint: elements whose float64 result is within ``_ERF_ULPS`` ulps of one
-    (about 1 in 4 million) are recomputed by scipy, so the result is scipy's bit for bit.
+    (about 1 in 4 million) are recomputed by scipy, so the result is scipy's bit for bit. (Checked for every
+    float32 below 4 in magnitude, against scipy 1.17: the rounding alone agreed everywhere; 722 were resent.)
     """
     x = np.asarray(x)
-    wide = np.asarray(_libm_erf(x.astype(np.float64)), dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # a signalling NaN widens quietly, as in scipy's loop
+        wide = np.asarray(_libm_erf(x.astype(np.float64)), dtype=np.float64)
     out = wide.astype(np.float32)
     margin = _ERF_ULPS * np.spacing(np.abs(wide))
     unsure = ((wide - margin).astype(np.float32) != out) | ((wide + margin).astype(np.float32) != out)
@@ -45,9 +49,11 @@ def _erf_float32_libm(x: Array) -> Array:
 
 
 def erf(x: Array) -> Array:
-    """``scipy.special.erf``, bit for bit. Small float32 arrays, while scipy.special is not yet imported, are
-    computed through libm instead: the quick start's prediction head then never pays for importing scipy."""
-    if getattr(x, "dtype", None) == np.float32 and x.size <= SMALL_ERF and "scipy.special" not in sys.modules:
+    """``scipy.special.erf``, bit for bit. Float32 arrays within ``_libm_budget``, while scipy.special is not
+    yet imported, go through libm instead: the quick start's prediction head never pays for importing scipy."""
+    global _libm_budget
+    if getattr(x, "dtype", None) == np.float32 and x.size <= _libm_budget and "scipy.special" not in sys.modules:
+        _libm_budget -= x.size
         return _erf_float32_libm(x)
     return _scipy_erf()(x)
 

@@ -107,10 +107,20 @@ def test_unsure_elements_go_to_scipy(monkeypatch):
     assert _same_bits(activations._erf_float32_libm(x), scipy_erf(x))
 
 
+def test_libm_erf_has_a_budget_then_scipy_special_is_imported():
+    probe = ("import numpy as np\nfrom roformer_np import activations as a\nx = np.ones(1000, np.float32)\n"
+             "calls = a._libm_budget // 1000\n[a.gelu(x) for _ in range(calls)]\nimport sys\n"
+             "assert 'scipy.special' not in sys.modules\na.gelu(x)")
+    assert "scipy.special" in loaded_after(probe)
+
+
 def test_erf_dispatch_keeps_scipys_dtypes_and_shapes():
     for x in (np.float32(0.3), np.array(0.3, np.float32), np.zeros((2, 0), np.float32),
               np.linspace(-3, 3, 50), np.linspace(-3, 3, 50, dtype=np.float16),
-              np.linspace(-3, 3, activations.SMALL_ERF + 1, dtype=np.float32)):
-        got, want = activations.erf(x), scipy_erf(x)
-        assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype
-        np.testing.assert_array_equal(got, want)
+              np.linspace(-3, 3, activations._libm_budget + 1, dtype=np.float32)):
+        want = scipy_erf(x)
+        ways = [activations.erf] + ([activations._erf_float32_libm] if x.dtype == np.float32 else [])
+        for way in ways:  # (scipy.special is imported here, so erf itself dispatches to it)
+            got = way(x)
+            assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype
+            np.testing.assert_array_equal(got, want)
