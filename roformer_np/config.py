@@ -12,7 +12,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .activations import ACTIVATIONS
+from .losses import PROBLEM_TYPES
 
 CONFIG_NAME = "config.json"
 
@@ -62,9 +65,53 @@ GENERIC_DEFAULTS: dict[str, Any] = {
 # Fields that may be written into a config.json but are derived or bookkeeping here.
 _IGNORED_ON_SAVE = {"num_labels", "_name_or_path", "transformers_version", "model_type"}
 
+# Upper bounds on sizes, far above every published model (vocabularies reach ~256k, hidden sizes 16k-25k,
+# depths ~130 layers, contexts 1M tokens; label sets: ImageNet-21k's 21,843). A config beyond them is corrupt
+# or hostile and is refused before anything is built from it: num_labels alone makes a label dict of that size,
+# num_hidden_layers a table of 16 weight names per layer, max_position_embeddings a sinusoidal table.
+SIZE_LIMITS: dict[str, int] = {
+    "vocab_size": 2**24,
+    "hidden_size": 2**16,
+    "embedding_size": 2**16,  # after hidden_size, which it defaults to
+    "num_hidden_layers": 2**12,
+    "num_attention_heads": 2**15,
+    "intermediate_size": 2**18,
+    "max_position_embeddings": 2**20,
+    "type_vocab_size": 2**16,
+    "num_labels": 2**17,
+}
+
+# The declared types (transformers' RoFormerConfig / PretrainedConfig signatures) of the fields this package
+# reads; JSON can hold anything, and a string "false" is truthy.
+BOOL_FIELDS = ("rotary_value", "use_cache", "is_decoder", "add_cross_attention", "is_encoder_decoder",
+               "tie_word_embeddings", "output_attentions", "output_hidden_states", "return_dict", "torchscript")
+OPTIONAL_BOOL_FIELDS = ("summary_use_proj", "summary_proj_to_labels")  # read when present (multiple choice)
+TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "sep_token_id", "decoder_start_token_id")  # None or ids >= 0
+STRING_FIELDS = ("finetuning_task", "tokenizer_class", "prefix")  # None or a string
+PROBABILITY_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+
 
 def _default_id2label(num_labels: int) -> dict[int, str]:
     return {i: f"LABEL_{i}" for i in range(num_labels)}
+
+
+def _as_int(value: Any) -> int | None:
+    """``value`` as a Python int when it is an integer (a NumPy one too, never a bool), else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        return None
+    return int(value)
+
+
+def _is_real(value: Any) -> bool:
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+
+
+def check_num_labels(value: Any) -> int:
+    """num_labels as an int in [1, SIZE_LIMITS["num_labels"]], checked before a label dict is built from it."""
+    n, limit = _as_int(value), SIZE_LIMITS["num_labels"]
+    if n is None or not 1 <= n <= limit:
+        raise ValueError(f"RoFormerConfig.num_labels must be an integer in [1, {limit}], got {value!r}")
+    return n
 
 
 class RoFormerConfig:
@@ -72,7 +119,8 @@ class RoFormerConfig:
 
     Construct with keyword arguments (Hugging Face names), :meth:`from_dict` or :meth:`from_pretrained`.
     Unknown keys are kept as attributes and in :attr:`extra` so they round-trip through ``config.json``.
-    Impossible values raise :class:`ValueError` naming the field.
+    Impossible values, values of another type than Hugging Face declares (a string ``"false"`` for a boolean) and
+    sizes beyond :data:`SIZE_LIMITS` raise :class:`ValueError` naming the field and the allowed range.
     """
 
     model_type = "roformer"
@@ -99,12 +147,14 @@ class RoFormerConfig:
             self.embedding_size = self.hidden_size
 
         # Labels follow Hugging Face: id2label wins, else num_labels builds LABEL_i names, else 2 labels.
+        if num_labels is not None:
+            num_labels = check_num_labels(num_labels)
         if id2label is not None:
             self.id2label = {int(k): str(v) for k, v in dict(id2label).items()}
         else:
-            self.id2label = _default_id2label(2 if num_labels is None else int(num_labels))
-        if num_labels is not None and id2label is not None and int(num_labels) != len(self.id2label):
-            self.id2label = _default_id2label(int(num_labels))
+            self.id2label = _default_id2label(2 if num_labels is None else num_labels)
+        if num_labels is not None and id2label is not None and num_labels != len(self.id2label):
+            self.id2label = _default_id2label(num_labels)
         if label2id is not None and id2label is not None:
             self.label2id = {str(k): int(v) for k, v in dict(label2id).items()}
         else:
@@ -118,8 +168,9 @@ class RoFormerConfig:
 
     @num_labels.setter
     def num_labels(self, value: int) -> None:
+        value = check_num_labels(value)
         if value != len(self.id2label):
-            self.id2label = _default_id2label(int(value))
+            self.id2label = _default_id2label(value)
             self.label2id = {v: k for k, v in self.id2label.items()}
 
     @property
@@ -129,20 +180,16 @@ class RoFormerConfig:
 
     # -- validation ------------------------------------------------------------------------------
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the field for values no RoFormer model can run with."""
-        for name in (
-            "vocab_size",
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "intermediate_size",
-            "max_position_embeddings",
-            "type_vocab_size",
-            "embedding_size",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"RoFormerConfig.{name} must be a positive integer, got {value!r}")
+        """Raise ``ValueError`` naming the field for values no RoFormer model can run with, or of another type than
+        Hugging Face declares (integer fields given as NumPy integers are stored as Python ints)."""
+        for name, limit in SIZE_LIMITS.items():
+            if name == "num_labels":
+                continue
+            given = getattr(self, name)
+            value = _as_int(given)
+            if value is None or not 1 <= value <= limit:
+                raise ValueError(f"RoFormerConfig.{name} must be an integer in [1, {limit}], got {given!r}")
+            setattr(self, name, value)
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"RoFormerConfig.hidden_size ({self.hidden_size}) must be divisible by "
@@ -158,17 +205,71 @@ class RoFormerConfig:
                 f"RoFormerConfig.hidden_act {self.hidden_act!r} is not supported; "
                 f"choose one of {sorted(ACTIVATIONS)}"
             )
-        eps = self.layer_norm_eps
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f"RoFormerConfig.layer_norm_eps must be a positive number, got {eps!r}")
+        self._validate_numbers()
+        for name in BOOL_FIELDS + tuple(n for n in OPTIONAL_BOOL_FIELDS if n in self.extra):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"RoFormerConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if self.add_cross_attention and not self.is_decoder:
             raise ValueError(
                 "RoFormerConfig.add_cross_attention=True requires is_decoder=True "
                 "(cross-attention only exists in decoder mode)"
             )
-        if self.pad_token_id is not None and not (0 <= int(self.pad_token_id) < self.vocab_size):
+        self._validate_token_ids()
+        self._validate_other_types()
+        check_num_labels(len(self.id2label))
+
+    def _validate_numbers(self) -> None:
+        eps = self.layer_norm_eps
+        if not (_is_real(eps) and 0 < eps < float("inf")):
+            raise ValueError(f"RoFormerConfig.layer_norm_eps must be a finite number > 0, got {eps!r}")
+        for name in PROBABILITY_FIELDS:
+            value = getattr(self, name)
+            if not (_is_real(value) and 0 <= value <= 1):
+                raise ValueError(f"RoFormerConfig.{name} must be a number in [0, 1], got {value!r}")
+        std = self.initializer_range
+        if not (_is_real(std) and 0 <= std < float("inf")):
+            raise ValueError(f"RoFormerConfig.initializer_range must be a finite number >= 0, got {std!r}")
+        chunk = _as_int(self.chunk_size_feed_forward)
+        if chunk is None or chunk < 0:
             raise ValueError(
-                f"RoFormerConfig.pad_token_id {self.pad_token_id} is outside [0, vocab_size={self.vocab_size})"
+                f"RoFormerConfig.chunk_size_feed_forward must be an integer >= 0, got {self.chunk_size_feed_forward!r}"
+            )
+        self.chunk_size_feed_forward = chunk
+
+    def _validate_token_ids(self) -> None:
+        pad = self.pad_token_id
+        if pad is not None:
+            if _as_int(pad) is None or not 0 <= pad < self.vocab_size:
+                raise ValueError(
+                    f"RoFormerConfig.pad_token_id must be None or an integer in [0, vocab_size={self.vocab_size}), "
+                    f"got {pad!r}"
+                )
+            self.pad_token_id = int(pad)
+        for name in TOKEN_ID_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            many = name == "eos_token_id" and isinstance(value, list)  # Hugging Face allows several EOS ids
+            ids = [_as_int(v) for v in (value if many else [value])]
+            if not ids or any(i is None or i < 0 for i in ids):
+                kinds = "an integer >= 0 or a list of them" if name == "eos_token_id" else "an integer >= 0"
+                raise ValueError(f"RoFormerConfig.{name} must be None or {kinds}, got {value!r}")
+            setattr(self, name, ids if many else ids[0])
+
+    def _validate_other_types(self) -> None:
+        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
+            raise ValueError(
+                f"RoFormerConfig.problem_type must be None or one of {PROBLEM_TYPES}, got {self.problem_type!r}"
+            )
+        for name in STRING_FIELDS:
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise ValueError(f"RoFormerConfig.{name} must be None or a string, got {getattr(self, name)!r}")
+        archs = self.architectures
+        if archs is not None and not (isinstance(archs, list) and all(isinstance(a, str) for a in archs)):
+            raise ValueError(f"RoFormerConfig.architectures must be None or a list of class names, got {archs!r}")
+        if self.task_specific_params is not None and not isinstance(self.task_specific_params, dict):
+            raise ValueError(
+                f"RoFormerConfig.task_specific_params must be None or a dict, got {self.task_specific_params!r}"
             )
 
     # -- (de)serialisation -----------------------------------------------------------------------

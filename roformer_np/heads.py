@@ -223,6 +223,7 @@ class RoFormerPreTrainedHead(InferenceModeMixin):
         backend: str | None = None,
         config: RoFormerConfig | None = None,
         init_seed: int = 0,
+        check_finite: bool = True,
         **hub: Any,
     ) -> _Head:
         """Load ``config.json`` and the weights of a Hugging Face checkpoint of this head (or of the base model):
@@ -230,10 +231,13 @@ class RoFormerPreTrainedHead(InferenceModeMixin):
         ``token``, ``force_download``, as in transformers; see :mod:`roformer_np.hub`).
 
         Head parameters absent from the checkpoint are newly initialised from ``init_seed`` (with a warning);
-        unused checkpoint tensors are listed in ``unexpected_keys`` (with a warning).
+        unused checkpoint tensors are listed in ``unexpected_keys`` (with a warning). Weights holding NaN or
+        ±inf are refused (:class:`~roformer_np.weights.CheckpointError` naming the tensor) unless
+        ``check_finite=False``.
         """
         hub = pop_hub_kwargs(hub, f"{cls.__name__}.from_pretrained", strict=True)
-        config, weights, path = read_checkpoint(path, dtype, config, cls.extra_files, **hub)
+        config, weights, path = read_checkpoint(path, dtype, config, cls.extra_files, check_finite=check_finite,
+                                                **hub)
         model = cls(config, weights, dtype=dtype, backend=backend, init_seed=init_seed,
                     source=f"the checkpoint at {path}")
         model._load_extra_files(path)

@@ -31,6 +31,7 @@ from .weights import (
     SAFE_WEIGHTS_INDEX_NAME,
     SAFE_WEIGHTS_NAME,
     base_model_shapes,
+    check_layer_count,
     check_weights,
     load_weights,
     optional_keys,
@@ -78,7 +79,7 @@ class Params:
     emb_ln_bias: Array
     project_weight: Array | None  # [C, E] when E != C
     project_bias: Array | None
-    positions: Array  # [M, D] sinusoidal table
+    positions: Array | SinusoidalPositions  # [M, D] sinusoidal table (stored, or computed as far as used)
     layers: list[LayerParams] = field(default_factory=list)
 
 
@@ -94,12 +95,44 @@ def _attention_params(w: dict[str, Array], prefix: str) -> AttentionParams:
     )
 
 
+class SinusoidalPositions:
+    """The ``[M, D]`` sinusoidal table when the checkpoint does not store it, computed only as far as positions
+    are used: its rows do not depend on M (every prefix equals the whole table's, bit for bit), and M may be
+    up to 2^20. Slicing (``table[a:b]``) and ``np.asarray`` (the whole table, for saving) are what it offers.
+    """
+
+    MIN_ROWS = 512  # the first computation covers ordinary lengths at once
+
+    def __init__(self, num_positions: int, dim: int, dtype: np.dtype) -> None:
+        self.shape = (num_positions, dim)
+        self.dtype = np.dtype(dtype)
+        self._rows = np.empty((0, dim), dtype=self.dtype)
+
+    def _upto(self, stop: int) -> Array:
+        rows = self._rows  # one read: a thread growing the table replaces it whole
+        if stop > rows.shape[0]:
+            n = min(self.shape[0], max(stop, 2 * rows.shape[0], self.MIN_ROWS))
+            rows = ops.sinusoidal_table(n, self.shape[1]).astype(self.dtype)
+            self._rows = rows
+        return rows
+
+    def __getitem__(self, key: slice) -> Array:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("SinusoidalPositions supports table[start:stop] only")
+        start, stop, _ = key.indices(self.shape[0])
+        return self._upto(stop)[start:stop]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Array:
+        table = self._upto(self.shape[0])
+        return table if dtype is None else table.astype(dtype)
+
+
 def build_params(weights: dict[str, Array], config: RoFormerConfig, dtype: np.dtype) -> Params:
     """Arrange a base-model state dict (no prefix) into :class:`Params`, in ``dtype``."""
     w = {k: np.asarray(v, dtype=dtype) for k, v in weights.items()}  # no copy when the dtype already matches
     table = w.get(sinusoidal_key())
     if table is None:
-        table = ops.sinusoidal_table(config.max_position_embeddings, config.head_size).astype(dtype)
+        table = SinusoidalPositions(config.max_position_embeddings, config.head_size, dtype)
     layers = []
     for i in range(config.num_hidden_layers):
         p = f"encoder.layer.{i}."
@@ -290,6 +323,17 @@ def _check_range(arr: Array, name: str, high: int, what: str) -> None:
         raise ValueError(f"{name} holds {bad}, outside the allowed range [0, {high}) ({what})")
 
 
+def check_unit_interval(arr: Array, name: str) -> None:
+    """Masks weight attention: a value outside [0, 1] overflows the additive mask ((1 - 3) * finfo.min = +inf)
+    or scales a head by garbage, and NaN spreads to every output. Two reductions, no copy."""
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if arr.size and arr.dtype != np.bool_:
+        low, high = arr.min(), arr.max()
+        if not (low >= 0 and high <= 1):  # NaN fails both comparisons
+            raise ValueError(f"{name} must hold values in [0, 1], got values from {low} to {high}")
+
+
 def _check_rank(arr: Array, name: str, ranks: tuple[int, ...], shape_doc: str) -> None:
     if arr.ndim not in ranks:
         raise ValueError(f"{name} must have shape {shape_doc}, got an array of shape {arr.shape}")
@@ -325,6 +369,7 @@ class RoFormerModel(InferenceModeMixin):
         self.dtype = dtype
         self.backend = backend
         weights = strip_prefix(weights)
+        check_layer_count(weights, config, "RoFormerModel weights")  # before the expected names are listed
         self.missing_keys, self.unexpected_keys = check_weights(
             weights, base_model_shapes(config), optional_keys(), source="RoFormerModel weights"
         )
@@ -336,13 +381,15 @@ class RoFormerModel(InferenceModeMixin):
     @classmethod
     def from_pretrained(
         cls, path: str | os.PathLike, dtype: np.dtype | type = np.float32, backend: str | None = None,
-        config: RoFormerConfig | None = None, **hub: Any,
+        config: RoFormerConfig | None = None, check_finite: bool = True, **hub: Any,
     ) -> RoFormerModel:
         """Load ``config.json`` and the weights (safetensors, sharded safetensors or .bin) of a checkpoint
         directory or a Hub repository id (``hub``: ``revision``, ``cache_dir``, ``local_files_only``,
-        ``token``, ``force_download``, as in transformers; see :mod:`roformer_np.hub`)."""
+        ``token``, ``force_download``, as in transformers; see :mod:`roformer_np.hub`).
+        ``check_finite=False`` skips the refusal of weights holding NaN or ±inf."""
         hub = pop_hub_kwargs(hub, f"{cls.__name__}.from_pretrained", strict=True)
-        config, weights, path = read_checkpoint(path, dtype, config, cls.extra_files, **hub)
+        config, weights, path = read_checkpoint(path, dtype, config, cls.extra_files, check_finite=check_finite,
+                                                **hub)
         model = cls(config, weights, dtype=dtype, backend=backend)
         if model.unexpected_keys:
             warnings.warn(
@@ -362,7 +409,7 @@ class RoFormerModel(InferenceModeMixin):
     def state_dict(self) -> dict[str, Array]:
         """Every parameter under its Hugging Face name (no prefix), the sinusoidal table included."""
         weights = dict(self.weights)
-        weights.setdefault(sinusoidal_key(), self.params.positions)
+        weights.setdefault(sinusoidal_key(), np.asarray(self.params.positions))
         return weights
 
     @property
@@ -490,6 +537,7 @@ class RoFormerModel(InferenceModeMixin):
                 raise ValueError(
                     f"attention_mask must be [batch, seq] or [batch, seq, seq], got shape {attention_mask.shape}"
                 )
+            check_unit_interval(attention_mask, "attention_mask")
         mask = extended_attention_mask(attention_mask, length, cfg.is_decoder, dtype)
 
         if head_mask is not None:
@@ -499,6 +547,7 @@ class RoFormerModel(InferenceModeMixin):
                 head_mask = np.broadcast_to(head_mask, (L, H))
             elif head_mask.shape != (L, H):
                 raise ValueError(f"head_mask must have shape ({H},) or ({L}, {H}), got {head_mask.shape}")
+            check_unit_interval(head_mask, "head_mask")
 
         encoder_mask = None
         if encoder_hidden_states is not None and cfg.is_decoder:
@@ -527,6 +576,7 @@ class RoFormerModel(InferenceModeMixin):
                 raise ValueError(
                     f"encoder_attention_mask has shape {encoder_attention_mask.shape}, expected {(batch, enc_len)}"
                 )
+            check_unit_interval(encoder_attention_mask, "encoder_attention_mask")
             encoder_mask = invert_attention_mask(encoder_attention_mask, dtype)
         else:
             encoder_hidden_states = None
@@ -558,9 +608,11 @@ def read_checkpoint(
     path: str | os.PathLike, dtype: np.dtype | type, config: RoFormerConfig | None = None,
     extra_files: tuple[str, ...] = (), *, revision: str | None = None, cache_dir: str | os.PathLike | None = None,
     local_files_only: bool = False, token: str | bool | None = None, force_download: bool = False,
+    check_finite: bool = True,
 ) -> tuple[RoFormerConfig, dict[str, Array], Path]:
     """The config (unless given), the weights in ``dtype`` and the local directory of a checkpoint directory
-    or Hub id (``extra_files``: optional files fetched beside them, e.g. ``generation_config.json``)."""
+    or Hub id (``extra_files``: optional files fetched beside them, e.g. ``generation_config.json``;
+    ``check_finite``: refuse weights holding NaN or ±inf, see :func:`~roformer_np.weights.require_finite`)."""
     needed = checkpoint_files(extra_files, with_config=config is None)
     directory = resolve_checkpoint(path, needed, revision=revision, cache_dir=cache_dir,
                                    local_files_only=local_files_only, token=token, force_download=force_download)
@@ -570,7 +622,7 @@ def read_checkpoint(
         config = RoFormerConfig.from_pretrained(directory)
         if directory != Path(path):
             config.name_or_path = os.fspath(path)  # the Hub id, as transformers records it
-    return config, load_weights(directory, np.dtype(dtype)), directory
+    return config, load_weights(directory, np.dtype(dtype), check_finite), directory
 
 
 def _as_cache(past_key_values: Any, num_layers: int) -> KVCache | None:

@@ -301,24 +301,37 @@ def read_safetensors(path: str | os.PathLike, dtype: np.dtype | None = None) -> 
     return out
 
 
-def load_weights(path: str | os.PathLike, dtype: np.dtype | None = None) -> dict[str, np.ndarray]:
+def load_weights(
+    path: str | os.PathLike, dtype: np.dtype | None = None, check_finite: bool = True
+) -> dict[str, np.ndarray]:
     """All tensors of a checkpoint: a directory, a ``.safetensors`` file or a sharded index.
 
     Directories are searched for ``model.safetensors``, then ``model.safetensors.index.json`` (shards),
     then ``pytorch_model.bin`` and ``pytorch_model.bin.index.json`` (read without torch, see
     :mod:`roformer_np.torch_pickle` when available), Hugging Face's order of preference.
+    ``check_finite``: refuse a float tensor holding NaN or ±inf (:func:`require_finite`).
     """
+    if not isinstance(check_finite, bool):
+        raise ValueError(f"check_finite must be True or False, got {check_finite!r}")
     path = Path(path)
     names = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME)
     if path.is_dir():
         for candidate in names:
             if (path / candidate).is_file():
-                return load_weights(path / candidate, dtype)
+                return load_weights(path / candidate, dtype, check_finite)
         raise CheckpointError(f"no weights in {path}: expected one of {', '.join(names)}")
     if not path.exists():
         raise CheckpointError(f"weight file not found: {path}")
     if path.name.endswith(".index.json"):
-        return _load_sharded(path, dtype)
+        return _load_sharded(path, dtype, check_finite)  # each shard is checked as it is read
+    weights = _load_file(path, dtype)
+    if check_finite:
+        require_finite(weights, str(path))
+    return weights
+
+
+def _load_file(path: Path, dtype: np.dtype | None) -> dict[str, np.ndarray]:
+    """The tensors of one weight file (``.bin`` or ``.safetensors``)."""
     if path.suffix == ".bin":
         try:
             from .torch_pickle import read_torch_checkpoint
@@ -331,7 +344,7 @@ def load_weights(path: str | os.PathLike, dtype: np.dtype | None = None) -> dict
     return read_safetensors(path, dtype)
 
 
-def _load_sharded(index_path: Path, dtype: np.dtype | None) -> dict[str, np.ndarray]:
+def _load_sharded(index_path: Path, dtype: np.dtype | None, check_finite: bool) -> dict[str, np.ndarray]:
     try:
         index = json.loads(index_path.read_text(encoding="utf-8"))
         weight_map = index["weight_map"]
@@ -345,7 +358,7 @@ def _load_sharded(index_path: Path, dtype: np.dtype | None) -> dict[str, np.ndar
             raise CheckpointError(f"{index_path}: shard {shard!r} must be a file name beside the index")
         if (index_path.parent / shard).is_dir():
             raise CheckpointError(f"{index_path}: shard {shard!r} is a directory, not a weight file")
-        tensors = load_weights(index_path.parent / shard, dtype)
+        tensors = load_weights(index_path.parent / shard, dtype, check_finite)
         for name in tensors:
             if weight_map.get(name) == shard:
                 out[name] = tensors[name]
@@ -416,3 +429,47 @@ def check_weights(
             )
     unexpected = sorted(k for k in weights if k not in expected)
     return missing, unexpected
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks of a loaded checkpoint (cheap: names and shapes, or one vectorised pass over the values)
+# ---------------------------------------------------------------------------------------------
+LAYER_PREFIX = "encoder.layer."
+FINITE_CHUNK = 2**20  # elements per np.isfinite pass: a 1 MB scratch whatever the size of the tensor
+
+
+def require_finite(weights: Mapping[str, np.ndarray], source: str) -> None:
+    """Raise :class:`CheckpointError` naming the first float tensor holding NaN or ±inf, and how many it holds.
+
+    One such value makes every output NaN. Each float tensor is read once, in chunks (a memory-mapped file is
+    paged in, which the first forward pass does anyway); integer and boolean tensors cannot hold them.
+    """
+    for name, arr in weights.items():
+        if arr.dtype.kind != "f" or arr.size == 0:
+            continue
+        flat = arr.reshape(-1)
+        for start in range(0, flat.size, FINITE_CHUNK):
+            if not np.isfinite(flat[start : start + FINITE_CHUNK]).all():
+                bad = sum(int(np.count_nonzero(~np.isfinite(flat[i : i + FINITE_CHUNK])))
+                          for i in range(start, flat.size, FINITE_CHUNK))
+                raise CheckpointError(
+                    f"{source}: tensor {name!r} holds {bad} non-finite value{'s' if bad > 1 else ''} (NaN or ±inf), "
+                    "which would make every output NaN; pass check_finite=False to load it anyway"
+                )
+
+
+def check_layer_count(weights: Mapping[str, np.ndarray], config: RoFormerConfig, source: str) -> None:
+    """A config with more layers than the checkpoint (base-model names) holds is refused here, naming the field,
+    from the tensor names alone: before the expected names (16 a layer) are listed for it."""
+    held = set()
+    for key in weights:
+        if key.startswith(LAYER_PREFIX):
+            index = key[len(LAYER_PREFIX):].split(".", 1)[0]
+            if index.isdigit() and len(index) < 10:
+                held.add(int(index))
+    if config.num_hidden_layers > len(held):
+        which = f" (encoder.layer.{min(held)} .. encoder.layer.{max(held)})" if held else ""
+        raise CheckpointError(
+            f"{source}: the config's num_hidden_layers={config.num_hidden_layers} but the checkpoint holds "
+            f"{len(held)} layer{'s' if len(held) != 1 else ''}{which}"
+        )
