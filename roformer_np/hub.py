@@ -186,9 +186,12 @@ def _hub_api() -> tuple[Any, type] | None:
     """(hf_hub_download, EntryNotFoundError) when huggingface_hub is installed, else None."""
     try:
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.utils import EntryNotFoundError
     except ImportError:
         return None
+    try:  # newer releases define it in errors, older ones in utils only
+        from huggingface_hub.errors import EntryNotFoundError
+    except ImportError:
+        from huggingface_hub.utils import EntryNotFoundError
     return hf_hub_download, EntryNotFoundError
 
 
@@ -198,15 +201,20 @@ def _download(repo_id: str, files: CheckpointFiles, revision: str, cache_dir: Pa
     hf_hub_download, entry_not_found = api
     from . import __version__
 
+    unreachable: list[str] = []  # neither reachable nor cached: huggingface_hub's LocalEntryNotFoundError
+
     def fetch(name: str) -> Path | None:
+        """The file's path in the cache, or None when the Hub lacks it (or cannot be reached)."""
         nonlocal revision
         try:
             path = Path(hf_hub_download(repo_id, name, revision=revision, cache_dir=str(cache_dir), token=token,
                                         force_download=force_download, library_name="roformer_np",
                                         library_version=__version__))
-        except entry_not_found:
-            return None
-        except (OSError, ValueError) as exc:  # no such repo or revision, gated, no connection, bad id
+        except entry_not_found as exc:
+            if isinstance(exc, FileNotFoundError):  # LocalEntryNotFoundError: no connection, and not cached
+                unreachable.append(f"{name}: {' '.join(str(exc).split())}")
+            return None  # as transformers, an optional file that cannot be had is skipped
+        except (OSError, ValueError) as exc:  # no such repo or revision, gated, bad id
             raise CheckpointNotFoundError(f"cannot download {name} of {repo_id!r} (revision {revision!r}): "
                                           f"{' '.join(str(exc).split())}") from exc
         revision = path.parent.name  # pin the commit: a branch moving on cannot mix two versions
@@ -219,13 +227,17 @@ def _download(repo_id: str, files: CheckpointFiles, revision: str, cache_dir: Pa
             if path is not None:
                 break
         else:
+            if unreachable:
+                raise CheckpointNotFoundError(f"cannot download {' or '.join(group)} of {repo_id!r} (revision "
+                                              f"{revision!r}): {unreachable[-1]}")
             raise CheckpointNotFoundError(f"{repo_id!r} (revision {revision!r}) has none of {', '.join(group)} "
                                           "on the Hub")
         snapshot = path.parent
         if name.endswith(".index.json"):
             for shard in _shards(path):
                 if fetch(shard) is None:
-                    raise CheckpointNotFoundError(f"{repo_id!r}: shard {shard} listed in {name} is not on the Hub")
+                    why = unreachable[-1] if unreachable else "not on the Hub"
+                    raise CheckpointNotFoundError(f"{repo_id!r}: shard {shard} listed in {name}: {why}")
     for name in files.optional:
         path = fetch(name)
         snapshot = snapshot or (path.parent if path is not None else None)

@@ -58,11 +58,23 @@ class FakeHub:
         self.calls: list[dict] = []
         self.EntryNotFoundError = type("EntryNotFoundError", (Exception,), {})
         self.RepositoryNotFoundError = type("RepositoryNotFoundError", (OSError,), {})
+        # huggingface_hub's class for "no connection, and not in the cache" (an EntryNotFoundError too)
+        self.LocalEntryNotFoundError = type("LocalEntryNotFoundError",
+                                            (self.EntryNotFoundError, FileNotFoundError, ValueError), {})
+        self.online = True
 
     def hf_hub_download(self, repo_id: str, filename: str, *, revision: str | None = None,
                         cache_dir: str | None = None, **kwargs) -> str:
         self.calls.append({"repo_id": repo_id, "filename": filename, "revision": revision, "cache_dir": cache_dir,
                            **kwargs})
+        if not self.online:  # as huggingface_hub: the cached file of the revision, else LocalEntryNotFoundError
+            repo = repo_dir(Path(cache_dir), repo_id)
+            ref = repo / "refs" / (revision or "main")
+            cached = repo / "snapshots" / (ref.read_text() if ref.is_file() else revision or "main") / filename
+            if cached.is_file():
+                return str(cached)
+            raise self.LocalEntryNotFoundError("An error happened while trying to locate the file on the Hub and we "
+                                               "cannot find the requested files in the local cache.")
         if repo_id != self.repo_id:
             raise self.RepositoryNotFoundError(f"404 Client Error: Repository Not Found for url: {repo_id}")
         if revision not in ("main", self.commit):

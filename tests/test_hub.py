@@ -330,6 +330,17 @@ def test_download_errors_are_checkpoint_misses(tmp_path, monkeypatch, sources):
         RoFormerTokenizer.from_pretrained("owner/novocab")
 
 
+def test_no_connection_skips_optional_files_and_names_a_required_one(tmp_path, monkeypatch, sources):
+    cache = use_cache(monkeypatch, tmp_path / "hub", offline=False)
+    snapshot = add_snapshot(cache, "owner/tok", sources["mlm"])
+    hub = FakeHub.from_directory("owner/tok", sources["mlm"]).install(monkeypatch)
+    hub.online = False
+    assert resolve_checkpoint("owner/tok", TOKENIZER) == snapshot  # tokenizer_config.json unreachable: skipped
+    assert [c["filename"] for c in hub.calls] == ["vocab.txt", "tokenizer_config.json"]
+    with pytest.raises(CheckpointNotFoundError, match="cannot download config.json of 'owner/none'.*local cache"):
+        RoFormerModel.from_pretrained("owner/none")
+
+
 # -- hub keywords --------------------------------------------------------------------------------
 @pytest.mark.parametrize("keyword", ["subfolder", "proxies", "resume_download", "use_auth_token", "trust_remote_code"])
 def test_unsupported_hub_keywords_are_refused(cache, sources, keyword):
