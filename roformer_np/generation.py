@@ -25,15 +25,20 @@ V vocab size.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
 from .cache import KVCache
+from .model import check_unit_interval
 from .outputs import GenerateOutput
 
 Array = np.ndarray
 NEG = np.float32(-1.0e9)  # Hugging Face's "impossible" beam score
+_F32 = np.finfo(np.float32)
 GENERATION_CONFIG_NAME = "generation_config.json"
 DEFAULT_MAX_LENGTH = 20  # GenerationConfig().max_length
 # Hugging Face's GenerationConfig defaults for the options generate() takes
@@ -192,59 +197,127 @@ def _eos_list(eos_token_id: Any, vocab_size: int) -> list[int] | None:
         return None
     out = []
     for i in ids:
-        if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) or not 0 <= i < vocab_size:
+        if not _is_int(i) or not 0 <= i < vocab_size:
             raise ValueError(f"eos_token_id must be token ids in [0, {vocab_size}), got {eos_token_id!r}")
         out.append(int(i))
     return out
 
 
-def _check_generation_args(
-    do_sample: bool, temperature: float, top_k: int, top_p: float, num_beams: int, length_penalty: float,
-    early_stopping: bool | str, repetition_penalty: float, num_return_sequences: int, streamer: Any,
-) -> None:
-    def number(value: Any, name: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise ValueError(f"{name} must be a number, got {value!r}")
-        return float(value)
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
-    if isinstance(num_beams, bool) or not isinstance(num_beams, (int, np.integer)) or num_beams < 1:
-        raise ValueError(f"num_beams must be an integer >= 1, got {num_beams!r}")
-    if not isinstance(do_sample, (bool, np.bool_)):
-        raise ValueError(f"do_sample must be True or False, got {do_sample!r}")
-    if do_sample and not number(temperature, "temperature") > 0:
-        raise ValueError(f"temperature must be > 0 when sampling, got {temperature!r}")
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 0:
-        raise ValueError(f"top_k must be an integer >= 0 (0 disables it), got {top_k!r}")
-    if not 0.0 < number(top_p, "top_p") <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-    if not number(repetition_penalty, "repetition_penalty") > 0:
-        raise ValueError(f"repetition_penalty must be > 0, got {repetition_penalty!r}")
-    number(length_penalty, "length_penalty")
-    if early_stopping not in (True, False, "never"):
-        raise ValueError(f"early_stopping must be True, False or 'never', got {early_stopping!r}")
-    if (isinstance(num_return_sequences, bool) or not isinstance(num_return_sequences, (int, np.integer))
-            or num_return_sequences < 1):
-        raise ValueError(f"num_return_sequences must be an integer >= 1, got {num_return_sequences!r}")
-    if num_beams == 1 and not do_sample and num_return_sequences != 1:
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_finite_real(v: Any) -> bool:
+    return _is_real(v) and math.isfinite(v)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one option may hold: ``ok(value, options)`` (given the other resolved options, for ranges that
+    depend on them) and the range as the error states it."""
+
+    allowed: str
+    ok: Callable[[Any, dict], bool]
+
+
+# Every option of generate(), checked once its value is resolved (the argument, else generation_config.json,
+# else Hugging Face's default). Ranges are Hugging Face's where its processors or GenerationConfig.validate
+# raise, and finite where an infinity or NaN would silently decide every token. A new option is one more entry.
+OPTION_RULES: dict[str, Rule] = {
+    "max_new_tokens": Rule("an integer >= 1", lambda v, o: v is None or (_is_int(v) and v >= 1)),
+    "do_sample": Rule("True or False", lambda v, o: isinstance(v, (bool, np.bool_))),
+    "temperature": Rule("a finite number > 0 when sampling (any number otherwise, as in Hugging Face)",
+                        lambda v, o: _is_real(v) and (not o["do_sample"] or (_is_finite_real(v) and v > 0))),
+    "top_k": Rule("an integer >= 0 (0 disables it)", lambda v, o: _is_int(v) and v >= 0),
+    "top_p": Rule("a number in (0, 1]", lambda v, o: _is_real(v) and 0 < v <= 1),
+    "num_beams": Rule("an integer >= 1", lambda v, o: _is_int(v) and v >= 1),
+    "length_penalty": Rule("a finite number", lambda v, o: _is_finite_real(v)),
+    "early_stopping": Rule("True, False or 'never'", lambda v, o: v in (True, False, "never")),
+    "repetition_penalty": Rule("a finite number > 0", lambda v, o: _is_finite_real(v) and v > 0),
+    "num_return_sequences": Rule("an integer >= 1", lambda v, o: _is_int(v) and v >= 1),
+}
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first option outside its :data:`OPTION_RULES` range, then for the
+    combinations Hugging Face refuses."""
+    for name, rule in OPTION_RULES.items():
+        if name in options and not rule.ok(options[name], options):
+            raise ValueError(f"{name} must be {rule.allowed}, got {options[name]!r}")
+    num_beams, n = options["num_beams"], options["num_return_sequences"]
+    if num_beams == 1 and not options["do_sample"] and n != 1:
         raise ValueError("num_return_sequences > 1 needs sampling or beam search (greedy search gives one)")
-    if num_beams > 1 and num_return_sequences > num_beams:
-        raise ValueError(f"num_return_sequences ({num_return_sequences}) must be <= num_beams ({num_beams})")
+    if num_beams > 1 and n > num_beams:
+        raise ValueError(f"num_return_sequences ({n}) must be <= num_beams ({num_beams})")
+
+
+def _check_call_args(streamer: Any, num_beams: int, seed: Any, generator: Any, return_dict_in_generate: Any) -> None:
+    """The arguments of generate() that are not generation options."""
     if streamer is not None and num_beams > 1:
         raise ValueError("streamer cannot be used with beam search (num_beams > 1), as in Hugging Face")
     if streamer is not None and not (hasattr(streamer, "put") or callable(streamer)):
         raise ValueError("streamer must be a callable or an object with put()/end() methods")
+    if seed is not None and not (_is_int(seed) and seed >= 0):
+        raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
+    if generator is not None and not isinstance(generator, np.random.Generator):
+        raise ValueError(f"generator must be None or a numpy.random.Generator, got {type(generator).__name__}")
+    if seed is not None and generator is not None:
+        raise ValueError("pass either seed or generator, not both")
+    if not isinstance(return_dict_in_generate, (bool, np.bool_)):
+        raise ValueError(f"return_dict_in_generate must be True or False, got {return_dict_in_generate!r}")
+
+
+def _pad_id(pad_token_id: Any, vocab_size: int) -> int | None:
+    if pad_token_id is not None and not (_is_int(pad_token_id) and 0 <= pad_token_id < vocab_size):
+        raise ValueError(f"pad_token_id must be an integer in [0, {vocab_size}) (vocab_size), got {pad_token_id!r}")
+    return None if pad_token_id is None else int(pad_token_id)
+
+
+def memory_bytes() -> int | None:
+    """This machine's physical memory, where the OS tells it (elsewhere None: sizes are then not capped)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def generation_bytes(config: Any, rows: int, max_length: int, encoder_length: int, itemsize: int) -> int:
+    """A lower bound on what generating ``rows`` sequences of up to ``max_length`` tokens holds at once: the
+    key/value cache of every layer (max_length positions rounded up to the cache's 64-position chunks, plus the
+    cross-attention keys/values of the encoder states), one step's float32 scores and log-probabilities
+    [rows, V], and a few [rows, max_length] int64 token arrays."""
+    positions = -(-max_length // 64) * 64
+    cache = 2 * config.num_hidden_layers * rows * (positions + encoder_length) * config.hidden_size * itemsize
+    return cache + 2 * rows * config.vocab_size * 4 + 4 * rows * max_length * 8
+
+
+def _check_fits(config: Any, batch: int, expand: int, max_length: int, encoder_length: int, itemsize: int,
+                blame: str, value: int) -> None:
+    """Refuse, before anything is allocated, sizes whose cache and scores cannot fit in this machine's memory."""
+    limit = memory_bytes()
+    need = generation_bytes(config, batch * expand, max_length, encoder_length, itemsize)
+    if limit is not None and need > limit:
+        raise ValueError(
+            f"{blame}={value} (x batch {batch} = {batch * expand} sequences of up to {max_length} tokens) needs "
+            f"about {need:.3g} bytes for the key/value cache and scores, more than this machine's "
+            f"{limit:.3g} bytes of memory"
+        )
 
 
 def _max_length(max_new_tokens: Any, stored_max_length: Any, prompt_len: int, max_positions: int) -> int:
     """Total length (prompt + new tokens) as Hugging Face derives it, checked against the position table."""
     if max_new_tokens is None:
+        if stored_max_length is not None and not (_is_int(stored_max_length) and stored_max_length >= 1):
+            raise ValueError(f"max_length (generation_config.json) must be an integer >= 1, got {stored_max_length!r}")
         if stored_max_length is None or stored_max_length == DEFAULT_MAX_LENGTH:
             max_length = min(DEFAULT_MAX_LENGTH + prompt_len, max_positions)  # 20 new tokens, within the table
         else:
             max_length = int(stored_max_length)
-    elif isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
-    else:
+    else:  # checked by OPTION_RULES
         max_length = prompt_len + int(max_new_tokens)
     if prompt_len >= max_length:
         raise ValueError(f"input_ids has {prompt_len} tokens, leaving no room under max_length={max_length}")
@@ -303,10 +376,10 @@ def generate(
                  repetition_penalty=repetition_penalty, num_return_sequences=num_return_sequences)
     opt = {name: given[name] if given[name] is not None else gen_cfg.get(name, default)
            for name, default in DEFAULTS.items()}
-    opt["top_k"] = opt["top_k"] or 0  # a stored null disables it, as in Hugging Face
-    _check_generation_args(opt["do_sample"], opt["temperature"], opt["top_k"], opt["top_p"], opt["num_beams"],
-                           opt["length_penalty"], opt["early_stopping"], opt["repetition_penalty"],
-                           opt["num_return_sequences"], streamer)
+    if opt["top_k"] is None:
+        opt["top_k"] = 0  # a stored null disables it, as in Hugging Face
+    check_options(opt)
+    _check_call_args(streamer, opt["num_beams"], seed, generator, return_dict_in_generate)
     input_ids = _int_matrix(input_ids, "input_ids")
     batch, prompt_len = input_ids.shape
     if batch == 0 or prompt_len == 0:
@@ -320,7 +393,7 @@ def generate(
         eos_token_id = gen_cfg.get("eos_token_id", cfg.eos_token_id)
     if pad_token_id is None:
         pad_token_id = gen_cfg.get("pad_token_id", cfg.pad_token_id)
-    eos, pad = _eos_list(eos_token_id, cfg.vocab_size), pad_token_id
+    eos, pad = _eos_list(eos_token_id, cfg.vocab_size), _pad_id(pad_token_id, cfg.vocab_size)
     if pad is None and eos is not None:
         pad = eos[0]  # Hugging Face pads finished rows with the first EOS id then
     if attention_mask is None:
@@ -329,15 +402,17 @@ def generate(
         attention_mask = (input_ids != pad).astype(np.int64) if can_infer else np.ones_like(input_ids)
     else:
         attention_mask = _int_matrix(attention_mask, "attention_mask", (batch, prompt_len))
+        check_unit_interval(attention_mask, "attention_mask")
     if token_type_ids is not None:
         token_type_ids = _int_matrix(token_type_ids, "token_type_ids", (batch, prompt_len))
-    if (seed is not None) and (generator is not None):
-        raise ValueError("pass either seed or generator, not both")
     rng = generator if generator is not None else np.random.default_rng(seed)
     num_beams, num_return_sequences = int(opt["num_beams"]), int(opt["num_return_sequences"])
 
     # every row is repeated for its beams / returned samples (Hugging Face's repeat_interleave)
     expand = max(num_beams, num_return_sequences)
+    blame = "num_beams" if num_beams >= num_return_sequences and num_beams > 1 else "num_return_sequences"
+    encoder_length = np.shape(encoder_hidden_states)[1] if np.ndim(encoder_hidden_states) == 3 else 0
+    _check_fits(cfg, batch, expand, max_length, encoder_length, model.dtype.itemsize, blame, max(expand, 1))
 
     def rep(x: Any) -> Any:
         return None if x is None else np.repeat(np.asarray(x), expand, axis=0)
@@ -396,6 +471,19 @@ def _sample(
     if streamer is not None and hasattr(streamer, "end"):
         streamer.end()
     return ids
+
+
+def length_normaliser(length: int, length_penalty: float) -> np.float32:
+    """``length ** length_penalty``, the divisor of a finished hypothesis' score, as a float32.
+
+    Hugging Face computes it as a Python ``int ** float``, which raises OverflowError for large penalties. The
+    same power in float64 (the same C ``pow``: the same value for ordinary penalties) is kept within float32's
+    positive normal range instead, so the scores it divides go to -0.0 or -inf, the limit of the ordinary
+    behaviour, and never to NaN (0 / 0).
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        power = np.power(np.float64(length), np.float64(length_penalty))
+    return np.float32(min(max(power, _F32.tiny), _F32.max))
 
 
 def _beam_search(
@@ -458,7 +546,8 @@ def _beam_search(
 
         # finished hypotheses: merge the new ones among the best K candidates into the kept K
         just_done = hits & top_k_mask[None, :]
-        done_scores = top_scores / np.float32((cur_len + 1 - prompt_len) ** length_penalty)
+        with np.errstate(over="ignore"):  # a huge penalty's score saturates to -inf
+            done_scores = top_scores / length_normaliser(cur_len + 1 - prompt_len, length_penalty)
         batch_full = is_finished.all(axis=-1, keepdims=True) & (early_stopping is True)
         done_scores += batch_full.astype(np.float32) * NEG
         done_scores += (~can_improve).astype(np.float32) * NEG
@@ -476,7 +565,8 @@ def _beam_search(
             best_len = max_length - prompt_len
         else:
             best_len = cur_len - prompt_len
-        best_running = running_scores[:, :1] / np.float32(best_len**length_penalty)
+        with np.errstate(over="ignore"):
+            best_running = running_scores[:, :1] / length_normaliser(best_len, length_penalty)
         worst_done = np.where(is_finished, finished_scores.min(axis=1, keepdims=True), NEG)
         can_improve = can_improve & np.any(best_running > worst_done, axis=-1, keepdims=True)
         go_on = can_improve.any() and not (is_finished.all() and early_stopping is True) and not hits.all()
