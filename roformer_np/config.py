@@ -95,20 +95,21 @@ def _default_id2label(num_labels: int) -> dict[int, str]:
     return {i: f"LABEL_{i}" for i in range(num_labels)}
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
     """``value`` as a Python int when it is an integer (a NumPy one too, never a bool), else None."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         return None
     return int(value)
 
 
-def _is_real(value: Any) -> bool:
+def is_real(value: Any) -> bool:
+    """A real number (a NumPy one too), not a bool."""
     return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
 
 
 def check_num_labels(value: Any) -> int:
     """num_labels as an int in [1, SIZE_LIMITS["num_labels"]], checked before a label dict is built from it."""
-    n, limit = _as_int(value), SIZE_LIMITS["num_labels"]
+    n, limit = as_int(value), SIZE_LIMITS["num_labels"]
     if n is None or not 1 <= n <= limit:
         raise ValueError(f"RoFormerConfig.num_labels must be an integer in [1, {limit}], got {value!r}")
     return n
@@ -186,7 +187,7 @@ class RoFormerConfig:
             if name == "num_labels":
                 continue
             given = getattr(self, name)
-            value = _as_int(given)
+            value = as_int(given)
             if value is None or not 1 <= value <= limit:
                 raise ValueError(f"RoFormerConfig.{name} must be an integer in [1, {limit}], got {given!r}")
             setattr(self, name, value)
@@ -220,16 +221,16 @@ class RoFormerConfig:
 
     def _validate_numbers(self) -> None:
         eps = self.layer_norm_eps
-        if not (_is_real(eps) and 0 < eps < float("inf")):
+        if not (is_real(eps) and 0 < eps < float("inf")):
             raise ValueError(f"RoFormerConfig.layer_norm_eps must be a finite number > 0, got {eps!r}")
         for name in PROBABILITY_FIELDS:
             value = getattr(self, name)
-            if not (_is_real(value) and 0 <= value <= 1):
+            if not (is_real(value) and 0 <= value <= 1):
                 raise ValueError(f"RoFormerConfig.{name} must be a number in [0, 1], got {value!r}")
         std = self.initializer_range
-        if not (_is_real(std) and 0 <= std < float("inf")):
+        if not (is_real(std) and 0 <= std < float("inf")):
             raise ValueError(f"RoFormerConfig.initializer_range must be a finite number >= 0, got {std!r}")
-        chunk = _as_int(self.chunk_size_feed_forward)
+        chunk = as_int(self.chunk_size_feed_forward)
         if chunk is None or chunk < 0:
             raise ValueError(
                 f"RoFormerConfig.chunk_size_feed_forward must be an integer >= 0, got {self.chunk_size_feed_forward!r}"
@@ -239,7 +240,7 @@ class RoFormerConfig:
     def _validate_token_ids(self) -> None:
         pad = self.pad_token_id
         if pad is not None:
-            if _as_int(pad) is None or not 0 <= pad < self.vocab_size:
+            if as_int(pad) is None or not 0 <= pad < self.vocab_size:
                 raise ValueError(
                     f"RoFormerConfig.pad_token_id must be None or an integer in [0, vocab_size={self.vocab_size}), "
                     f"got {pad!r}"
@@ -250,7 +251,7 @@ class RoFormerConfig:
             if value is None:
                 continue
             many = name == "eos_token_id" and isinstance(value, list)  # Hugging Face allows several EOS ids
-            ids = [_as_int(v) for v in (value if many else [value])]
+            ids = [as_int(v) for v in (value if many else [value])]
             if not ids or any(i is None or i < 0 for i in ids):
                 kinds = "an integer >= 0 or a list of them" if name == "eos_token_id" else "an integer >= 0"
                 raise ValueError(f"RoFormerConfig.{name} must be None or {kinds}, got {value!r}")

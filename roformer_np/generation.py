@@ -33,6 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .cache import KVCache
+from .config import as_int, is_real
 from .model import check_unit_interval
 from .outputs import GenerateOutput
 
@@ -204,15 +205,11 @@ def _eos_list(eos_token_id: Any, vocab_size: int) -> list[int] | None:
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+    return as_int(v) is not None
 
 
 def _is_finite_real(v: Any) -> bool:
-    return _is_real(v) and math.isfinite(v)
+    return is_real(v) and math.isfinite(v)
 
 
 @dataclass(frozen=True)
@@ -231,9 +228,9 @@ OPTION_RULES: dict[str, Rule] = {
     "max_new_tokens": Rule("an integer >= 1", lambda v, o: v is None or (_is_int(v) and v >= 1)),
     "do_sample": Rule("True or False", lambda v, o: isinstance(v, (bool, np.bool_))),
     "temperature": Rule("a finite number > 0 when sampling (any number otherwise, as in Hugging Face)",
-                        lambda v, o: _is_real(v) and (not o["do_sample"] or (_is_finite_real(v) and v > 0))),
+                        lambda v, o: is_real(v) and (not o["do_sample"] or (_is_finite_real(v) and v > 0))),
     "top_k": Rule("an integer >= 0 (0 disables it)", lambda v, o: _is_int(v) and v >= 0),
-    "top_p": Rule("a number in (0, 1]", lambda v, o: _is_real(v) and 0 < v <= 1),
+    "top_p": Rule("a number in (0, 1]", lambda v, o: is_real(v) and 0 < v <= 1),
     "num_beams": Rule("an integer >= 1", lambda v, o: _is_int(v) and v >= 1),
     "length_penalty": Rule("a finite number", lambda v, o: _is_finite_real(v)),
     "early_stopping": Rule("True, False or 'never'", lambda v, o: v in (True, False, "never")),

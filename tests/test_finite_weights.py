@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import GOLDEN, golden_cases, random_weights, tiny_config
 from safetensors.numpy import save_file
+from test_weights import _write_raw_safetensors
 
 from roformer_np import (
     CheckpointError,
@@ -50,24 +51,10 @@ def test_a_non_finite_weight_is_named_at_load(tmp_path, value, dtype) -> None:
 def test_bfloat16_nan_is_found(tmp_path) -> None:
     w = {k: (v.view(np.uint32) >> 16).astype(np.uint16) for k, v in random_weights(tiny_config()).items()}
     w[KEY].flat[5] = 0x7FC0  # a bfloat16 quiet NaN
-    _save_raw_bf16(tmp_path / "model.safetensors", w)
+    _write_raw_safetensors(tmp_path / "model.safetensors", {k: ("BF16", v) for k, v in w.items()})
     tiny_config().save_pretrained(tmp_path)
     with pytest.raises(CheckpointError, match=rf"{KEY}.*1 non-finite value"):
         RoFormerModel.from_pretrained(tmp_path)
-
-
-def _save_raw_bf16(path, tensors) -> None:
-    import struct
-
-    header, blobs, offset = {}, [], 0
-    for name, arr in tensors.items():
-        raw = np.ascontiguousarray(arr).tobytes()
-        header[name] = {"dtype": "BF16", "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def test_a_head_weight_is_checked_too(tmp_path) -> None:
