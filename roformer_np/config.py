@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .activations import ACTIVATIONS
+from .jsonio import read_json  # size, UTF-8 and depth limits; a bad file is a CheckpointError (a ValueError)
 from .losses import PROBLEM_TYPES
 
 CONFIG_NAME = "config.json"
@@ -314,13 +315,9 @@ class RoFormerConfig:
     def from_json_file(cls, path: str | os.PathLike) -> RoFormerConfig:
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            data = read_json(path, "config")
         except FileNotFoundError:
             raise FileNotFoundError(f"no config file at {path}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not valid JSON: {exc}") from None
         return cls.from_dict(data)
 
     @classmethod

@@ -34,6 +34,7 @@ from .config import RoFormerConfig
 from .device import InferenceModeMixin
 from .generation import GENERATION_CONFIG_NAME, generate
 from .hub import pop_hub_kwargs
+from .jsonio import read_json
 from .losses import (
     IGNORE_INDEX,
     causal_lm_loss,
@@ -370,10 +371,7 @@ class RoFormerForCausalLM(_LMHeadMixin, RoFormerPreTrainedHead):
     def _load_extra_files(self, path: Path) -> None:
         file = path / GENERATION_CONFIG_NAME
         if path.is_dir() and file.is_file():
-            try:
-                data = json.loads(file.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{file} is not valid JSON: {exc}") from None
+            data = read_json(file, "generation config")
             if not isinstance(data, dict):
                 raise ValueError(f"{file} must hold a JSON object")
             self.generation_config = data

@@ -14,7 +14,6 @@ the branch moved on (no network round trip per load); ``force_download=True`` fe
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from .weights import CheckpointError
+from .weights import CheckpointError, read_shard_index
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -102,11 +101,6 @@ def _safe_revision(revision: str) -> bool:
             and all(p not in ("", ".", "..") for p in parts))
 
 
-def _plain_name(name: Any) -> bool:
-    """A shard name of an index: a file name beside it (the rule of ``weights._load_sharded``)."""
-    return isinstance(name, str) and Path(name).name == name and name not in ("", ".", "..")
-
-
 def pop_hub_kwargs(kwargs: dict[str, Any], where: str, strict: bool = False) -> dict[str, Any]:
     """Take the Hub keywords out of ``kwargs`` and refuse the unsupported ones (TypeError); ``strict``: the
     caller takes no other keyword, so any left is refused too, as Python refuses an unexpected keyword."""
@@ -153,16 +147,8 @@ def _snapshot(repo_dir: Path, revision: str, tried: list[str]) -> Path | None:
 
 
 def _shards(index_file: Path) -> list[str]:
-    """Shard names listed by a ``*.index.json`` (CheckpointError when they are not plain file names)."""
-    try:
-        weight_map = json.loads(index_file.read_text(encoding="utf-8"))["weight_map"]
-        names = sorted(set(weight_map.values()))
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-        raise CheckpointError(f"{index_file}: corrupt shard index ({exc})") from None
-    bad = [n for n in names if not _plain_name(n) or n.endswith(".index.json")]
-    if bad:
-        raise CheckpointError(f"{index_file}: shard {bad[0]!r} must be a file name beside the index")
-    return names
+    """Shard names listed by a ``*.index.json`` (validated by :func:`~roformer_np.weights.read_shard_index`)."""
+    return sorted(set(read_shard_index(index_file).values()))
 
 
 def _missing_in(snapshot: Path, files: CheckpointFiles, repo_dir: Path) -> tuple[list[str], list[str]]:

@@ -32,6 +32,7 @@ import numpy as np
 
 from . import tokenizer_jieba
 from .hub import CheckpointFiles, pop_hub_kwargs, resolve_checkpoint
+from .jsonio import read_json
 from .tokenizer_encoding import (
     LARGE_INTEGER,
     PADDING_STRATEGIES,
@@ -1057,7 +1058,7 @@ class RoFormerTokenizer:
         config: dict[str, Any] = {}
         config_file = path / TOKENIZER_CONFIG_FILE
         if config_file.is_file():
-            config = json.loads(config_file.read_text(encoding="utf-8"))
+            config = read_json(config_file, "tokenizer config")
             if not isinstance(config, dict):
                 raise ValueError(f"{config_file} must hold a JSON object")
         vocab = {t: i for i, t in enumerate(load_vocab(vocab_file))}
@@ -1074,10 +1075,10 @@ class RoFormerTokenizer:
         else:  # older layout: special_tokens_map.json overrides the config
             map_file = path / SPECIAL_TOKENS_MAP_FILE
             if map_file.is_file():
-                config.update(json.loads(map_file.read_text(encoding="utf-8")))
+                config.update(read_json(map_file, "special tokens map"))
         added_file = path / ADDED_TOKENS_FILE
         if added_file.is_file():
-            for content, index in json.loads(added_file.read_text(encoding="utf-8")).items():
+            for content, index in read_json(added_file, "added tokens").items():
                 if vocab.get(content) != index:
                     raise ValueError(
                         f"{added_file}: token {content!r} (id {index}) is not in vocab.txt; not supported"

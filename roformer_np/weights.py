@@ -6,7 +6,7 @@ checkpoint loads as-is. This is the one module that spells those names out.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import struct
 import warnings
@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .config import RoFormerConfig
+from .errors import CheckpointError
+from .jsonio import loads_json, read_json
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
@@ -41,8 +43,10 @@ _NP_TO_ST = {np.dtype(np.float64): "F64", np.dtype(np.float32): "F32", np.dtype(
              np.dtype(np.int8): "I8", np.dtype(np.uint8): "U8", np.dtype(np.bool_): "BOOL"}
 
 
-class CheckpointError(ValueError):
-    """A weight file is missing, truncated, corrupt, or does not fit the configuration."""
+__all__ = ["CheckpointError", "load_weights", "read_safetensors", "save_weights"]  # CheckpointError: errors.py
+MAX_HEADER_BYTES = 100_000_000  # the safetensors package's own limit
+MAX_NDIM = 64
+MAX_NAME_BYTES = 255  # a shard file name: the longest a file system allows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,52 +206,71 @@ def split_head_checkpoint(
 # ---------------------------------------------------------------------------------------------
 # safetensors reading (memory-mapped)
 # ---------------------------------------------------------------------------------------------
-def _read_header(path: Path) -> tuple[dict, int]:
-    """Parse and validate a safetensors header; returns (header, offset of the data section)."""
+def checked_shape(shape: object, itemsize: int, what: str) -> tuple[int, ...]:
+    """A tensor shape read from a file, as a tuple NumPy can hold; CheckpointError otherwise.
+
+    Every dimension is a non-negative int (not a bool) and the non-zero ones, times ``itemsize``, fit in
+    2**63 bytes — NumPy's limit even for an empty array — computed with Python ints, so nothing wraps.
+    """
+    if type(shape) not in (list, tuple) or len(shape) > MAX_NDIM or not all(type(s) is int and s >= 0 for s in shape):
+        raise CheckpointError(f"{what} has an invalid shape {shape!r:.100} (up to {MAX_NDIM} non-negative ints)")
+    if math.prod(s for s in shape if s) * itemsize >= 2**63:
+        raise CheckpointError(f"{what} has a shape {list(shape)!r:.100} too large for any array")
+    return tuple(shape)
+
+
+def _read_header(path: Path) -> tuple[dict, dict[str, tuple[np.dtype, tuple[int, ...], int, int]], int]:
+    """Parse and validate a safetensors header as the format's rules say (and the safetensors package does).
+
+    Returns (metadata, {name: (stored dtype, shape, begin, end)}, offset of the data section). The tensors'
+    byte ranges must tile the data section exactly: in order, no gaps, no overlaps, nothing left over.
+    """
     size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(8)
         if len(head) < 8:
             raise CheckpointError(f"{path}: not a safetensors file (only {size} bytes)")
         (n,) = struct.unpack("<Q", head)
-        if n == 0 or n > min(size - 8, 100 * 2**20):
+        if n == 0 or n > min(size - 8, MAX_HEADER_BYTES):
             raise CheckpointError(f"{path}: corrupt safetensors header length {n} (file is {size} bytes)")
-        raw = fh.read(n)
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: corrupt safetensors header ({exc})") from None
+        header = loads_json(fh.read(n), f"{path} (safetensors header)")
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
-    data_start = 8 + n
-    data_size = size - data_start
-    spans = []
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"{path}: safetensors __metadata__ must map strings to strings")
+    data_start, data_size = 8 + n, size - 8 - n
+    entries = {}
     for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype_tag, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"{path}: corrupt entry for tensor {name!r}") from None
-        if dtype_tag not in _ST_DTYPES:
-            raise CheckpointError(f"{path}: tensor {name!r} has unsupported dtype {dtype_tag}")
-        if not all(isinstance(s, int) and s >= 0 for s in shape):
-            raise CheckpointError(f"{path}: tensor {name!r} has an invalid shape {shape}")
-        nbytes = int(np.prod(shape, dtype=np.int64)) * _ST_DTYPES[dtype_tag].itemsize
-        if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end):
-            raise CheckpointError(f"{path}: tensor {name!r} has invalid offsets {begin}..{end}")
+        if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= info.keys():
+            raise CheckpointError(f"{path}: corrupt entry for tensor {name!r} (needs dtype, shape, data_offsets)")
+        tag, offsets = info["dtype"], info["data_offsets"]
+        if not isinstance(tag, str) or tag not in _ST_DTYPES:
+            raise CheckpointError(f"{path}: tensor {name!r} has unsupported dtype {tag!r:.40}; "
+                                  f"expected one of {sorted(_ST_DTYPES)}")
+        stored = _ST_DTYPES[tag]
+        shape = checked_shape(info["shape"], stored.itemsize, f"{path}: tensor {name!r}")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+                and 0 <= offsets[0] <= offsets[1]):
+            raise CheckpointError(f"{path}: tensor {name!r} has invalid data_offsets {offsets!r:.80}")
+        begin, end = offsets
+        nbytes = math.prod(shape) * stored.itemsize
         if end - begin != nbytes:
             raise CheckpointError(f"{path}: tensor {name!r} needs {nbytes} bytes but spans {end - begin}")
         if end > data_size:
             raise CheckpointError(
                 f"{path}: file is truncated: tensor {name!r} ends at byte {end} of a {data_size}-byte data section"
             )
-        spans.append((begin, end, name))
-    spans.sort()
-    for (_, end_a, a), (begin_b, _, b) in zip(spans, spans[1:]):
-        if begin_b < end_a:
-            raise CheckpointError(f"{path}: tensors {a!r} and {b!r} overlap")
-    return header, data_start
+        entries[name] = (stored, shape, begin, end)
+    covered = 0
+    for begin, end, name in sorted((b, e, k) for k, (_, _, b, e) in entries.items()):
+        if begin != covered:
+            raise CheckpointError(f"{path}: tensor {name!r} starts at byte {begin}, expected {covered} "
+                                  "(tensors overlap or leave a gap)")
+        covered = end
+    if covered != data_size:
+        raise CheckpointError(f"{path}: {data_size - covered} bytes after the last tensor (a corrupt data section)")
+    return metadata, entries, data_start
 
 
 def _validate_with_safetensors(path: Path) -> None:
@@ -276,24 +299,23 @@ def read_safetensors(path: str | os.PathLike, dtype: np.dtype | None = None) -> 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weight file not found: {path}")
-    header, data_start = _read_header(path)
-    _validate_with_safetensors(path)
-    metadata = header.get("__metadata__") or {}
-    if isinstance(metadata, dict) and metadata.get("format") not in (None, "pt", "np", "numpy", "tf", "flax", "mlx"):
+    try:
+        metadata, entries, data_start = _read_header(path)
+        _validate_with_safetensors(path)
+        # an empty data section cannot be mapped, and holds only zero-element tensors
+        mm = np.memmap(path, dtype=np.uint8, mode="r") if path.stat().st_size > data_start else None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the safetensors file ({exc})") from None
+    if metadata.get("format") not in (None, "pt", "np", "numpy", "tf", "flax", "mlx"):
         warnings.warn(f"{path}: unusual safetensors format tag {metadata.get('format')!r}", stacklevel=2)
-    entries = [(k, v) for k, v in header.items() if k != "__metadata__"]
-    if path.stat().st_size == data_start or not entries:
-        return {}
-    mm = np.memmap(path, dtype=np.uint8, mode="r")
     out: dict[str, np.ndarray] = {}
-    for name, info in entries:
-        begin, end = info["data_offsets"]
-        stored = _ST_DTYPES[info["dtype"]]
-        raw = mm[data_start + begin : data_start + end]
-        arr = np.ndarray(tuple(info["shape"]), dtype=stored, buffer=raw) if end > begin else np.zeros(
-            info["shape"], dtype=stored
-        )
-        if info["dtype"] == "BF16":
+    for name, (stored, shape, begin, end) in entries.items():
+        if end > begin:
+            arr = np.ndarray(shape, dtype=stored, buffer=mm[data_start + begin : data_start + end])
+        else:
+            arr = np.zeros(shape, dtype=stored)
+            arr.flags.writeable = False
+        if stored == _ST_DTYPES["BF16"]:
             arr = _bf16_to_f32(arr)
         if dtype is not None and arr.dtype.kind == "f" and arr.dtype != dtype:
             arr = arr.astype(dtype)
@@ -344,18 +366,32 @@ def _load_file(path: Path, dtype: np.dtype | None) -> dict[str, np.ndarray]:
     return read_safetensors(path, dtype)
 
 
-def _load_sharded(index_path: Path, dtype: np.dtype | None, check_finite: bool) -> dict[str, np.ndarray]:
-    try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-        weight_map = index["weight_map"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{index_path}: corrupt shard index ({exc})") from None
+def read_shard_index(index_path: Path) -> dict[str, str]:
+    """The ``weight_map`` of a ``*.index.json`` (tensor name -> shard file beside it), validated.
+
+    A shard name must be a plain file name (no directory part, not ``.``/``..``/an index, no NUL, at most
+    255 UTF-8 bytes — checked before the file system sees it, which would raise ENAMETOOLONG).
+    """
+    index = read_json(index_path, "shard index")
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
         raise CheckpointError(f"{index_path}: corrupt shard index (weight_map must map names to file names)")
+    for shard in set(weight_map.values()):
+        try:
+            encoded = shard.encode("utf-8")
+        except UnicodeEncodeError:
+            encoded = b"\0"
+        if (len(encoded) > MAX_NAME_BYTES or b"\0" in encoded or Path(shard).name != shard
+                or shard in ("", ".", "..") or shard.endswith(".index.json")):
+            raise CheckpointError(f"{index_path}: shard {shard!r:.80} must be a file name beside the index "
+                                  f"(at most {MAX_NAME_BYTES} bytes)")
+    return weight_map
+
+
+def _load_sharded(index_path: Path, dtype: np.dtype | None, check_finite: bool) -> dict[str, np.ndarray]:
+    weight_map = read_shard_index(index_path)
     out: dict[str, np.ndarray] = {}
     for shard in sorted(set(weight_map.values())):
-        if Path(shard).name != shard or shard in (".", "..") or shard.endswith(".index.json"):
-            raise CheckpointError(f"{index_path}: shard {shard!r} must be a file name beside the index")
         if (index_path.parent / shard).is_dir():
             raise CheckpointError(f"{index_path}: shard {shard!r} is a directory, not a weight file")
         tensors = load_weights(index_path.parent / shard, dtype, check_finite)

@@ -209,3 +209,170 @@ def test_v2_config_is_refused_with_an_explanation(real_dir) -> None:
     small = cfg.copy(vocab_size=32, hidden_size=16, num_attention_heads=2, num_hidden_layers=1, intermediate_size=8)
     with pytest.raises(ValueError, match="RoFormer-V2"):
         RoFormerModel(small, random_weights(small))
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile files (issue 12): safetensors headers, shard indexes and JSON, each built here
+# ---------------------------------------------------------------------------------------------
+def _safetensors(tmp_path, header, data=b"", name="model.safetensors"):
+    from checkpoint_files import safetensors_bytes
+
+    path = tmp_path / name
+    path.write_bytes(safetensors_bytes(header, data))
+    return path
+
+
+def test_zero_element_tensors_load_with_their_shapes(tmp_path) -> None:
+    """Defect 10: a file whose only tensors have zero elements loaded as {} (an empty data section)."""
+    path = tmp_path / "model.safetensors"
+    save_file({"empty": np.zeros((0, 3), np.float32), "none": np.zeros((4, 0, 2), np.int64)}, str(path))
+    loaded = load_weights(path)
+    assert {k: (v.shape, v.dtype) for k, v in loaded.items()} == {
+        "empty": ((0, 3), np.dtype(np.float32)), "none": ((4, 0, 2), np.dtype(np.int64))}
+    mixed = tmp_path / "mixed.safetensors"
+    save_file({"empty": np.zeros((0,), np.float16), "one": np.ones(2, np.float32)}, str(mixed))
+    loaded = load_weights(mixed, np.float32)
+    assert loaded["empty"].shape == (0,) and loaded["empty"].dtype == np.float32
+    np.testing.assert_array_equal(loaded["one"], [1, 1])
+
+
+@pytest.mark.parametrize("shape, message", [
+    ([0, 2**64], "too large for any array"),  # was OverflowError (and a CLI traceback)
+    ([2**64], "too large for any array"),
+    ([0, 2**63 // 4], "too large for any array"),  # NumPy's limit counts the non-zero dimensions
+    ([2**30, 2**30], "needs 4611686018427387904 bytes but spans 4"),  # sizes are Python ints
+    ([True], "invalid shape"),
+    ([-1], "invalid shape"),
+    ([1.0], "invalid shape"),
+    ("12", "invalid shape"),
+    ([1] * 65, "invalid shape"),
+])
+def test_bad_shapes_are_checkpoint_errors_with_true_sizes(tmp_path, shape, message) -> None:
+    path = _safetensors(tmp_path, {"a": {"dtype": "F32", "shape": shape, "data_offsets": [0, 4]}}, bytes(4))
+    with pytest.raises(CheckpointError, match=message):
+        load_weights(path)
+
+
+def test_sizes_never_wrap_int64(tmp_path) -> None:
+    """Defect 7: a U8 tensor of shape [2**32, 2**31] was said to need -9223372036854775808 bytes."""
+    path = _safetensors(tmp_path, {"a": {"dtype": "U8", "shape": [2**32, 2**31], "data_offsets": [0, 4]}}, bytes(4))
+    with pytest.raises(CheckpointError, match=r"shape \[4294967296, 2147483648\] too large for any array") as info:
+        load_weights(path)
+    assert "-" not in str(info.value).rsplit(":", 1)[-1]
+
+
+@pytest.mark.parametrize("dtype", [["F32"], {"x": 1}, None, 3, "F8_E4M3"])
+def test_bad_dtypes_are_checkpoint_errors(tmp_path, dtype) -> None:
+    """Defect 7: a dtype given as a list raised TypeError (unhashable)."""
+    path = _safetensors(tmp_path, {"a": {"dtype": dtype, "shape": [1], "data_offsets": [0, 4]}}, bytes(4))
+    with pytest.raises(CheckpointError, match="unsupported dtype"):
+        load_weights(path)
+
+
+@pytest.mark.parametrize("header, data, message", [
+    ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, bytes(8), "starts at byte 4, expected 0"),
+    ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, bytes(8), "4 bytes after the last tensor"),
+    ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+      "b": {"dtype": "F32", "shape": [1], "data_offsets": [2, 6]}}, bytes(8), "overlap or leave a gap"),
+    ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, "4"]}}, bytes(4), "invalid data_offsets"),
+    ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4, 8]}}, bytes(4), "invalid data_offsets"),
+    ({"a": {"dtype": "F32", "shape": [1]}}, bytes(4), "needs dtype, shape, data_offsets"),
+    ({"a": [1, 2]}, b"", "corrupt entry"),
+    ({"__metadata__": {"format": 1}}, b"", "must map strings to strings"),
+    ([1, 2], b"", "not a JSON object"),
+    (b"\xff\xfe{}", b"", "not UTF-8"),
+    (b"[" * 100_000 + b"]" * 100_000, b"", "nested deeper than 64"),  # was RecursionError
+    (b"{" + b'"a":' * 1, b"", "not valid JSON"),
+    (b'{"a": 1' + b"0" * 5000 + b"}", b"", "not valid JSON"),  # an int past Python's 4300-digit limit
+])
+def test_bad_headers_are_checkpoint_errors(tmp_path, header, data, message) -> None:
+    path = _safetensors(tmp_path, header, data)
+    with pytest.raises(CheckpointError, match=message):
+        load_weights(path)
+
+
+def test_shape_overflow_is_one_line_in_the_cli(tmp_path, capsys) -> None:
+    """Defect 7: ``roformer-np fill-mask --model DIR`` on a safetensors shape [0, 2**64] printed a traceback."""
+    from fake_models import make_model_dir
+
+    from roformer_np.cli import main
+
+    directory = make_model_dir(tmp_path / "m", "mlm")
+    _safetensors(directory, {"a": {"dtype": "F32", "shape": [0, 2**64], "data_offsets": [0, 0]}})
+    assert main(["fill-mask", "--model", str(directory), "今天[MASK]"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("roformer-np: error: ") and "too large for any array" in err
+
+
+def _index(tmp_path, content: bytes | dict, name="model.safetensors.index.json"):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
+    return path
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"weight_map": ' + b"[" * 10**5 + b"]" * 10**5 + b"}", "nested deeper than 64"),  # was RecursionError
+    (b'{"weight_map": {"a": "\xff.safetensors"}}', "not UTF-8"),  # was UnicodeDecodeError
+    ({"weight_map": {"a": "x" * 5000}}, "at most 255 bytes"),  # was OSError: File name too long
+    ({"weight_map": {"a": "\udc80.safetensors"}}, "must be a file name"),  # not encodable
+    ({"weight_map": {"a": "a\x00.safetensors"}}, "must be a file name"),
+    ({"weight_map": {"a": ""}}, "must be a file name"),
+    ({"weight_map": ["a"]}, "weight_map must map names"),
+    ([1], "weight_map must map names"),
+])
+def test_bad_shard_indexes_are_checkpoint_errors(tmp_path, content, message) -> None:
+    path = _index(tmp_path, content)
+    with pytest.raises(CheckpointError, match=message):
+        load_weights(path)
+    for pt in (True,):  # the .bin index goes through the same reader
+        bin_index = _index(tmp_path, content, "pytorch_model.bin.index.json")
+        with pytest.raises(CheckpointError, match=message):
+            load_weights(bin_index)
+        assert pt
+
+
+def test_json_files_over_the_size_limit_are_refused_before_reading(tmp_path, monkeypatch) -> None:
+    from roformer_np import jsonio
+
+    monkeypatch.setattr(jsonio, "MAX_JSON_BYTES", 1000)
+    path = _index(tmp_path, {"weight_map": {f"t{i}": "model.safetensors" for i in range(100)}})
+    with pytest.raises(CheckpointError, match="larger than the 1000-byte limit"):
+        jsonio.read_json(path, "shard index", max_bytes=jsonio.MAX_JSON_BYTES)
+
+
+def test_json_depth_matches_the_parser() -> None:
+    """The depth pre-scan is exact for valid JSON (brackets in strings and escaped quotes do not count) and
+    counts unclosed brackets, which json.loads would recurse into before finding the error."""
+    from roformer_np.jsonio import json_depth
+
+    cases = {0: ["x", 3, None], 1: [[], {}, {"a": "[[[{{"}, ["]]]", "\\", '"[']], 2: [[[]], {"a": [1, "[["]}],
+             4: [{"a": [{"\\": [1]}]}, [[[["\\\"[["]]]]]}
+    for depth, docs in cases.items():
+        for doc in docs:
+            assert json_depth(json.dumps(doc).encode()) == depth, doc
+    assert json_depth(b"[" * 10**6) == 10**6
+    assert json_depth(b'"\\\\" [[ "]]]"') == 2
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"id2label": ' + b"[" * 10**5 + b"]" * 10**5 + b"}", "nested deeper than 64"),  # was RecursionError
+    (b'{"vocab_size": 64, "model_type": "roformer\xff"}', "not UTF-8"),  # was UnicodeDecodeError
+    (b'{"vocab_size": 64', "not valid JSON"),
+])
+def test_config_and_tokenizer_json_defects_are_checkpoint_errors(tmp_path, content, message) -> None:
+    """Defect 7: config.json (and tokenizer_config.json, read by the same helper) deep or not UTF-8."""
+    from fake_models import make_model_dir
+
+    from roformer_np import RoFormerConfig, RoFormerTokenizer
+
+    directory = make_model_dir(tmp_path / "m", "mlm")
+    good_config = (directory / "config.json").read_bytes()
+    (directory / "config.json").write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        RoFormerConfig.from_pretrained(directory)
+    with pytest.raises(CheckpointError, match=message):
+        RoFormerModel.from_pretrained(directory)
+    (directory / "config.json").write_bytes(good_config)
+    (directory / "tokenizer_config.json").write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        RoFormerTokenizer.from_pretrained(directory)
