@@ -16,6 +16,15 @@ __version__ = "0.1.0"
 
 # public name -> the submodule defining it; a new export is one more entry here
 _EXPORTS = {
+    "AutoConfig": "auto",
+    "AutoModel": "auto",
+    "AutoModelForCausalLM": "auto",
+    "AutoModelForMaskedLM": "auto",
+    "AutoModelForMultipleChoice": "auto",
+    "AutoModelForQuestionAnswering": "auto",
+    "AutoModelForSequenceClassification": "auto",
+    "AutoModelForTokenClassification": "auto",
+    "AutoTokenizer": "auto",
     "BatchEncoding": "tokenizer",
     "CausalLMOutputWithCrossAttentions": "outputs",
     "CheckpointError": "weights",
@@ -49,30 +58,13 @@ _EXPORTS = {
     "thread_limit": "threads",
     "use_backend": "backend",
 }
-# the Auto classes (roformer_np/auto.py); exported in __all__ once that module is part of the package
-_AUTO = {
-    name: "auto"
-    for name in (
-        "AutoConfig",
-        "AutoTokenizer",
-        "AutoModel",
-        "AutoModelForMaskedLM",
-        "AutoModelForCausalLM",
-        "AutoModelForSequenceClassification",
-        "AutoModelForMultipleChoice",
-        "AutoModelForTokenClassification",
-        "AutoModelForQuestionAnswering",
-    )
-}
-_LAZY = {**_EXPORTS, **_AUTO}
-
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> object:
     """A public name (imported from its submodule on first access), or a submodule such as ``ops``."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     elif _is_submodule(name):
         value = importlib.import_module(f".{name}", __name__)  # as when __init__ imported them eagerly
     else:

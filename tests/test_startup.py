@@ -79,12 +79,12 @@ def test_submodules_and_unknown_names():
         exec("from roformer_np import nope", {})
 
 
-def test_auto_names_are_lazy_entries_of_roformer_np_auto():
-    lazy = {name for name, module in roformer_np._LAZY.items() if module == "auto"}
-    assert {"AutoConfig", "AutoTokenizer", "AutoModel", "AutoModelForMaskedLM"} <= lazy
-    if (Path(roformer_np.__file__).parent / "auto.py").is_file():
-        for name in lazy:
-            assert getattr(roformer_np, name).__name__ == name
+def test_auto_classes_are_exported():
+    auto = ["AutoConfig", "AutoTokenizer", "AutoModel", "AutoModelForMaskedLM", "AutoModelForCausalLM",
+            "AutoModelForSequenceClassification", "AutoModelForMultipleChoice", "AutoModelForTokenClassification",
+            "AutoModelForQuestionAnswering"]
+    assert set(auto) <= set(roformer_np.__all__)
+    assert all(getattr(roformer_np, name) is getattr(roformer_np.auto, name) for name in auto)
 
 
 # -- erf without scipy.special --------------------------------------------------------------------
