@@ -124,3 +124,13 @@ def test_erf_dispatch_keeps_scipys_dtypes_and_shapes():
             got = way(x)
             assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype
             np.testing.assert_array_equal(got, want)
+
+
+def test_plain_char_is_the_normalizer_check_it_replaces():
+    from roformer_np import tokenizer_fast as fast
+
+    for first, last in fast._PLAIN_BLOCKS + ((0x00, 0x20), (0x7F, 0x2FF), (0xFFEF, 0xFFFF)):
+        for cp in range(first, last + 1):
+            ch = chr(cp)
+            assert fast._plain_char(ch) == (fast._normalize_char.__wrapped__(ch, True, False) == ch
+                                            and len(ch.lower()) == 1), hex(cp)
