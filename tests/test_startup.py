@@ -28,7 +28,7 @@ def loaded_after(code: str) -> list[str]:
     env = {**os.environ, "PYTHONPATH": package_root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(m for m in {HEAVY + ['numpy']!r} if m in sys.modules)))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120,
-                          cwd=Path(package_root) / "tests")
+                          cwd=package_root)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 
