@@ -28,6 +28,7 @@ _EXPORTS = {
     "BatchEncoding": "tokenizer",
     "CausalLMOutputWithCrossAttentions": "outputs",
     "CheckpointError": "weights",
+    "CheckpointNotFoundError": "hub",
     "GenerateOutput": "outputs",
     "KVCache": "cache",
     "MaskedLMOutput": "outputs",
