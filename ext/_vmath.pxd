@@ -300,6 +300,28 @@ cdef extern from *:
         for (j = 0; j < n; j++) y[j] = (y[j] - mean) * inv * w[j] + b[j];
     }
 
+    /* y = RMS(y + bias + res), RoFormer-V2's parameter-free norm y / sqrt(mean(y^2) + eps): one pass to add
+       (bias and res may be NULL) and accumulate the squares in double lanes, one to scale. */
+    RNP_CLONES static void rnp_add_rms_row_f32(float *y, const float *bias, const float *res, int n, float eps) {
+        double acc[RNP_LANES] = {0};
+        int j, l, n16 = n - n % RNP_LANES;
+        for (j = 0; j < n; j++) {
+            float v = y[j];
+            if (bias) v = v + bias[j];
+            if (res) v = v + res[j];
+            y[j] = v;
+        }
+        for (j = 0; j < n16; j += RNP_LANES) {
+            const float *p = y + j;
+            for (l = 0; l < RNP_LANES; l++) acc[l] += (double)p[l] * (double)p[l];
+        }
+        double s = 0.0;
+        for (l = 0; l < RNP_LANES; l++) s += acc[l];
+        for (j = n16; j < n; j++) s += (double)y[j] * (double)y[j];
+        float root = sqrtf((float)(s / n) + eps);
+        for (j = 0; j < n; j++) y[j] = y[j] / root;
+    }
+
     /* One attention row: s = softmax(s / scale + mask) * head_mask, in place, in three passes.
        mask may be NULL; hm is the head-mask multiplier (applied only when use_hm). When the scale is a
        power of two (head size 4, 16, 64, 256) dividing by it equals multiplying by its inverse, bit
@@ -353,4 +375,5 @@ cdef extern from *:
     void rnp_transpose_f64(double *dst, long ldd, const double *src, long lds, int rows, int cols) noexcept nogil
     void rnp_add_ln_row_f32(float *y, const float *bias, const float *res, const float *w, const float *b,
                             int n, float eps) noexcept nogil
+    void rnp_add_rms_row_f32(float *y, const float *bias, const float *res, int n, float eps) noexcept nogil
     void rnp_softmax_row_f32(float *s, const float *mask, int n, float scale, int use_hm, float hm) noexcept nogil

@@ -34,6 +34,7 @@ from _vmath cimport (
     RNP_HAVE_OPENMP,
     omp_get_max_threads,
     rnp_add_ln_row_f32,
+    rnp_add_rms_row_f32,
     rnp_bias_act_f32,
     rnp_rotate_rows_f32,
     rnp_sbias_act_f32,
@@ -529,11 +530,36 @@ cdef void _add_ln_rows(int m, int n, real *y, real *bias, real *res, int ldr, re
         _add_ln_row(y + <Py_ssize_t>i * n, bias, NULL if res == NULL else res + <Py_ssize_t>i * ldr, g, b, n, eps)
 
 
+cdef inline void _add_rms_row(real *y, real *bias, real *res, int n, double eps) noexcept nogil:
+    """y = y' / sqrt(mean(y'^2) + eps) with y' = y + bias + res (bias, res may be NULL), as ops.rms_norm."""
+    cdef int j
+    cdef double s = 0.0
+    cdef real v, root
+    if real is float:
+        rnp_add_rms_row_f32(y, bias, res, n, <float>eps)
+        return
+    for j in range(n):
+        v = y[j]
+        if bias != NULL:
+            v = v + bias[j]
+        if res != NULL:
+            v = v + res[j]
+        y[j] = v
+        s += v * v
+    root = sqrt(s / n + eps)
+    for j in range(n):
+        y[j] = y[j] / root
+
+
 cdef inline void _add_ln_row(real *y, real *bias, real *res, real *g, real *b, int n,
                              double eps) noexcept nogil:
+    """y = Norm(y + bias + res): LayerNorm with gain g and offset b, or (g NULL) RoFormer-V2's RMS norm."""
     cdef int j
     cdef double s = 0.0, c
     cdef real mean, inv, v
+    if g == NULL:
+        _add_rms_row(y, bias, res, n, eps)
+        return
     if real is float:
         rnp_add_ln_row_f32(y, bias, res, g, b, n, <float>eps)
         return
@@ -745,8 +771,8 @@ cdef _fallback(str name, str why):
 
 
 cdef inline object _c(object a, object dtype):
-    """C-contiguous array of ``dtype`` (a copy only if needed)."""
-    return np.ascontiguousarray(a, dtype=dtype)
+    """C-contiguous array of ``dtype`` (a copy only if needed); None (an absent bias or norm weight) stays None."""
+    return None if a is None else np.ascontiguousarray(a, dtype=dtype)
 
 
 cdef inline void* _ptr(object a):
@@ -797,7 +823,8 @@ cdef inline Py_ssize_t _st(object a, int axis, Py_ssize_t minimum):
 
 
 def _dtype_of(*arrays):
-    dt = np.result_type(*[np.asarray(a).dtype for a in arrays])
+    """The common float dtype of the given arrays (None ones, absent parameters, are skipped), else None."""
+    dt = np.result_type(*[np.asarray(a).dtype for a in arrays if a is not None])
     return dt if dt in _FLOATS else None
 
 
@@ -989,7 +1016,9 @@ cdef void _output_ln(int m, int n, int k, real *x, int ldx, bint x_fm, real *w, 
 
 
 def output_layer_norm(x, weight, bias, residual, ln_weight, ln_bias, eps):
-    """``LayerNorm(x @ weight.T + bias + residual)``: [B, T, K] -> [B, T, C], one GEMM + a fused epilogue."""
+    """``Norm(x @ weight.T + bias + residual)``: [B, T, K] -> [B, T, C], one GEMM + a fused epilogue.
+
+    ``bias`` may be None; ``ln_weight`` and ``ln_bias`` None select the parameter-free RMS norm (ops.norm)."""
     dt = _dtype_of(x, weight, bias, residual, ln_weight, ln_bias)
     if dt is None:
         return _fallback("output_layer_norm", "unsupported dtype")(
@@ -1027,7 +1056,8 @@ def output_layer_norm(x, weight, bias, residual, ln_weight, ln_bias, eps):
 
 
 def feed_forward(x, w_in, b_in, w_out, b_out, ln_weight, ln_bias, eps, activation):
-    """``LayerNorm(act(x W_in.T + b_in) W_out.T + b_out + x)``: [B, T, C] -> [B, T, C].
+    """``Norm(act(x W_in.T + b_in) W_out.T + b_out + x)``: [B, T, C] -> [B, T, C] (biases and norm
+    parameters may be None, as in output_layer_norm).
 
     The [B, T, F] intermediate is written once (GEMM + bias + activation per column range) and read
     once by the second GEMM, whose epilogue adds bias and residual and normalises each row.
@@ -1110,7 +1140,8 @@ cdef void _embed_rows(int nrow, int E, Py_ssize_t *ids, Py_ssize_t *tts, real *w
 
 
 def embed(input_ids, token_type_ids, word_embeddings, token_type_embeddings, ln_weight, ln_bias, eps):
-    """Gather word + token-type rows and LayerNorm them: [B, T] ids -> [B, T, E]."""
+    """Gather word + token-type rows and normalise them (LayerNorm, or RMS when ln_weight is None): [B, T] ids ->
+    [B, T, E]."""
     dt = _dtype_of(word_embeddings, token_type_embeddings, ln_weight, ln_bias)
     if dt is None:
         return _fallback("embed", "unsupported dtype")(

@@ -91,6 +91,17 @@ TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "sep_token_id", "decoder_star
 STRING_FIELDS = ("finetuning_task", "tokenizer_class", "prefix")  # None or a string
 PROBABILITY_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
 
+# Fields of JunnyU's ``roformer`` package (0.4.x), which the RoFormer-V2 and RoFormer-Sim checkpoints carry.
+# Hugging Face keeps and ignores them; here they choose the graph. They stay ordinary extra keys (written
+# back only when present); :func:`junnyu_field` reads them with the package's defaults.
+NORM_TYPES = ("layer_norm", "rms_norm")  # LayerNorm with weight and bias / RoFormer-V2's parameter-free norm
+JUNNYU_DEFAULTS: dict[str, Any] = {"norm_type": "layer_norm", "use_bias": True, "pooler_activation": "tanh"}
+
+
+def junnyu_field(config: Any, name: str) -> Any:
+    """``norm_type``, ``use_bias`` or ``pooler_activation`` of a config, or the roformer package's default."""
+    return getattr(config, name, JUNNYU_DEFAULTS[name])
+
 
 def _default_id2label(num_labels: int) -> dict[int, str]:
     return {i: f"LABEL_{i}" for i in range(num_labels)}
@@ -218,7 +229,23 @@ class RoFormerConfig:
             )
         self._validate_token_ids()
         self._validate_other_types()
+        self._validate_junnyu_fields()
         check_num_labels(len(self.id2label))
+
+    def _validate_junnyu_fields(self) -> None:
+        norm_type = junnyu_field(self, "norm_type")
+        if norm_type not in NORM_TYPES:
+            raise ValueError(
+                f"RoFormerConfig.norm_type must be one of {NORM_TYPES} (LayerNorm, or RoFormer-V2's parameter-free "
+                f"RMS norm), got {norm_type!r}: no RoFormer graph here runs another norm"
+            )
+        if not isinstance(junnyu_field(self, "use_bias"), bool):
+            raise ValueError(f"RoFormerConfig.use_bias must be true or false, got {self.use_bias!r}")
+        act = junnyu_field(self, "pooler_activation")
+        if not isinstance(act, str) or act not in ACTIVATIONS:
+            raise ValueError(
+                f"RoFormerConfig.pooler_activation {act!r} is not supported; choose one of {sorted(ACTIVATIONS)}"
+            )
 
     def _validate_numbers(self) -> None:
         eps = self.layer_norm_eps

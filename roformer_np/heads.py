@@ -30,7 +30,7 @@ import numpy as np
 from . import ops
 from .activations import get_activation
 from .backend import get_kernels
-from .config import RoFormerConfig
+from .config import RoFormerConfig, junnyu_field
 from .device import InferenceModeMixin
 from .generation import GENERATION_CONFIG_NAME, generate
 from .hub import pop_hub_kwargs
@@ -276,11 +276,13 @@ class RoFormerPreTrainedHead(InferenceModeMixin):
     ) -> ModelOutput | tuple:
         """Hugging Face's outputs: the output class, or ``(loss?, *fields, *base outputs after the first)``."""
         return_dict = self.config.return_dict if return_dict is None else return_dict
-        if not return_dict:
-            return ((loss,) if loss is not None else ()) + tuple(fields.values()) + base.to_tuple()[1:]
         names = {f.name for f in dataclasses.fields(output_cls)}
-        extra = {k: getattr(base, k) for k in ("past_key_values", "hidden_states", "attentions", "cross_attentions")
-                 if k in names}
+        if not return_dict:  # the pooler's output only where JunnyU's class returns it (the causal LM)
+            rest = tuple(v for k, v in zip(base.keys()[1:], base.to_tuple()[1:]) if k != "pooler_output"
+                         or k in names)
+            return ((loss,) if loss is not None else ()) + tuple(fields.values()) + rest
+        extra = {k: getattr(base, k) for k in ("pooler_output", "past_key_values", "hidden_states", "attentions",
+                                               "cross_attentions") if k in names}
         return output_cls(loss=loss, **fields, **extra)
 
     __call__: Callable[..., Any]
@@ -304,8 +306,10 @@ class _LMHeadMixin:
         return self.head_weights[DECODER_WEIGHT_KEY]
 
     def lm_logits(self, hidden: Array) -> Array:
-        """[B, T, C] -> [B, T, V]."""
+        """[B, T, C] -> [B, T, V]. RoFormer-V2's head is the bare (tied) decoder: no transform, no bias."""
         w = self.head_weights
+        if junnyu_field(self.config, "norm_type") != "layer_norm":
+            return self.linear(hidden, self.decoder_weight)
         p = "cls.predictions.transform."
         return lm_head(
             hidden, w[p + "dense.weight"], w[p + "dense.bias"], w[p + "LayerNorm.weight"], w[p + "LayerNorm.bias"],

@@ -1,8 +1,13 @@
-"""RoFormerModel: embeddings -> N post-LayerNorm blocks with rotary self-attention -> hidden states.
+"""RoFormerModel: embeddings -> N post-norm blocks with rotary self-attention -> hidden states (-> pooler).
 
 The forward pass is a set of pure functions over a :class:`Params` tree (built once from the flat Hugging
 Face state dict); :class:`RoFormerModel` is a thin Hugging Face-style wrapper around them. Decoder mode
 adds the causal mask, optional cross-attention and the key/value cache (:mod:`roformer_np.cache`).
+
+RoFormer-V2 (JunnyU's ``norm_type: rms_norm``, ``use_bias: false``) is the same graph with the parameter-free
+RMS norm in place of each LayerNorm and no bias on the six backbone linears: its absent parameters are None in
+:class:`Params` and the kernels take None for them. A checkpoint with ``pooler.*`` weights (RoFormer-Sim) also
+gets JunnyU's pooler: ``pooler_activation(dense(h[:, 0]))``.
 
 Dimension legend: B batch, T new tokens, P cached length, S = P + T, H heads, D head size, C hidden size,
 E embedding size, F intermediate size, V vocab size, M max positions, L layers, Se encoder length.
@@ -19,13 +24,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import ops
+from .activations import get_activation
 from .backend import get_kernels
 from .cache import KVCache
-from .config import CONFIG_NAME, RoFormerConfig
+from .config import CONFIG_NAME, RoFormerConfig, junnyu_field
 from .device import InferenceModeMixin
 from .hub import CheckpointFiles, pop_hub_kwargs, resolve_checkpoint
 from .outputs import BaseModelOutputWithPastAndCrossAttentions
 from .weights import (
+    POOLER_KEYS,
     PT_WEIGHTS_INDEX_NAME,
     PT_WEIGHTS_NAME,
     SAFE_WEIGHTS_INDEX_NAME,
@@ -47,16 +54,17 @@ SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # ---------------------------------------------------------------------------------------------
 # Parameters
 # ---------------------------------------------------------------------------------------------
+# Biases are None without ``use_bias`` and LayerNorm parameters None under ``norm_type: rms_norm`` (V2).
 @dataclass
 class AttentionParams:
     """One attention block. Self-attention uses w_qkv [3C, C]; cross-attention uses w_q and w_kv [2C, C]."""
 
     w_qkv: Array
-    b_qkv: Array
+    b_qkv: Array | None
     w_out: Array  # [C, C]
-    b_out: Array
-    ln_weight: Array
-    ln_bias: Array
+    b_out: Array | None
+    ln_weight: Array | None
+    ln_bias: Array | None
 
 
 @dataclass
@@ -64,34 +72,42 @@ class LayerParams:
     attention: AttentionParams
     crossattention: AttentionParams | None
     w_in: Array  # [F, C]
-    b_in: Array
+    b_in: Array | None
     w_out: Array  # [C, F]
-    b_out: Array
-    ln_weight: Array
-    ln_bias: Array
+    b_out: Array | None
+    ln_weight: Array | None
+    ln_bias: Array | None
 
 
 @dataclass
 class Params:
     word_embeddings: Array  # [V, E]
     token_type_embeddings: Array  # [N, E]
-    emb_ln_weight: Array
-    emb_ln_bias: Array
+    emb_ln_weight: Array | None
+    emb_ln_bias: Array | None
     project_weight: Array | None  # [C, E] when E != C
     project_bias: Array | None
     positions: Array | SinusoidalPositions  # [M, D] sinusoidal table (stored, or computed as far as used)
     layers: list[LayerParams] = field(default_factory=list)
+    pooler_weight: Array | None = None  # [C, C] (RoFormer-Sim)
+    pooler_bias: Array | None = None
+
+
+def _stacked(w: dict[str, Array], names: list[str]) -> Array | None:
+    """The named tensors concatenated, or None when the checkpoint has none of them (bias-free V2)."""
+    parts = [w.get(n) for n in names]
+    return None if parts[0] is None else np.concatenate(parts)
 
 
 def _attention_params(w: dict[str, Array], prefix: str) -> AttentionParams:
     s = f"{prefix}.self."
     return AttentionParams(
-        w_qkv=np.concatenate([w[s + "query.weight"], w[s + "key.weight"], w[s + "value.weight"]]),
-        b_qkv=np.concatenate([w[s + "query.bias"], w[s + "key.bias"], w[s + "value.bias"]]),
+        w_qkv=_stacked(w, [s + "query.weight", s + "key.weight", s + "value.weight"]),
+        b_qkv=_stacked(w, [s + "query.bias", s + "key.bias", s + "value.bias"]),
         w_out=w[f"{prefix}.output.dense.weight"],
-        b_out=w[f"{prefix}.output.dense.bias"],
-        ln_weight=w[f"{prefix}.output.LayerNorm.weight"],
-        ln_bias=w[f"{prefix}.output.LayerNorm.bias"],
+        b_out=w.get(f"{prefix}.output.dense.bias"),
+        ln_weight=w.get(f"{prefix}.output.LayerNorm.weight"),
+        ln_bias=w.get(f"{prefix}.output.LayerNorm.bias"),
     )
 
 
@@ -128,7 +144,8 @@ class SinusoidalPositions:
 
 
 def build_params(weights: dict[str, Array], config: RoFormerConfig, dtype: np.dtype) -> Params:
-    """Arrange a base-model state dict (no prefix) into :class:`Params`, in ``dtype``."""
+    """Arrange a base-model state dict (no prefix, checked against :func:`base_model_shapes`, so the keys a
+    configuration has no use for are absent) into :class:`Params`, in ``dtype``."""
     w = {k: np.asarray(v, dtype=dtype) for k, v in weights.items()}  # no copy when the dtype already matches
     table = w.get(sinusoidal_key())
     if table is None:
@@ -141,22 +158,24 @@ def build_params(weights: dict[str, Array], config: RoFormerConfig, dtype: np.dt
                 attention=_attention_params(w, p + "attention"),
                 crossattention=_attention_params(w, p + "crossattention") if config.add_cross_attention else None,
                 w_in=w[p + "intermediate.dense.weight"],
-                b_in=w[p + "intermediate.dense.bias"],
+                b_in=w.get(p + "intermediate.dense.bias"),
                 w_out=w[p + "output.dense.weight"],
-                b_out=w[p + "output.dense.bias"],
-                ln_weight=w[p + "output.LayerNorm.weight"],
-                ln_bias=w[p + "output.LayerNorm.bias"],
+                b_out=w.get(p + "output.dense.bias"),
+                ln_weight=w.get(p + "output.LayerNorm.weight"),
+                ln_bias=w.get(p + "output.LayerNorm.bias"),
             )
         )
     return Params(
         word_embeddings=w["embeddings.word_embeddings.weight"],
         token_type_embeddings=w["embeddings.token_type_embeddings.weight"],
-        emb_ln_weight=w["embeddings.LayerNorm.weight"],
-        emb_ln_bias=w["embeddings.LayerNorm.bias"],
+        emb_ln_weight=w.get("embeddings.LayerNorm.weight"),
+        emb_ln_bias=w.get("embeddings.LayerNorm.bias"),
         project_weight=w.get("embeddings_project.weight"),
         project_bias=w.get("embeddings_project.bias"),
         positions=table,
         layers=layers,
+        pooler_weight=w.get(POOLER_KEYS[0]),
+        pooler_bias=w.get(POOLER_KEYS[1]),
     )
 
 
@@ -199,14 +218,14 @@ def embeddings_forward(
     params: Params, config: RoFormerConfig, input_ids: Array | None, token_type_ids: Array,
     inputs_embeds: Array | None, kernels: Any,
 ) -> Array:
-    """Token ids -> [B, T, C]: word + token-type embeddings, LayerNorm, and the E -> C projection."""
+    """Token ids -> [B, T, C]: word + token-type embeddings, the norm, and the E -> C projection."""
     eps = config.layer_norm_eps
     if inputs_embeds is None:
         x = kernels.embed(input_ids, token_type_ids, params.word_embeddings, params.token_type_embeddings,
                           params.emb_ln_weight, params.emb_ln_bias, eps)  # [B, T, E]
     else:
-        x = ops.layer_norm(inputs_embeds + params.token_type_embeddings[token_type_ids],
-                           params.emb_ln_weight, params.emb_ln_bias, eps)
+        x = ops.norm(inputs_embeds + params.token_type_embeddings[token_type_ids],
+                     params.emb_ln_weight, params.emb_ln_bias, eps)
     if params.project_weight is not None:
         x = kernels.linear(x, params.project_weight, params.project_bias)  # [B, T, E] -> [B, T, C]
     return x
@@ -216,7 +235,7 @@ def self_attention_block(
     p: AttentionParams, h: Array, sin: Array, cos: Array, mask: Array | None, config: RoFormerConfig,
     head_mask: Array | None, cache: KVCache | None, layer: int, output_attentions: bool, kernels: Any,
 ) -> tuple[Array, Array | None]:
-    """Rotary self-attention + output projection + residual + LayerNorm: [B, T, C] -> [B, T, C]."""
+    """Rotary self-attention + output projection + residual + norm: [B, T, C] -> [B, T, C]."""
     q, k, v = kernels.qkv_projection(h, p.w_qkv, p.b_qkv, config.num_attention_heads)  # [B, H, T, D] x3
     if cache is None:
         context, probs = kernels.rotary_attention(
@@ -240,11 +259,12 @@ def cross_attention_block(
 ) -> tuple[Array, Array | None]:
     """Attention from the decoder states to the encoder states. No rotary here, as in Hugging Face."""
     n, c = config.num_attention_heads, config.hidden_size
-    q = ops.split_heads(kernels.linear(h, p.w_qkv[:c], p.b_qkv[:c]), n)  # [B, H, T, D]
+    b_q, b_kv = (None, None) if p.b_qkv is None else (p.b_qkv[:c], p.b_qkv[c:])
+    q = ops.split_heads(kernels.linear(h, p.w_qkv[:c], b_q), n)  # [B, H, T, D]
     if cache is not None and cache.cross_keys[layer] is not None:
         k, v = cache.cross_keys[layer], cache.cross_values[layer]  # computed on the first step
     else:
-        kv = kernels.linear(encoder_hidden_states, p.w_qkv[c:], p.b_qkv[c:])  # [B, Se, 2C]
+        kv = kernels.linear(encoder_hidden_states, p.w_qkv[c:], b_kv)  # [B, Se, 2C]
         k, v = ops.split_heads(kv[..., :c], n), ops.split_heads(kv[..., c:], n)  # [B, H, Se, D]
         if cache is not None:
             cache.set_cross(layer, k, v)
@@ -300,6 +320,16 @@ def encoder_forward(
         None if all_attn is None else tuple(all_attn),
         None if all_cross is None else tuple(all_cross),
     )
+
+
+def pooler_forward(params: Params, config: RoFormerConfig, hidden: Array, kernels: Any) -> Array | None:
+    """JunnyU's RoFormerPooler: ``pooler_activation(h[:, 0] @ W.T + b)``, [B, T, C] -> [B, C]; None without one.
+
+    ``pooler_activation`` is ``linear`` in RoFormer-Sim (the similarity vector) and ``tanh`` by default."""
+    if params.pooler_weight is None:
+        return None
+    act = get_activation(junnyu_field(config, "pooler_activation"))
+    return act(kernels.linear(np.ascontiguousarray(hidden[:, 0]), params.pooler_weight, params.pooler_bias))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,18 +394,28 @@ class RoFormerModel(InferenceModeMixin):
         dtype = np.dtype(dtype)
         if dtype not in SUPPORTED_DTYPES:
             raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-        _refuse_v2(config)
         self.config = config
         self.dtype = dtype
         self.backend = backend
         weights = strip_prefix(weights)
         check_layer_count(weights, config, "RoFormerModel weights")  # before the expected names are listed
+        # JunnyU's pooler exists when the checkpoint carries it (RoFormer-Sim); then both tensors are required
+        expected = base_model_shapes(config, pooler=any(k in weights for k in POOLER_KEYS))
         self.missing_keys, self.unexpected_keys = check_weights(
-            weights, base_model_shapes(config), optional_keys(), source="RoFormerModel weights"
+            weights, expected, optional_keys(), source="RoFormerModel weights"
         )
-        expected = base_model_shapes(config)
         self.weights = {k: v for k, v in weights.items() if k in expected}
         self.params = build_params(self.weights, config, dtype)
+
+    @property
+    def has_pooler(self) -> bool:
+        return self.params.pooler_weight is not None
+
+    @property
+    def unilm(self) -> bool:
+        """RoFormer-Sim's seq2seq mode (a decoder with a pooler, as JunnyU's ``RoFormerForCausalLM`` runs it):
+        the pass without cache (the prompt) attends bidirectionally, later tokens causally (and to all of it)."""
+        return self.config.is_decoder and self.has_pooler
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
@@ -459,6 +499,7 @@ class RoFormerModel(InferenceModeMixin):
         )
         out = BaseModelOutputWithPastAndCrossAttentions(
             last_hidden_state=last,
+            pooler_output=pooler_forward(self.params, cfg, last, kernels),
             past_key_values=inputs["cache"],
             hidden_states=hidden_states,
             attentions=attentions,
@@ -538,7 +579,9 @@ class RoFormerModel(InferenceModeMixin):
                     f"attention_mask must be [batch, seq] or [batch, seq, seq], got shape {attention_mask.shape}"
                 )
             check_unit_interval(attention_mask, "attention_mask")
-        mask = extended_attention_mask(attention_mask, length, cfg.is_decoder, dtype)
+        # A UniLM model's first pass (no cache yet) is bidirectional; new tokens are causal after it.
+        causal = cfg.is_decoder and not (self.unilm and past == 0)
+        mask = extended_attention_mask(attention_mask, length, causal, dtype)
 
         if head_mask is not None:
             head_mask = np.asarray(head_mask, dtype=dtype)
@@ -631,14 +674,3 @@ def _as_cache(past_key_values: Any, num_layers: int) -> KVCache | None:
             raise ValueError(f"past_key_values has {past_key_values.num_layers} layers, the model has {num_layers}")
         return past_key_values
     return KVCache.from_legacy(past_key_values, num_layers)
-
-
-def _refuse_v2(config: RoFormerConfig) -> None:
-    """RoFormer-V2 checkpoints (RMS norm, no biases) need another graph; running them as v1 gives garbage."""
-    norm_type = getattr(config, "norm_type", "layer_norm")
-    use_bias = getattr(config, "use_bias", True)
-    if norm_type not in (None, "layer_norm") or use_bias is False:
-        raise ValueError(
-            f"this config describes a RoFormer-V2 model (norm_type={norm_type!r}, use_bias={use_bias!r}), "
-            "which the RoFormer (v1) classes cannot run correctly: RoFormer-V2 is not supported"
-        )

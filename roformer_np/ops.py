@@ -52,6 +52,22 @@ def layer_norm(x: Array, weight: Array, bias: Array, eps: float) -> Array:
     return centred * inv_std * weight + bias
 
 
+def rms_norm(x: Array, eps: float) -> Array:
+    """RoFormer-V2's parameter-free norm over the last axis: ``x / sqrt(mean(x^2) + eps)``.
+
+    Unlike LayerNorm it subtracts no mean and has no gain or offset (Su, "RoFormerV2", 2022; bert4keras
+    ``LayerNormalization(zero_mean=False, scale=False, offset=False)``).
+    """
+    mean_square = np.mean(x * x, axis=-1, keepdims=True)
+    return x / np.sqrt(mean_square + x.dtype.type(eps))
+
+
+def norm(x: Array, weight: Array | None, bias: Array | None, eps: float) -> Array:
+    """The residual norm of a block: LayerNorm with its parameters, or, when a block has none (``weight`` is
+    None, as in every RoFormer-V2 checkpoint), :func:`rms_norm`."""
+    return rms_norm(x, eps) if weight is None else layer_norm(x, weight, bias, eps)
+
+
 def softmax(x: Array, axis: int = -1) -> Array:
     """Numerically stable softmax (the row maximum is subtracted first)."""
     shifted = x - x.max(axis=axis, keepdims=True)
@@ -117,10 +133,10 @@ def merge_heads(x: Array) -> Array:
     return x.transpose(0, 2, 1, 3).reshape(b, t, h * d)
 
 
-def qkv_projection(x: Array, w_qkv: Array, b_qkv: Array, num_heads: int) -> tuple[Array, Array, Array]:
+def qkv_projection(x: Array, w_qkv: Array, b_qkv: Array | None, num_heads: int) -> tuple[Array, Array, Array]:
     """Queries, keys and values from one GEMM over the stacked weights.
 
-    x: [B, T, C]; w_qkv: [3C, C] (query, key, value rows stacked); b_qkv: [3C].
+    x: [B, T, C]; w_qkv: [3C, C] (query, key, value rows stacked); b_qkv: [3C], or None (RoFormer-V2).
     Returns q, k, v, each [B, H, T, D].
     """
     qkv = linear(x, w_qkv, b_qkv)  # [B, T, 3C]
@@ -178,27 +194,29 @@ def rotary_attention(
 
 
 # ---------------------------------------------------------------------------------------------
-# Residual blocks (post-LayerNorm, as BERT)
+# Residual blocks (post-norm, as BERT). Biases may be None and the norm parameters None together
+# (RoFormer-V2: bias-free linears and the parameter-free RMS norm, see :func:`norm`).
 # ---------------------------------------------------------------------------------------------
 def output_layer_norm(
-    x: Array, weight: Array, bias: Array, residual: Array, ln_weight: Array, ln_bias: Array, eps: float
+    x: Array, weight: Array, bias: Array | None, residual: Array, ln_weight: Array | None, ln_bias: Array | None,
+    eps: float,
 ) -> Array:
-    """``LayerNorm(x @ weight.T + bias + residual)``: [B, T, in] -> [B, T, C]."""
-    return layer_norm(linear(x, weight, bias) + residual, ln_weight, ln_bias, eps)
+    """``Norm(x @ weight.T + bias + residual)``: [B, T, in] -> [B, T, C]."""
+    return norm(linear(x, weight, bias) + residual, ln_weight, ln_bias, eps)
 
 
 def feed_forward(
     x: Array,
     w_in: Array,
-    b_in: Array,
+    b_in: Array | None,
     w_out: Array,
-    b_out: Array,
-    ln_weight: Array,
-    ln_bias: Array,
+    b_out: Array | None,
+    ln_weight: Array | None,
+    ln_bias: Array | None,
     eps: float,
     activation: str,
 ) -> Array:
-    """The position-wise block ``LayerNorm(act(x W_in.T + b_in) W_out.T + b_out + x)``.
+    """The position-wise block ``Norm(act(x W_in.T + b_in) W_out.T + b_out + x)``.
 
     x: [B, T, C]; w_in: [F, C]; w_out: [C, F]; ``activation`` is a ``hidden_act`` name.
     """
@@ -211,14 +229,14 @@ def embed(
     token_type_ids: Array,
     word_embeddings: Array,
     token_type_embeddings: Array,
-    ln_weight: Array,
-    ln_bias: Array,
+    ln_weight: Array | None,
+    ln_bias: Array | None,
     eps: float,
 ) -> Array:
-    """Word + token-type embeddings, then LayerNorm. No absolute positions: rotary carries them.
+    """Word + token-type embeddings, then the norm. No absolute positions: rotary carries them.
 
     input_ids, token_type_ids: [B, T] integers; word_embeddings: [V, E]; token_type_embeddings: [N, E].
     Returns [B, T, E].
     """
     x = word_embeddings[input_ids] + token_type_embeddings[token_type_ids]
-    return layer_norm(x, ln_weight, ln_bias, eps)
+    return norm(x, ln_weight, ln_bias, eps)

@@ -36,9 +36,11 @@ class ModelOutput:
 
 @dataclass
 class BaseModelOutputWithPastAndCrossAttentions(ModelOutput):
-    """last_hidden_state [B, T, C]; hidden_states: L+1 arrays [B, T, C]; attentions: L arrays [B, H, T, S]."""
+    """last_hidden_state [B, T, C]; pooler_output [B, C] (only for a checkpoint with a pooler, JunnyU's field);
+    hidden_states: L+1 arrays [B, T, C]; attentions: L arrays [B, H, T, S]."""
 
     last_hidden_state: np.ndarray | None = None
+    pooler_output: np.ndarray | None = None
     past_key_values: Any = None
     hidden_states: tuple[np.ndarray, ...] | None = None
     attentions: tuple[np.ndarray, ...] | None = None
@@ -60,10 +62,13 @@ class MaskedLMOutput(ModelOutput):
 
 @dataclass
 class CausalLMOutputWithCrossAttentions(ModelOutput):
-    """loss: scalar (float32, as Hugging Face upcasts); logits [B, T, V]; past_key_values: a KVCache."""
+    """loss: scalar (float32, as Hugging Face upcasts); logits [B, T, V]; pooler_output [B, C] (a checkpoint with
+    a pooler: RoFormer-Sim, in JunnyU's CausalLMOutputWithPoolingAndCrossAttentions order); past_key_values: a
+    KVCache."""
 
     loss: np.ndarray | None = None
     logits: np.ndarray | None = None
+    pooler_output: np.ndarray | None = None
     past_key_values: Any = None
     hidden_states: tuple[np.ndarray, ...] | None = None
     attentions: tuple[np.ndarray, ...] | None = None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import RoFormerConfig
+from .config import RoFormerConfig, junnyu_field
 from .errors import CheckpointError
 from .jsonio import loads_json, read_json
 
@@ -56,15 +56,26 @@ def sinusoidal_key() -> str:
     return "encoder.embed_positions.weight"
 
 
-def base_model_shapes(config: RoFormerConfig) -> dict[str, tuple[int, ...]]:
-    """Every parameter of ``RoFormerModel`` (no prefix) with its shape, for this configuration."""
+POOLER_KEYS = ("pooler.dense.weight", "pooler.dense.bias")  # JunnyU's RoFormerPooler (RoFormer-Sim)
+
+
+def base_model_shapes(config: RoFormerConfig, pooler: bool = False) -> dict[str, tuple[int, ...]]:
+    """Every parameter of ``RoFormerModel`` (no prefix) with its shape, for this configuration.
+
+    RoFormer-V2 (JunnyU's ``norm_type: rms_norm`` / ``use_bias: false``) has no LayerNorm parameters and no
+    biases on the six backbone linears (query, key, value, attention output, intermediate, output).
+    ``pooler``: with JunnyU's pooler (:data:`POOLER_KEYS`), which a model has when its checkpoint carries it.
+    """
     V, E, C, F = config.vocab_size, config.embedding_size, config.hidden_size, config.intermediate_size
+    layer_norm = junnyu_field(config, "norm_type") == "layer_norm"
+    use_bias = junnyu_field(config, "use_bias")
     shapes: dict[str, tuple[int, ...]] = {
         "embeddings.word_embeddings.weight": (V, E),
         "embeddings.token_type_embeddings.weight": (config.type_vocab_size, E),
-        "embeddings.LayerNorm.weight": (E,),
-        "embeddings.LayerNorm.bias": (E,),
     }
+    if layer_norm:
+        shapes["embeddings.LayerNorm.weight"] = (E,)
+        shapes["embeddings.LayerNorm.bias"] = (E,)
     if E != C:
         shapes["embeddings_project.weight"] = (C, E)
         shapes["embeddings_project.bias"] = (C,)
@@ -73,19 +84,25 @@ def base_model_shapes(config: RoFormerConfig) -> dict[str, tuple[int, ...]]:
     for i in range(config.num_hidden_layers):
         p = f"encoder.layer.{i}."
         for block in blocks:
-            for name in ("query", "key", "value"):
-                shapes[f"{p}{block}.self.{name}.weight"] = (C, C)
-                shapes[f"{p}{block}.self.{name}.bias"] = (C,)
-            shapes[f"{p}{block}.output.dense.weight"] = (C, C)
-            shapes[f"{p}{block}.output.dense.bias"] = (C,)
-            shapes[f"{p}{block}.output.LayerNorm.weight"] = (C,)
-            shapes[f"{p}{block}.output.LayerNorm.bias"] = (C,)
+            linears = [f"{block}.self.{name}" for name in ("query", "key", "value")] + [f"{block}.output.dense"]
+            for name in linears:
+                shapes[f"{p}{name}.weight"] = (C, C)
+                if use_bias:
+                    shapes[f"{p}{name}.bias"] = (C,)
+            if layer_norm:
+                shapes[f"{p}{block}.output.LayerNorm.weight"] = (C,)
+                shapes[f"{p}{block}.output.LayerNorm.bias"] = (C,)
         shapes[f"{p}intermediate.dense.weight"] = (F, C)
-        shapes[f"{p}intermediate.dense.bias"] = (F,)
         shapes[f"{p}output.dense.weight"] = (C, F)
-        shapes[f"{p}output.dense.bias"] = (C,)
-        shapes[f"{p}output.LayerNorm.weight"] = (C,)
-        shapes[f"{p}output.LayerNorm.bias"] = (C,)
+        if use_bias:
+            shapes[f"{p}intermediate.dense.bias"] = (F,)
+            shapes[f"{p}output.dense.bias"] = (C,)
+        if layer_norm:
+            shapes[f"{p}output.LayerNorm.weight"] = (C,)
+            shapes[f"{p}output.LayerNorm.bias"] = (C,)
+    if pooler:
+        shapes[POOLER_KEYS[0]] = (C, C)
+        shapes[POOLER_KEYS[1]] = (C,)
     return shapes
 
 
@@ -117,6 +134,8 @@ def head_shapes(kind: str, config: RoFormerConfig) -> dict[str, tuple[int, ...]]
     :func:`tied_aliases` (Hugging Face's ``_tied_weights_keys``) and usually absent from checkpoints.
     """
     V, E, C, N = config.vocab_size, config.embedding_size, config.hidden_size, config.num_labels
+    if kind in ("masked_lm", "causal_lm") and junnyu_field(config, "norm_type") != "layer_norm":
+        return {DECODER_WEIGHT_KEY: (V, E)}  # RoFormer-V2: the bare decoder (JunnyU's RoFormerV2LMPredictionHead)
     if kind in ("masked_lm", "causal_lm"):
         return {
             LM_BIAS_KEY: (V,),
@@ -158,7 +177,7 @@ def tied_aliases(kind: str, config: RoFormerConfig) -> dict[str, str]:
     """
     if kind not in ("masked_lm", "causal_lm"):
         return {}
-    aliases = {DECODER_BIAS_KEY: LM_BIAS_KEY}
+    aliases = {DECODER_BIAS_KEY: LM_BIAS_KEY} if DECODER_BIAS_KEY in head_shapes(kind, config) else {}
     if config.tie_word_embeddings:
         aliases[DECODER_WEIGHT_KEY] = BASE_PREFIX + WORD_EMBEDDINGS_KEY
     return aliases

@@ -202,13 +202,17 @@ def test_save_weights_rejects_unsupported_dtypes(tmp_path) -> None:
         save_weights({"x": np.zeros(2, np.complex64)}, tmp_path)
 
 
-def test_v2_config_is_refused_with_an_explanation(real_dir) -> None:
+def test_v2_config_runs_and_an_unknown_norm_type_is_refused(real_dir) -> None:
     from roformer_np import RoFormerConfig
 
     cfg = RoFormerConfig.from_pretrained(real_dir / "roformer_v2_chinese_char_base")
-    small = cfg.copy(vocab_size=32, hidden_size=16, num_attention_heads=2, num_hidden_layers=1, intermediate_size=8)
-    with pytest.raises(ValueError, match="RoFormer-V2"):
-        RoFormerModel(small, random_weights(small))
+    small = cfg.copy(vocab_size=32, hidden_size=16, embedding_size=16, num_attention_heads=2, num_hidden_layers=1,
+                     intermediate_size=8)
+    weights = random_weights(small)
+    assert not any("LayerNorm" in k or k.endswith(".bias") for k in weights)  # V2 has neither
+    assert RoFormerModel(small, weights)([[1, 2, 3]]).last_hidden_state.shape == (1, 3, 16)
+    with pytest.raises(ValueError, match="norm_type"):
+        cfg.copy(norm_type="batch_norm")
 
 
 # ---------------------------------------------------------------------------------------------
