@@ -127,7 +127,7 @@ def test_erf_dispatch_keeps_scipys_dtypes_and_shapes():
 
 
 def test_plain_char_is_the_normalizer_check_it_replaces():
-    from roformer_np import tokenizer_fast as fast
+    from roformer_np import tokenizer_stages as fast
 
     for first, last in fast._PLAIN_BLOCKS + ((0x00, 0x20), (0x7F, 0x2FF), (0xFFEF, 0xFFFF)):
         for cp in range(first, last + 1):

@@ -477,9 +477,9 @@ def test_odd_unicode_never_raises(tok):
 
 
 def test_word_cache_eviction(tok, monkeypatch):
-    import roformer_np.tokenizer as module
+    import roformer_np.tokenizer_stages as module
 
-    monkeypatch.setattr(module, "_CACHE_SIZE", 8)
+    monkeypatch.setattr(module, "CACHE_SIZE", 8)
     fresh = RoFormerTokenizer(BASE)
     words = [f"zq{i}x" for i in range(40)]
     first = [fresh.tokenize(w) for w in words]
