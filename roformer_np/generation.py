@@ -16,6 +16,11 @@ tokens:
 
 With ``is_decoder=False`` the cache is still used and the mask is not causal, so the prompt attends both
 ways and each new token to everything before it: Hugging Face's prefix-LM behaviour, reproduced.
+
+RoFormer-Sim (a decoder whose checkpoint has a pooler, see ``RoFormerModel.unilm``) decodes as UniLM, as
+JunnyU's ``prepare_inputs_for_generation`` intends: the prompt pass is bidirectional with its token types (0 by
+default), and every generated token has ``token_type_ids`` 1 and attends to the whole prompt and causally to the
+tokens generated before it, through the cache.
 Sampling uses NumPy's generator (``seed`` or ``generator``), so it is reproducible but does not
 reproduce PyTorch's random stream.
 
@@ -140,6 +145,9 @@ class _Decoder:
         encoder_attention_mask: Any, capacity: int,
     ) -> None:
         self.model = model
+        self.unilm = model.roformer.unilm  # generated tokens are segment 1
+        if self.unilm and token_type_ids is None:
+            token_type_ids = np.zeros(attention_mask.shape, dtype=np.int64)
         self.cache = KVCache(model.config.num_hidden_layers, capacity=capacity)
         self.attention_mask = attention_mask
         self.token_type_ids = token_type_ids
@@ -163,13 +171,14 @@ class _Decoder:
         return self.model.lm_logits(out.last_hidden_state[:, -1:])[:, 0].astype(np.float32, copy=False)
 
     def advance(self) -> None:
-        """One more position: the mask gains a 1, token types repeat their last column."""
+        """One more position: the mask gains a 1, token types repeat their last column (UniLM: are 1)."""
         n = self.attention_mask.shape[0]
         self.attention_mask = np.concatenate(
             [self.attention_mask, np.ones((n, 1), dtype=self.attention_mask.dtype)], axis=1
         )
         if self.token_type_ids is not None:
-            self.token_type_ids = np.concatenate([self.token_type_ids, self.token_type_ids[:, -1:]], axis=1)
+            new = np.ones((n, 1), dtype=self.token_type_ids.dtype) if self.unilm else self.token_type_ids[:, -1:]
+            self.token_type_ids = np.concatenate([self.token_type_ids, new], axis=1)
 
 
 # ---------------------------------------------------------------------------------------------
