@@ -37,6 +37,7 @@ from .hub import (
 )
 from .model import RoFormerModel
 from .tokenizer import TOKENIZER_CONFIG_FILE, RoFormerTokenizer
+from .tokenizer_bert import BertTokenizer, BertTokenizerFast, ElectraTokenizer, ElectraTokenizerFast
 from .tokenizer_fast import RoFormerTokenizerFast
 from .weights import WORD_EMBEDDINGS_KEY, base_model_shapes, sinusoidal_key
 
@@ -57,11 +58,18 @@ CONFIG_MAPPING: dict[str, type] = {"roformer": RoFormerConfig}
 # model_type -> (slow, fast) tokenizer class names (transformers' TOKENIZER_MAPPING_NAMES)
 TOKENIZER_MAPPING: dict[str, tuple[str | None, str | None]] = {
     "roformer": ("RoFormerTokenizer", "RoFormerTokenizerFast"),
+    "bert": ("BertTokenizer", "BertTokenizerFast"),
+    "electra": ("ElectraTokenizer", "ElectraTokenizerFast"),
 }
-# tokenizer class name (as tokenizer_config.json spells it) -> class
+# tokenizer class name (as tokenizer_config.json spells it) -> class; the char / Sim / V2 RoFormer checkpoints
+# name BertTokenizer (plain WordPiece, no jieba)
 TOKENIZER_CLASSES: dict[str, type] = {
     "RoFormerTokenizer": RoFormerTokenizer,
     "RoFormerTokenizerFast": RoFormerTokenizerFast,
+    "BertTokenizer": BertTokenizer,
+    "BertTokenizerFast": BertTokenizerFast,
+    "ElectraTokenizer": ElectraTokenizer,
+    "ElectraTokenizerFast": ElectraTokenizerFast,
 }
 
 
@@ -235,6 +243,35 @@ def _tokenizer_class(name: str, use_fast: bool, source: str) -> type:
                      f"(supported: {_supported(TOKENIZER_CLASSES)})")
 
 
+def _named_tokenizer_class(directory: Path) -> tuple[Any, str]:
+    """``tokenizer_config.json``'s ``tokenizer_class`` in a local directory (None if absent), and where from."""
+    file = directory / TOKENIZER_CONFIG_FILE
+    if directory.is_dir() and file.is_file():
+        return _json_object(file).get("tokenizer_class"), f"tokenizer_class of {file}"
+    return None, ""
+
+
+def _class_by_name(name: Any, use_fast: bool, source: str) -> type:
+    if not isinstance(name, str):
+        raise ValueError(f"{source} must be a class name (a str), got {name!r}")
+    return _tokenizer_class(name, use_fast, source)
+
+
+def tokenizer_class_of(path: str | os.PathLike, use_fast: bool = True) -> type:
+    """The tokenizer class of a local directory (or ``vocab.txt``) by AutoTokenizer's rules: the
+    ``tokenizer_class`` of its ``tokenizer_config.json``, else of its ``config.json``, else its model type's
+    pair; a directory naming none of them (a bare ``vocab.txt``) gets RoFormer's pair."""
+    directory = Path(path)
+    name, source = _named_tokenizer_class(directory)
+    if name is not None:
+        return _class_by_name(name, use_fast, source)
+    file = directory / CONFIG_NAME
+    data = _json_object(file) if directory.is_dir() and file.is_file() else {}
+    if data.get("tokenizer_class") is not None:
+        return _class_by_name(data["tokenizer_class"], use_fast, f"tokenizer_class of {file}")
+    return _pair_class(data.get("model_type") or "roformer", use_fast, f"model_type of {file}")
+
+
 class AutoTokenizer:
     """``AutoTokenizer.from_pretrained(name_or_path)``: the tokenizer class a checkpoint names."""
 
@@ -244,9 +281,10 @@ class AutoTokenizer:
     @staticmethod
     def from_pretrained(name_or_path: str | os.PathLike, *, use_fast: bool = True, tokenizer_type: str | None = None,
                         config: Any = None, **kwargs: Any) -> Any:
-        """Load the tokenizer of a checkpoint directory or Hub id. ``use_fast`` (default True) picks
-        ``RoFormerTokenizerFast`` as transformers does; ``tokenizer_type`` names a model type instead of
-        reading the files; other keywords: the Hub keywords and the tokenizer's own options."""
+        """Load the tokenizer of a checkpoint directory or Hub id. ``use_fast`` (default True) picks the
+        ``...Fast`` class (``RoFormerTokenizerFast``, ``BertTokenizerFast``) as transformers does;
+        ``tokenizer_type`` names a model type instead of reading the files; other keywords: the Hub keywords and
+        the tokenizer's own options."""
         if not isinstance(use_fast, bool):
             raise ValueError(f"use_fast must be True or False, got {use_fast!r}")
         hub = pop_hub_kwargs(kwargs, "AutoTokenizer.from_pretrained")
@@ -260,17 +298,13 @@ class AutoTokenizer:
             directory = None  # no tokenizer_config.json anywhere: the config decides (and names a real miss)
         if directory is not None:
             hub = pin_revision(hub, name_or_path, directory)
-            file = directory / TOKENIZER_CONFIG_FILE
-            if directory.is_dir() and file.is_file():
-                name, source = _json_object(file).get("tokenizer_class"), f"tokenizer_class of {file}"
+            name, source = _named_tokenizer_class(directory)
         if name is None:
             if config is None:
                 config = AutoConfig.from_pretrained(name_or_path, **hub)
             name, source = getattr(config, "tokenizer_class", None), "the config's tokenizer_class"
         if name is None:
             cls = _pair_class(getattr(config, "model_type", None), use_fast, "the config")
-        elif not isinstance(name, str):
-            raise ValueError(f"{source} must be a class name (a str), got {name!r}")
         else:
-            cls = _tokenizer_class(name, use_fast, source)
+            cls = _class_by_name(name, use_fast, source)
         return cls.from_pretrained(name_or_path, **hub, **kwargs)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..auto import tokenizer_class_of
 from ..device import check_device
 from ..heads import (
     RoFormerForCausalLM,
@@ -20,8 +21,8 @@ from ..heads import (
 )
 from ..hub import CheckpointFiles, pop_hub_kwargs, resolve_checkpoint
 from ..model import RoFormerModel, checkpoint_files
-from ..tokenizer import TOKENIZER_FILES, VOCAB_FILE, RoFormerTokenizer
-from ..tokenizer_fast import RoFormerTokenizerFast
+from ..tokenizer import TOKENIZER_FILES, VOCAB_FILE
+from ..tokenizer_base import WordPieceTokenizer
 from .base import Pipeline
 from .feature_extraction import FeatureExtractionPipeline
 from .fill_mask import FillMaskPipeline
@@ -82,13 +83,13 @@ def _load_tokenizer(model_dir: Path, tokenizer: Any, use_fast: bool, hub: dict[s
         raise FileNotFoundError(f"tokenizer directory not found: {path}")
     if path.is_dir() and not (path / VOCAB_FILE).is_file():
         raise ValueError(f"no {VOCAB_FILE} in {path}: pass tokenizer= (a directory with {VOCAB_FILE})")
-    return (RoFormerTokenizerFast if use_fast else RoFormerTokenizer).from_pretrained(path)
+    return tokenizer_class_of(path, use_fast).from_pretrained(path)  # AutoTokenizer's table, one place
 
 
 def pipeline(
     task: str,
     model: str | os.PathLike | Any | None = None,
-    tokenizer: str | os.PathLike | RoFormerTokenizer | None = None,
+    tokenizer: str | os.PathLike | WordPieceTokenizer | None = None,
     backend: str | None = None,
     num_threads: int | None = None,
     dtype: np.dtype | type = np.float32,
@@ -116,9 +117,10 @@ def pipeline(
         num_threads: threads of the native kernels during the pipeline's forward passes.
         dtype: the compute dtype when loading from a directory (float32 or float64).
         batch_size: model rows per forward pass (inputs are grouped by length and padded).
-        use_fast: load the tokenizer from a directory as :class:`RoFormerTokenizerFast` (the default of Hugging
-            Face's ``pipeline``, whose rules differ from the slow tokenizer's on a few texts) or, if False, as
-            :class:`RoFormerTokenizer`.
+        use_fast: load the tokenizer from a directory as the fast class its ``tokenizer_config.json`` names
+            (as AutoTokenizer: :class:`RoFormerTokenizerFast`, or :class:`BertTokenizerFast` for the char / Sim /
+            V2 checkpoints; the default of Hugging Face's ``pipeline``, whose rules differ from the slow
+            tokenizer's on a few texts) or, if False, as the slow one (:class:`RoFormerTokenizer`, ...).
         revision, token: the Hub revision (branch, tag or commit) and token of ``model`` and ``tokenizer`` ids.
         device: None, -1 or ``"cpu"`` (transformers' names for the CPU); any other device raises ValueError.
         model_kwargs: the other Hub keywords, as transformers takes them (``cache_dir``, ``local_files_only``,
