@@ -116,11 +116,8 @@ def test_configurations(texts):
 
 
 def _plain(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+    """Arrays and tuples as the JSON lists of the goldens."""
+    return json.loads(json.dumps(value, default=np.ndarray.tolist))
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=f"{i}-{c['source']}")
