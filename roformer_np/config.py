@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .activations import ACTIVATIONS
+from .errors import CheckpointError
 from .jsonio import read_json  # size, UTF-8 and depth limits; a bad file is a CheckpointError (a ValueError)
 from .losses import PROBLEM_TYPES
 
@@ -103,6 +104,17 @@ def junnyu_field(config: Any, name: str) -> Any:
     return getattr(config, name, JUNNYU_DEFAULTS[name])
 
 
+def _label_map(value: Any, name: str, key: type, item: type) -> dict:
+    """``id2label`` / ``label2id`` with keys and values converted as Hugging Face reads them; a value that is
+    not a dict of convertible entries is a ValueError naming the field (as transformers' "should be a dictionary")."""
+    if not isinstance(value, dict):
+        raise ValueError(f"config {name} should be a dictionary, got {type(value).__name__}")
+    try:
+        return {key(k): item(v) for k, v in value.items()}
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"config {name} holds an entry that is not {key.__name__} -> {item.__name__}: {exc}") from None
+
+
 def _default_id2label(num_labels: int) -> dict[int, str]:
     return {i: f"LABEL_{i}" for i in range(num_labels)}
 
@@ -163,13 +175,13 @@ class RoFormerConfig:
         if num_labels is not None:
             num_labels = check_num_labels(num_labels)
         if id2label is not None:
-            self.id2label = {int(k): str(v) for k, v in dict(id2label).items()}
+            self.id2label = _label_map(id2label, "id2label", int, str)
         else:
             self.id2label = _default_id2label(2 if num_labels is None else num_labels)
         if num_labels is not None and id2label is not None and num_labels != len(self.id2label):
             self.id2label = _default_id2label(num_labels)
         if label2id is not None and id2label is not None:
-            self.label2id = {str(k): int(v) for k, v in dict(label2id).items()}
+            self.label2id = _label_map(label2id, "label2id", str, int)
         else:
             self.label2id = {v: k for k, v in self.id2label.items()}
         self.validate()
@@ -345,6 +357,8 @@ class RoFormerConfig:
             data = read_json(path, "config")
         except FileNotFoundError:
             raise FileNotFoundError(f"no config file at {path}") from None
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{path} must hold a JSON object, not {type(data).__name__}")
         return cls.from_dict(data)
 
     @classmethod

@@ -1,8 +1,9 @@
 """Reading the JSON files of a checkpoint directory (config, tokenizer and generation configs, shard indexes).
 
 A checkpoint directory may come from anyone, so every JSON file is read under the same limits: a size cap
-checked before reading, strict UTF-8, and a nesting depth checked before ``json.loads`` (whose C parser
-recurses once per level). Every failure is a :class:`CheckpointError` naming the file.
+checked while reading, strict UTF-8, and a nesting depth and value count checked before ``json.loads`` (whose
+C parser recurses once per level, and builds ~20x the text's size from ``[[],[],…]``). Every failure is a
+:class:`CheckpointError` naming the file.
 """
 
 from __future__ import annotations
@@ -18,35 +19,40 @@ from .errors import CheckpointError
 
 MAX_JSON_BYTES = 64 * 2**20  # a shard index of a 10^5-tensor model is ~10 MB; configs are a few KB
 MAX_JSON_DEPTH = 64  # Hugging Face's files nest 3 deep (config -> id2label -> label)
+MAX_JSON_VALUES = 1_000_000  # a 10,000-tensor safetensors header holds ~80,000; parsed, each costs ~100 bytes
 
 _CHUNK = 1 << 20
 
 
-def json_depth(raw: bytes) -> int:
-    """How deep JSON text nests (an upper bound on ``json.loads``' recursion), found without recursing.
+def json_extent(raw: bytes) -> tuple[int, int]:
+    """(nesting depth, number of values) of JSON text — an upper bound on ``json.loads``' recursion and on
+    the objects it builds — found without recursing, in NumPy passes over 1 MiB chunks.
 
-    Escaped backslashes and quotes are dropped, so every remaining quote opens or closes a string; brackets
-    outside strings are then counted +1 / -1 in NumPy chunks. Up to the first syntax error (where
-    ``json.loads`` stops) this is the parser's own depth; unbalanced or invalid text only counts higher.
+    Escaped backslashes and quotes are dropped, so every remaining quote opens or closes a string; outside
+    strings, brackets count +1 / -1 for the depth, and brackets and commas count the values. Up to the first
+    syntax error (where ``json.loads`` stops) these are the parser's own numbers; invalid text only counts higher.
     """
     text = np.frombuffer(raw.replace(b"\\\\", b"").replace(b'\\"', b""), np.uint8)
-    level = deepest = quotes = 0
+    level = deepest = quotes = values = 0
     for start in range(0, len(text), _CHUNK):
         part = text[start : start + _CHUNK]
-        in_string = (np.cumsum(part == ord('"'), dtype=np.int64) + quotes) & 1
-        step = (part == ord("[")) | (part == ord("{"))
-        step = step.astype(np.int64) - ((part == ord("]")) | (part == ord("}")))
-        step[in_string == 1] = 0
-        run = np.cumsum(step) + level
+        outside = ((np.cumsum(part == ord('"'), dtype=np.int64) + quotes) & 1) == 0
+        opens = ((part == ord("[")) | (part == ord("{"))) & outside
+        closes = ((part == ord("]")) | (part == ord("}"))) & outside
+        run = np.cumsum(opens.astype(np.int64) - closes) + level
         deepest, level = max(deepest, int(run.max())), int(run[-1])
+        values += int(np.count_nonzero(opens)) + int(np.count_nonzero((part == ord(",")) & outside))
         quotes += int(np.count_nonzero(part == ord('"')))
-    return deepest
+    return deepest, values
 
 
 def loads_json(raw: bytes, source: str) -> Any:
     """Parse UTF-8 JSON bytes; every way they can be bad is a :class:`CheckpointError` naming ``source``."""
-    if json_depth(raw) > MAX_JSON_DEPTH:
+    depth, values = json_extent(raw)
+    if depth > MAX_JSON_DEPTH:
         raise CheckpointError(f"{source}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    if values > MAX_JSON_VALUES:
+        raise CheckpointError(f"{source}: JSON holds more than {MAX_JSON_VALUES} values")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

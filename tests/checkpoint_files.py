@@ -162,13 +162,20 @@ import json, resource, sys
 limit = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 from roformer_np.weights import load_weights
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def status(field):  # kB, of this process's own memory (ru_maxrss would include the parent's peak after fork)
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
+
+base = status("VmRSS")
+with open("/proc/self/clear_refs", "w") as fh:
+    fh.write("5")  # reset VmHWM, the peak resident size, to the current size
 try:
     loaded = load_weights(sys.argv[2])
-    outcome = "loaded " + ",".join(sorted(loaded))
+    outcome = "loaded " + ",".join(sorted(loaded))[:200]
 except Exception as exc:
     outcome = type(exc).__name__ + ": " + str(exc)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = status("VmHWM")
 print(json.dumps({"outcome": outcome, "rss_growth_kib": peak - base, "peak_kib": peak}))
 """
 

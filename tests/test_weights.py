@@ -347,7 +347,10 @@ def test_json_files_over_the_size_limit_are_refused_before_reading(tmp_path, mon
 def test_json_depth_matches_the_parser() -> None:
     """The depth pre-scan is exact for valid JSON (brackets in strings and escaped quotes do not count) and
     counts unclosed brackets, which json.loads would recurse into before finding the error."""
-    from roformer_np.jsonio import json_depth
+    from roformer_np.jsonio import json_extent
+
+    def json_depth(raw: bytes) -> int:
+        return json_extent(raw)[0]
 
     cases = {0: ["x", 3, None], 1: [[], {}, {"a": "[[[{{"}, ["]]]", "\\", '"[']], 2: [[[]], {"a": [1, "[["]}],
              4: [{"a": [{"\\": [1]}]}, [[[["\\\"[["]]]]]}
@@ -356,6 +359,8 @@ def test_json_depth_matches_the_parser() -> None:
             assert json_depth(json.dumps(doc).encode()) == depth, doc
     assert json_depth(b"[" * 10**6) == 10**6
     assert json_depth(b'"\\\\" [[ "]]]"') == 2
+    # values: 4 containers + 3 separating commas (the one inside "x,y" is text)
+    assert json_extent(json.dumps({"a": [1, 2, {"b": "x,y"}], "c": []}).encode())[1] == 7
 
 
 @pytest.mark.parametrize("content, message", [
@@ -380,3 +385,30 @@ def test_config_and_tokenizer_json_defects_are_checkpoint_errors(tmp_path, conte
     (directory / "tokenizer_config.json").write_bytes(content)
     with pytest.raises(CheckpointError, match=message):
         RoFormerTokenizer.from_pretrained(directory)
+
+
+def test_json_value_count_is_bounded_before_parsing(tmp_path) -> None:
+    """16 MiB of ``[[],[],…]`` parses into ~440 MB of lists: refused from the scan, before json.loads."""
+    from roformer_np.jsonio import MAX_JSON_VALUES
+
+    n = MAX_JSON_VALUES + 10
+    path = _index(tmp_path, b'{"weight_map": {}, "x": [' + b"[]," * n + b"[]]}")
+    with pytest.raises(CheckpointError, match=f"more than {MAX_JSON_VALUES} values"):
+        load_weights(path)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"null", "must hold a JSON object, not NoneType"),  # was TypeError (found by tests/fuzz)
+    (b"[1, 2]", "must hold a JSON object, not list"),
+    (b'{"id2label": {"0": "a", "1": "b"}, "label2id": {"a": null, "b": 1}}', "label2id holds an entry"),
+    (b'{"id2label": {"0": "a", "1": "b"}, "label2id": {"a": [0], "b": 1}}', "label2id holds an entry"),
+    (b'{"id2label": [[0, "a"]]}', "id2label should be a dictionary, got list"),
+    (b'{"id2label": {"x": "a"}}', "id2label holds an entry that is not int"),
+])
+def test_config_structure_found_by_the_fuzzer_is_a_value_error(tmp_path, content, message) -> None:
+    """Findings of the config.json fuzzer: a non-object file and label maps of the wrong types raised TypeError."""
+    from roformer_np import RoFormerConfig
+
+    (tmp_path / "config.json").write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        RoFormerConfig.from_pretrained(tmp_path)
