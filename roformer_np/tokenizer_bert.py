@@ -6,8 +6,8 @@ WordPiece, no jieba. These are the RoFormer tokenizers' machinery with BERT's pr
 (:mod:`roformer_np.tokenizer_stages`):
 
 - slow: the same normaliser as ``RoFormerTokenizer`` (lowercase outside the special tokens, split on them);
-  whitespace split; each word through BERT's basic tokenizer (clean text, spaces around CJK ideographs, NFC,
-  lowercase and strip accents, punctuation split, ``never_split``) and WordPiece;
+  split at whitespace and around CJK ideographs (``tokenize_chinese_chars``); each word through BERT's basic
+  tokenizer (clean text, NFC, lowercase and strip accents, punctuation split, ``never_split``) and WordPiece;
 - fast: the ``tokenizers`` pipeline, ``BertNormalizer`` + ``BertPreTokenizer`` (whitespace, punctuation, and
   CJK ideographs when ``tokenize_chinese_chars``) + WordPiece, with offsets into the original text;
   ``do_basic_tokenize`` and ``never_split`` are accepted and, as in transformers, have no effect.
@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from .tokenizer_base import WordPieceTokenizer
 from .tokenizer_fast import FastTokenizerMixin
-from .tokenizer_stages import split_wordpiece, whitespace_words
+from .tokenizer_stages import bert_words, split_wordpiece
 
 __all__ = ["BertTokenizer", "BertTokenizerFast", "ElectraTokenizer", "ElectraTokenizerFast"]
 
@@ -33,11 +33,15 @@ class BertTokenizer(WordPieceTokenizer):
     _clean_up_default = True
 
     def _pre_tokenizer(self) -> Callable[[str], list[str]]:
-        return whitespace_words
+        # without the basic tokenizer, transformers only splits at whitespace (no spacing of ideographs)
+        return bert_words(self.do_basic_tokenize and self.tokenize_chinese_chars)
 
 
 class BertTokenizerFast(FastTokenizerMixin, BertTokenizer):
     """transformers' ``BertTokenizerFast`` (the pipelines' default): the same tokens, ids and offsets."""
+
+    def _pre_tokenizer(self) -> Callable[[str], list[str]]:
+        return bert_words(self.tokenize_chinese_chars)  # BertNormalizer's handle_chinese_chars
 
     def _analyze(self, word: str) -> list[tuple[str, int, int]]:
         return split_wordpiece(word, self.vocab, self.unk_token, split_punctuation=True,
@@ -48,7 +52,5 @@ class ElectraTokenizer(BertTokenizer):
     """transformers' ``ElectraTokenizer``: ``BertTokenizer`` under ELECTRA's name."""
 
 
-class ElectraTokenizerFast(FastTokenizerMixin, ElectraTokenizer):
+class ElectraTokenizerFast(BertTokenizerFast):
     """transformers' ``ElectraTokenizerFast``: ``BertTokenizerFast`` under ELECTRA's name."""
-
-    _analyze = BertTokenizerFast._analyze

@@ -7,8 +7,8 @@ choice of one function per stage (see :class:`roformer_np.tokenizer_base.WordPie
   ``PreTrainedTokenizer.tokenize``: lowercase outside the special tokens, then split on them) and
   ``fast_normalize`` (the ``tokenizers`` order: split on the special tokens, then ``BertNormalizer``);
 - pre-tokenisers (chunk -> words whose concatenation is the chunk, so offsets follow): jieba's cut
-  (RoFormer, :mod:`roformer_np.tokenizer_jieba`) and ``whitespace_words`` (BERT's basic split; the rest of it
-  is done per word by the word model);
+  (RoFormer, :mod:`roformer_np.tokenizer_jieba`) and ``bert_words`` (BERT's basic split at whitespace and
+  ideographs; the rest of it is done per word by the word model);
 - word models (word -> ``(token, start, end)`` triples): ``WordAnalyzer`` of :mod:`roformer_np.tokenizer_text`
   (slow BERT basic tokenizer + WordPiece) and ``split_wordpiece`` (the fast pre-tokeniser's cuts + WordPiece),
   with ``WordTable`` remembering the results per word;
@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from .tokenizer_encoding import SpecialIds
-from .tokenizer_text import is_cjk, is_control, is_punctuation, wordpiece
+from .tokenizer_text import CJK_RANGES, is_cjk, is_control, is_punctuation, wordpiece
 
 __all__ = [
     "SpecialSplitter",
     "slow_normalize",
     "fast_normalize",
-    "whitespace_words",
+    "bert_words",
     "split_wordpiece",
     "WordTable",
     "BertPostProcessor",
@@ -196,17 +196,19 @@ def fast_normalize(text: str, specials: SpecialSplitter, strip_accents: bool, lo
 
 # ------------------------------------------------------------------------------------------- pre-tokenisers
 @cache
-def _whitespace_re() -> re.Pattern:
-    # BERT's whitespace split keeps the characters its cleaning drops (\x0b, \x1c..\x1f, \x85) inside words;
-    # Python's other whitespace (all below U+3001) cuts, as the basic tokenizer's str.split after cleaning
+def bert_words(split_cjk: bool) -> Callable[[str], list[str]]:
+    """BERT's pre-tokeniser, first steps: runs of whitespace, CJK ideographs one by one (``split_cjk``, the
+    ``tokenize_chinese_chars`` spacing), and runs of other characters, in order (so the words concatenate to
+    the text). The word model does the rest (cleaning, accents, punctuation), word by word.
+
+    The characters BERT's cleaning drops (\x0b, \x1c..\x1f, \x85) stay inside words; Python's other
+    whitespace (all below U+3001) cuts, as the basic tokenizer's ``str.split`` after cleaning.
+    """
     spaces = "".join(re.escape(chr(cp)) for cp in range(0x3001) if chr(cp).isspace() and not is_control(chr(cp)))
-    return re.compile(f"[{spaces}]+|[^{spaces}]+")
-
-
-def whitespace_words(text: str) -> list[str]:
-    """BERT's pre-tokeniser, first step: runs of whitespace and of other characters, in order (so the words
-    concatenate to the text). The word model does the rest of the split (punctuation, CJK ideographs)."""
-    return _whitespace_re().findall(text)
+    if not split_cjk:
+        return re.compile(f"[{spaces}]+|[^{spaces}]+").findall
+    cjk = "".join(f"{chr(first)}-{chr(last)}" for first, last in CJK_RANGES)
+    return re.compile(f"[{spaces}]+|[{cjk}]|[^{spaces}{cjk}]+").findall
 
 
 # ---------------------------------------------------------------------------------------------- word models

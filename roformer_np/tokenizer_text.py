@@ -44,18 +44,14 @@ def is_punctuation(ch: str) -> bool:
     return unicodedata.category(ch).startswith("P")
 
 
+# The CJK ideograph blocks BERT surrounds with spaces (Hangul and kana are not among them).
+CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
+              (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+
+
 def is_cjk(cp: int) -> bool:
-    """The CJK ideograph blocks BERT surrounds with spaces (Hangul and kana are not among them)."""
-    return (
-        0x4E00 <= cp <= 0x9FFF
-        or 0x3400 <= cp <= 0x4DBF
-        or 0x20000 <= cp <= 0x2A6DF
-        or 0x2A700 <= cp <= 0x2B73F
-        or 0x2B740 <= cp <= 0x2B81F
-        or 0x2B820 <= cp <= 0x2CEAF
-        or 0xF900 <= cp <= 0xFAFF
-        or 0x2F800 <= cp <= 0x2FA1F
-    )
+    """Whether code point ``cp`` is in one of BERT's CJK ideograph blocks (``CJK_RANGES``)."""
+    return any(first <= cp <= last for first, last in CJK_RANGES)
 
 
 @lru_cache(maxsize=1 << 16)
