@@ -1,10 +1,10 @@
 """The ``roformer-np`` command line (also ``python -m roformer_np``).
 
-Task commands (``fill-mask``, ``classify``, ``ner``, ``qa``, ``embed``, ``generate``) run a pipeline on texts
-given as arguments, ``-`` (stdin) or ``--input FILE`` (one text per line, or JSON lines), and print readable
-text or, with ``--json``, one JSON object per input. ``convert`` writes ``model.safetensors`` beside a
-``pytorch_model.bin``; ``info`` reports the version and backend and runs a self-check. A user error prints one
-``roformer-np: error: …`` line and exits with status 2.
+Task commands (``fill-mask``, ``classify``, ``ner``, ``qa``, ``embed``, ``generate``, ``similarity``) run a
+pipeline on texts given as arguments, ``-`` (stdin) or ``--input FILE`` (one text per line, or JSON lines), and
+print readable text or, with ``--json``, one JSON object per input. ``convert`` writes ``model.safetensors``
+beside a ``pytorch_model.bin``; ``info`` reports the version and backend and runs a self-check. A user error
+prints one ``roformer-np: error: …`` line and exits with status 2.
 """
 
 from __future__ import annotations
@@ -140,6 +140,29 @@ def _embed_options(a: argparse.Namespace) -> dict:
     return {"pooling": None if a.pooling == "none" else a.pooling, "normalize": a.normalize, "truncation": True}
 
 
+def _similarity_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-s", "--source", help="the sentence each text is compared with (JSON lines may carry their own "
+                                          "\"source_sentence\" and a \"sentences\" list)")
+    p.add_argument("--pooling", choices=["pooler", "cls", "mean"], default="pooler",
+                   help="the sentence vector (default pooler: RoFormer-Sim's; cls / mean for other encoders)")
+
+
+def _similarity_options(a: argparse.Namespace) -> dict:
+    return {"pooling": a.pooling}
+
+
+def _similarity_input(record: dict, a: argparse.Namespace) -> dict:
+    """``{"source_sentence", "sentences"}``: a record's own fields, else ``--source`` and the line as the sentence."""
+    source = record.get("source_sentence", a.source)
+    if source is None:
+        raise CliError(f"{record.get('_where', 'input')}: no source sentence: give --source or JSON lines with "
+                       "'source_sentence' and 'sentences'")
+    sentences = record["sentences"] if "sentences" in record else [field(record, "text")]
+    record["source_sentence"], record["sentences"] = source, sentences
+    record.pop("text", None)
+    return {"source_sentence": source, "sentences": sentences}
+
+
 def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=_positive_int, help="tokens to add (default 256, as Hugging Face)")
     p.add_argument("--do-sample", action=argparse.BooleanOptionalAction, default=None,
@@ -206,6 +229,8 @@ COMMANDS = {
                      truncation=_truncates),
     "generate": Command("text-generation", "continue prompts with a causal LM (needs --model)", _generate_args,
                         _generate_options),
+    "similarity": Command("sentence-similarity", "cosine similarity of sentence vectors (RoFormer-Sim; needs "
+                          "--model)", _similarity_args, _similarity_options, _similarity_input),
 }
 
 

@@ -219,9 +219,15 @@ def format_generate(record: dict, result: list) -> str:
     return "\n".join(r.get("generated_text", str(r.get("generated_token_ids"))) for r in result)
 
 
+def format_similarity(record: dict, result: list) -> str:
+    lines = [f"S: {short(record['source_sentence'])}"]
+    return "\n".join(lines + [f"  {score:.4f}  {text}" for score, text in zip(result, record["sentences"])])
+
+
 FORMATTERS = {"fill-mask": format_fill_mask, "text-classification": format_classify,
               "token-classification": format_ner, "question-answering": format_qa,
-              "feature-extraction": format_embed, "text-generation": format_generate}
+              "feature-extraction": format_embed, "text-generation": format_generate,
+              "sentence-similarity": format_similarity}
 
 
 def write_text(task: str, record: dict, result: Any, out: TextIO) -> None:

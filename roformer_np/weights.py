@@ -92,11 +92,10 @@ def base_model_shapes(config: RoFormerConfig, pooler: bool = False) -> dict[str,
             if layer_norm:
                 shapes[f"{p}{block}.output.LayerNorm.weight"] = (C,)
                 shapes[f"{p}{block}.output.LayerNorm.bias"] = (C,)
-        shapes[f"{p}intermediate.dense.weight"] = (F, C)
-        shapes[f"{p}output.dense.weight"] = (C, F)
-        if use_bias:
-            shapes[f"{p}intermediate.dense.bias"] = (F,)
-            shapes[f"{p}output.dense.bias"] = (C,)
+        for name, shape in (("intermediate.dense", (F, C)), ("output.dense", (C, F))):  # in the state dict's order
+            shapes[f"{p}{name}.weight"] = shape
+            if use_bias:
+                shapes[f"{p}{name}.bias"] = shape[:1]
         if layer_norm:
             shapes[f"{p}output.LayerNorm.weight"] = (C,)
             shapes[f"{p}output.LayerNorm.bias"] = (C,)

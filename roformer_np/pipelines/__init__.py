@@ -12,6 +12,7 @@ from .factory import ALIASES, DEMO_ROOT, TASKS, demo_model_dir, pipeline, resolv
 from .feature_extraction import FeatureExtractionPipeline
 from .fill_mask import FillMaskPipeline
 from .question_answering import QuestionAnsweringPipeline
+from .sentence_similarity import SentenceSimilarityPipeline, similar_sentences
 from .text_classification import TextClassificationPipeline
 from .text_generation import TextGenerationPipeline
 from .token_classification import TokenClassificationPipeline
@@ -24,10 +25,12 @@ __all__ = [
     "FillMaskPipeline",
     "Pipeline",
     "QuestionAnsweringPipeline",
+    "SentenceSimilarityPipeline",
     "TextClassificationPipeline",
     "TextGenerationPipeline",
     "TokenClassificationPipeline",
     "demo_model_dir",
     "pipeline",
     "resolve_task",
+    "similar_sentences",
 ]

@@ -27,6 +27,7 @@ from .base import Pipeline
 from .feature_extraction import FeatureExtractionPipeline
 from .fill_mask import FillMaskPipeline
 from .question_answering import QuestionAnsweringPipeline
+from .sentence_similarity import SentenceSimilarityPipeline
 from .text_classification import TextClassificationPipeline
 from .text_generation import TextGenerationPipeline
 from .token_classification import TokenClassificationPipeline
@@ -49,6 +50,7 @@ TASKS: dict[str, Task] = {
     "question-answering": Task(QuestionAnsweringPipeline, RoFormerForQuestionAnswering, None),
     "feature-extraction": Task(FeatureExtractionPipeline, RoFormerModel, "mlm"),
     "text-generation": Task(TextGenerationPipeline, RoFormerForCausalLM, None),
+    "sentence-similarity": Task(SentenceSimilarityPipeline, RoFormerModel, None),  # RoFormer-Sim checkpoints
 }
 _GIVE_MODEL = "give a checkpoint directory (model= in Python, --model DIR on the command line)"
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}  # Hugging Face's too
@@ -104,7 +106,8 @@ def pipeline(
     """A pipeline for ``task`` as in Hugging Face: ``pipeline("fill-mask", model=dir)("水在零度时会[MASK]")``.
 
     Tasks: ``fill-mask``, ``text-classification`` (alias ``sentiment-analysis``), ``token-classification``
-    (alias ``ner``), ``question-answering``, ``feature-extraction``, ``text-generation``.
+    (alias ``ner``), ``question-answering``, ``feature-extraction``, ``text-generation``,
+    ``sentence-similarity`` (RoFormer-Sim: cosine of pooler vectors).
 
     Args:
         model: a checkpoint directory (``config.json`` + weights, and normally ``vocab.txt``) or a Hub

@@ -10,15 +10,36 @@ import numpy as np
 from .base import Batch, Feature, Pipeline, check_positive_int, encode_features
 from .text_classification import truncation_length
 
-POOLINGS = ("cls", "mean")
+POOLINGS = ("cls", "mean", "pooler")
+
+
+def sentence_vectors(model: Any, batch: Batch, pooling: str) -> np.ndarray:
+    """One vector per row [B, C]: the [CLS] state, the mean over the real tokens (special tokens included,
+    padding excluded) or the pooler's output (RoFormer-Sim). The pass needs no cache; a Sim model's first pass
+    is bidirectional (``RoFormerModel.unilm``)."""
+    out = model(**batch.model_inputs(), use_cache=False if model.config.is_decoder else None)
+    if pooling == "pooler":
+        return out.pooler_output
+    hidden = out.last_hidden_state  # [B, T, C]
+    if pooling == "cls":
+        return hidden[:, 0]
+    return np.stack([hidden[r, :n].mean(axis=0, dtype=np.float64).astype(hidden.dtype)
+                     for r, n in enumerate(batch.lengths)])
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """Vectors (last axis) scaled to unit L2 length, norms computed in float64; a zero vector stays zero."""
+    norms = np.linalg.norm(vectors.astype(np.float64), axis=-1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(vectors.dtype)
 
 
 class FeatureExtractionPipeline(Pipeline):
     """``pipe("今天天气很好")`` → ``[[[h_0…], [h_1…], …]]``: nested lists [1, tokens, hidden] as Hugging Face.
 
     Options: ``truncation`` / ``max_length``; ``return_tensors=True`` gives NumPy arrays instead of lists.
-    Extension (not in Hugging Face): ``pooling="cls"`` (the [CLS] vector) or ``"mean"`` (mean over the real
-    tokens, special tokens included, padding excluded) gives one vector [hidden] per text;
+    Extension (not in Hugging Face): ``pooling="cls"`` (the [CLS] vector), ``"mean"`` (mean over the real
+    tokens, special tokens included, padding excluded) or ``"pooler"`` (the pooler's output of a checkpoint
+    with ``roformer.pooler.*``: RoFormer-Sim's sentence vector) gives one vector [hidden] per text;
     ``normalize=True`` scales every returned vector to unit L2 length (each token's when not pooled).
     Results never depend on ``batch_size`` (Hugging Face returns padded rows when batching).
     """
@@ -30,6 +51,9 @@ class FeatureExtractionPipeline(Pipeline):
         check_positive_int("max_length", max_length, allow_none=True)
         if pooling is not None and pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS} or None, got {pooling!r}")
+        if pooling == "pooler" and not self.model.has_pooler:
+            raise ValueError("pooling='pooler' needs a checkpoint with a pooler (roformer.pooler.*: RoFormer-Sim); "
+                             "this model has none: use pooling='cls' or 'mean'")
         return {"truncation": bool(truncation), "max_length": max_length, "return_tensors": bool(return_tensors),
                 "pooling": pooling, "normalize": bool(normalize)}
 
@@ -41,20 +65,15 @@ class FeatureExtractionPipeline(Pipeline):
         return encode_features(self.tokenizer, text, **kwargs)
 
     def _forward(self, batch: Batch, opts: dict) -> list[np.ndarray]:
+        if opts["pooling"] is not None:
+            return list(sentence_vectors(self.model, batch, opts["pooling"]))
         hidden = self.model(**batch.model_inputs()).last_hidden_state  # [B, T, C]
-        pooling = opts["pooling"]
-        if pooling == "cls":
-            return list(hidden[:, 0])
-        if pooling == "mean":
-            return [hidden[r, :n].mean(axis=0, dtype=np.float64).astype(hidden.dtype) for r, n in
-                    enumerate(batch.lengths)]
         return [hidden[r, :n] for r, n in enumerate(batch.lengths)]
 
     def _postprocess(self, text: str, features: list[Feature], outputs: list[np.ndarray], opts: dict) -> Any:
         vectors = outputs[0]  # [C] pooled or [T, C]
         if opts["normalize"]:
-            norms = np.linalg.norm(vectors.astype(np.float64), axis=-1, keepdims=True)
-            vectors = (vectors / np.maximum(norms, 1e-12)).astype(vectors.dtype)
+            vectors = normalise(vectors)
         if opts["pooling"] is None:
             vectors = vectors[None]  # [1, T, C], Hugging Face's shape
         return vectors if opts["return_tensors"] else vectors.tolist()
