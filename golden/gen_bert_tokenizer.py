@@ -21,6 +21,7 @@ import json
 import platform
 import random
 import sys
+import tempfile
 import unicodedata
 from importlib.metadata import version
 from pathlib import Path
@@ -185,6 +186,42 @@ def electra_agrees(texts: list[str]) -> dict:
     return {"texts": len(texts), "identical": True, "checked": checked}
 
 
+def check_save_load(texts: list[str]) -> dict:
+    """roformer_np saves -> transformers loads, and the reverse, with the same ids (and offsets for the fast
+    classes), options and vocabulary; what roformer_np saves names BertTokenizer, which AutoTokenizer follows."""
+    from gen_tokenizer import _our_tokenizer_class
+    from transformers import AutoTokenizer as HFAuto
+    from transformers import BertTokenizer, BertTokenizerFast
+
+    _our_tokenizer_class()  # roformer_np importable (without its other dependencies if need be)
+    from roformer_np.tokenizer_bert import BertTokenizer as OurSlow
+    from roformer_np.tokenizer_bert import BertTokenizerFast as OurFast
+
+    options = {"do_lower_case": False, "model_max_length": 512, "tokenize_chinese_chars": False}
+    checked = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        ours_dir, hf_dir = Path(tmp) / "ours", Path(tmp) / "hf"
+        OurFast(VOCAB, **options).save_pretrained(ours_dir)
+        BertTokenizerFast(str(VOCAB), **options).save_pretrained(hf_dir)
+        fresh = (BertTokenizer(str(VOCAB), **options), BertTokenizerFast(str(VOCAB), **options))
+        for name, (ours, theirs) in {
+            "hf_loads_roformer_np_save": ((OurSlow(VOCAB, **options), OurFast(VOCAB, **options)),
+                                          (BertTokenizer.from_pretrained(ours_dir), HFAuto.from_pretrained(ours_dir))),
+            "roformer_np_loads_hf_save": ((OurSlow.from_pretrained(hf_dir), OurFast.from_pretrained(hf_dir)), fresh),
+        }.items():
+            if type(theirs[1]).__name__ != "BertTokenizerFast" or theirs[1].model_max_length != 512:
+                raise AssertionError(f"{name}: {type(theirs[1]).__name__}, {theirs[1].model_max_length}")
+            for text in texts:
+                if ours[0].encode(text) != theirs[0].encode(text):
+                    raise AssertionError(f"{name}: slow ids differ on {text!r}")
+                a = ours[1](text, return_offsets_mapping=True)
+                b = theirs[1](text, return_offsets_mapping=True)
+                if a["input_ids"] != b["input_ids"] or [tuple(o) for o in a["offset_mapping"]] != b["offset_mapping"]:
+                    raise AssertionError(f"{name}: fast ids or offsets differ on {text!r}")
+            checked[name] = True
+    return {**checked, "texts_checked": len(texts), "options": options}
+
+
 def main(outdir: str | Path | None = None) -> dict:
     from transformers import BertTokenizer, BertTokenizerFast
 
@@ -215,6 +252,7 @@ def main(outdir: str | Path | None = None) -> dict:
         "counts": {name: len(items) for name, items in files.items()},
         "slow_fast_differ": sum("fast" in c for c in corpus),
         "electra": electra_agrees(texts[::7] + TRICKY),
+        "save_load": check_save_load(texts[::5] + TRICKY),
         "files": sizes,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")

@@ -52,6 +52,8 @@ def test_manifest_matches_corpus_and_vocab(texts):
     assert manifest["vocab"]["sha256"] == hashlib.sha256(VOCAB.read_bytes()).hexdigest()
     assert len(texts) == manifest["corpus"]["texts"] + manifest["tricky_texts"] > 800
     assert manifest["electra"]["identical"] is True
+    # the generator loaded roformer_np's saved files with transformers (and the reverse): same ids and offsets
+    assert manifest["save_load"]["hf_loads_roformer_np_save"] and manifest["save_load"]["roformer_np_loads_hf_save"]
     if manifest["versions"]["unicodedata"] != unicodedata.unidata_version:
         pytest.skip("goldens were made with another Unicode database; character classes may differ")
 
