@@ -6,7 +6,7 @@ ids, ``decode``, the post-processor's layout, ``__call__`` from :mod:`roformer_n
 from :mod:`roformer_np.tokenizer_files`):
 
 - ``_normalize(text)``: the normaliser (``slow_normalize`` or ``fast_normalize``);
-- ``_pre_tokenizer()``: the function cutting a chunk into words (jieba or BERT's whitespace split);
+- ``_pre_tokenizer()``: the function cutting a chunk into words (jieba, or BERT's cuts at whitespace and ideographs);
 - ``_vocab_words_whole``: a word of the vocabulary is one token without going through the word model (jieba's
   words, for RoFormer);
 - ``_analyze(word)``: the word model, ``(token, start, end)`` per token of a word;

@@ -120,6 +120,14 @@ class FilesMixin:
                     raise ValueError(
                         f"{added_file}: token {content!r} (id {index}) is not in vocab.txt; not supported"
                     )
+        named = config.get("tokenizer_class")
+        if isinstance(named, str) and named.replace("Fast", "") != cls.__name__.replace("Fast", ""):
+            # transformers' warning too: e.g. RoFormerTokenizer on a char checkpoint naming BertTokenizer
+            logger.warning(
+                "The tokenizer class you load from this checkpoint is not the same type as the class this function "
+                "is called from. It may result in unexpected tokenization. The tokenizer class you load from this "
+                "checkpoint is %r. The class this function is called from is %r (AutoTokenizer picks the named "
+                "one).", named, cls.__name__)
         init: dict[str, Any] = {}
         params = set(inspect.signature(cls.__init__).parameters) - {"self"}
         for key, value in config.items():
