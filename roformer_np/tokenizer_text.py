@@ -1,4 +1,5 @@
-"""BERT's basic tokenizer and WordPiece, as Hugging Face's slow RoFormerTokenizer runs them on one jieba word.
+"""BERT's basic tokenizer and WordPiece on one word: the word model of the slow tokenizers (a jieba word for
+RoFormerTokenizer, a word of BERT's whitespace / ideograph split for BertTokenizer).
 
 Each step reproduces the *strings* of transformers 4.56.2 exactly (``BasicTokenizer`` then
 ``WordpieceTokenizer``) and carries, for every output character, the span of input characters it came
@@ -279,10 +280,10 @@ def wordpiece(
 
 
 class WordAnalyzer:
-    """Turns one jieba word that is not in the vocabulary into WordPiece tokens with spans.
+    """Turns one word (for RoFormer: a jieba word not in the vocabulary) into WordPiece tokens with spans.
 
-    Mirrors ``RoFormerTokenizer._tokenize(word, use_jieba=False)`` of transformers 4.56.2: BERT's basic
-    tokenizer (when ``do_basic_tokenize``) then WordPiece on each basic token.
+    Mirrors ``RoFormerTokenizer._tokenize(word, use_jieba=False)`` = ``BertTokenizer._tokenize(word)`` of
+    transformers 4.56.2: BERT's basic tokenizer (when ``do_basic_tokenize``) then WordPiece on each basic token.
     """
 
     def __init__(
