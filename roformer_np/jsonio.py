@@ -69,6 +69,8 @@ def read_json(path: str | os.PathLike, what: str, max_bytes: int = MAX_JSON_BYTE
     A missing file raises FileNotFoundError, as ``open`` does; other I/O errors are a CheckpointError.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a directory, a FIFO (open would block), a device
+        raise CheckpointError(f"{path}: the {what} is not a regular file")
     try:
         with open(path, "rb") as fh:  # in chunks: read(max_bytes + 1) would allocate that much up front
             chunks, total = [], 0

@@ -315,6 +315,8 @@ def read_torch_checkpoint(path: str | os.PathLike, dtype: np.dtype | None = None
     path = Path(path)
     files: _Archive | None = None
     try:
+        if not path.is_file():  # a FIFO would block open(), a directory or device is no checkpoint
+            raise CheckpointError("not a regular file")
         with open(path, "rb") as fh:
             head = fh.read(4)
         if head[:1] == b"\x80":

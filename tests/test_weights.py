@@ -412,3 +412,23 @@ def test_config_structure_found_by_the_fuzzer_is_a_value_error(tmp_path, content
     (tmp_path / "config.json").write_bytes(content)
     with pytest.raises(ValueError, match=message):
         RoFormerConfig.from_pretrained(tmp_path)
+
+
+def test_fifos_and_directories_are_refused_without_blocking(tmp_path) -> None:
+    """open() on a FIFO blocks until a writer comes: a hostile directory must not hang the loader."""
+    import os
+
+    from roformer_np import RoFormerConfig
+    from roformer_np.torch_pickle import read_torch_checkpoint
+
+    os.mkfifo(tmp_path / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        read_torch_checkpoint(tmp_path / "pytorch_model.bin")
+    os.mkfifo(tmp_path / "config.json")
+    with pytest.raises(CheckpointError, match="config is not a regular file"):
+        RoFormerConfig.from_pretrained(tmp_path)
+    (tmp_path / "x.index.json").mkdir()
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        from roformer_np.weights import read_shard_index
+
+        read_shard_index(tmp_path / "x.index.json")
