@@ -307,17 +307,21 @@ class WordPieceTokenizer(EncodingMixin, FilesMixin):
         tokens = tuple(t for t, _, _ in triples)
         return tokens, tuple(vocab.get(t, unk) for t in tokens), tuple((s, e) for _, s, e in triples)
 
-    def _encode_ids(self, text: str) -> list[int]:
-        ids: list[int] = []
-        lookup = self._ids_of.__getitem__
+    def _per_word(self, text: str, table: WordTable, special: Callable[[str], Any]) -> list:
+        """Every word's entry in ``table`` (ids or tokens), ``special(token)`` for the special tokens."""
+        out: list = []
+        lookup = table.__getitem__
         chain = itertools.chain.from_iterable
         cut = self._pre_tokenizer()
         for chunk, _, is_special in self._normalize(text)[0]:
             if is_special:
-                ids.append(self.vocab[chunk])
+                out.append(special(chunk))
             else:
-                ids.extend(chain(map(lookup, cut(chunk))))
-        return ids
+                out.extend(chain(map(lookup, cut(chunk))))
+        return out
+
+    def _encode_ids(self, text: str) -> list[int]:
+        return self._per_word(text, self._ids_of, self.vocab.__getitem__)
 
     def _encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]], list[str]]:
         ids: list[int] = []
@@ -357,16 +361,7 @@ class WordPieceTokenizer(EncodingMixin, FilesMixin):
         """The tokens of ``text`` (no special tokens added), as Hugging Face's ``tokenize``."""
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
-        tokens: list[str] = []
-        lookup = self._tokens_of.__getitem__
-        chain = itertools.chain.from_iterable
-        cut = self._pre_tokenizer()
-        for chunk, _, is_special in self._normalize(text)[0]:
-            if is_special:
-                tokens.append(chunk)
-            else:
-                tokens.extend(chain(map(lookup, cut(chunk))))
-        return tokens
+        return self._per_word(text, self._tokens_of, str)
 
     def tokenize_with_offsets(self, text: str) -> tuple[list[str], list[tuple[int, int]]]:
         """Tokens of ``text`` with their ``(start, end)`` character spans in ``text``."""
