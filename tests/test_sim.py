@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,17 +26,22 @@ CHARS = ("今天气很好我想去公园玩明也不错的是人们在家里吃�
 TEXTS = ["今天天气很好", "今天天气不错", "我想去公园玩", "老师在学校看书", "猫"]
 
 
-@pytest.fixture(scope="module")
-def sim_dir(tmp_path_factory):
-    source = GOLDEN / "cases" / "junnyu_sim_causal_lm"
-    path = tmp_path_factory.mktemp("sim")
-    for name in ("config.json", "model.safetensors"):
-        shutil.copy(source / name, path / name)
+def checkpoint_with_vocab(case: str, path: Path) -> Path:
+    """A copy of golden case ``case``'s checkpoint with a 64-token char vocabulary (BertTokenizer) beside it."""
+    source = GOLDEN / "cases" / case
+    for file in source.iterdir():
+        if file.name in ("config.json", "model.safetensors", "pytorch_model.bin"):
+            shutil.copy(file, path / file.name)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *CHARS]
     assert len(vocab) == json.loads((path / "config.json").read_text())["vocab_size"] == len(set(vocab))
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     (path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer"}), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def sim_dir(tmp_path_factory):
+    return checkpoint_with_vocab("junnyu_sim_causal_lm", tmp_path_factory.mktemp("sim"))
 
 
 @pytest.fixture(scope="module")
