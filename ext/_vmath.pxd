@@ -268,18 +268,24 @@ cdef extern from *:
         }
     }
 
-    /* y = LayerNorm(y + bias + residual) over one row (the reference's order of operations).
-       Sums run in double over RNP_LANES fixed lanes, then the lanes are added in order. */
-    RNP_CLONES static void rnp_add_ln_row_f32(float *y, const float *bias, const float *res,
-                                              const float *w, const float *b, int n, float eps) {
-        double acc[RNP_LANES] = {0};
-        int j, l, n16 = n - n % RNP_LANES;
+    /* y += bias + res over one row, in the reference's order (either may be NULL). */
+    static inline void rnp_add_row_f32(float *y, const float *bias, const float *res, int n) {
+        int j;
         for (j = 0; j < n; j++) {
             float v = y[j];
             if (bias) v = v + bias[j];
             if (res) v = v + res[j];
             y[j] = v;
         }
+    }
+
+    /* y = LayerNorm(y + bias + residual) over one row (the reference's order of operations).
+       Sums run in double over RNP_LANES fixed lanes, then the lanes are added in order. */
+    RNP_CLONES static void rnp_add_ln_row_f32(float *y, const float *bias, const float *res,
+                                              const float *w, const float *b, int n, float eps) {
+        double acc[RNP_LANES] = {0};
+        int j, l, n16 = n - n % RNP_LANES;
+        rnp_add_row_f32(y, bias, res, n);
         for (j = 0; j < n16; j += RNP_LANES) {
             const float *p = y + j;  /* pointer, not y[j + l]: Cython's -fwrapv blocks vectorising that */
             for (l = 0; l < RNP_LANES; l++) acc[l] += (double)p[l];
@@ -305,12 +311,7 @@ cdef extern from *:
     RNP_CLONES static void rnp_add_rms_row_f32(float *y, const float *bias, const float *res, int n, float eps) {
         double acc[RNP_LANES] = {0};
         int j, l, n16 = n - n % RNP_LANES;
-        for (j = 0; j < n; j++) {
-            float v = y[j];
-            if (bias) v = v + bias[j];
-            if (res) v = v + res[j];
-            y[j] = v;
-        }
+        rnp_add_row_f32(y, bias, res, n);
         for (j = 0; j < n16; j += RNP_LANES) {
             const float *p = y + j;
             for (l = 0; l < RNP_LANES; l++) acc[l] += (double)p[l] * (double)p[l];

@@ -530,14 +530,10 @@ cdef void _add_ln_rows(int m, int n, real *y, real *bias, real *res, int ldr, re
         _add_ln_row(y + <Py_ssize_t>i * n, bias, NULL if res == NULL else res + <Py_ssize_t>i * ldr, g, b, n, eps)
 
 
-cdef inline void _add_rms_row(real *y, real *bias, real *res, int n, double eps) noexcept nogil:
-    """y = y' / sqrt(mean(y'^2) + eps) with y' = y + bias + res (bias, res may be NULL), as ops.rms_norm."""
+cdef inline void _add_row(real *y, real *bias, real *res, int n) noexcept nogil:
+    """y += bias + res over one row, in the reference's order (either may be NULL)."""
     cdef int j
-    cdef double s = 0.0
-    cdef real v, root
-    if real is float:
-        rnp_add_rms_row_f32(y, bias, res, n, <float>eps)
-        return
+    cdef real v
     for j in range(n):
         v = y[j]
         if bias != NULL:
@@ -545,7 +541,19 @@ cdef inline void _add_rms_row(real *y, real *bias, real *res, int n, double eps)
         if res != NULL:
             v = v + res[j]
         y[j] = v
-        s += v * v
+
+
+cdef inline void _add_rms_row(real *y, real *bias, real *res, int n, double eps) noexcept nogil:
+    """y = y' / sqrt(mean(y'^2) + eps) with y' = y + bias + res (bias, res may be NULL), as ops.rms_norm."""
+    cdef int j
+    cdef double s = 0.0
+    cdef real root
+    if real is float:
+        rnp_add_rms_row_f32(y, bias, res, n, <float>eps)
+        return
+    _add_row(y, bias, res, n)
+    for j in range(n):
+        s += y[j] * y[j]
     root = sqrt(s / n + eps)
     for j in range(n):
         y[j] = y[j] / root
@@ -556,21 +564,16 @@ cdef inline void _add_ln_row(real *y, real *bias, real *res, real *g, real *b, i
     """y = Norm(y + bias + res): LayerNorm with gain g and offset b, or (g NULL) RoFormer-V2's RMS norm."""
     cdef int j
     cdef double s = 0.0, c
-    cdef real mean, inv, v
+    cdef real mean, inv
     if g == NULL:
         _add_rms_row(y, bias, res, n, eps)
         return
     if real is float:
         rnp_add_ln_row_f32(y, bias, res, g, b, n, <float>eps)
         return
+    _add_row(y, bias, res, n)
     for j in range(n):
-        v = y[j]
-        if bias != NULL:
-            v = v + bias[j]
-        if res != NULL:
-            v = v + res[j]
-        y[j] = v
-        s += v
+        s += y[j]
     mean = s / n
     s = 0.0
     for j in range(n):
