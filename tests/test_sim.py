@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from conftest import GOLDEN
 
-from roformer_np import RoFormerForCausalLM, RoFormerModel, pipeline
+from roformer_np import RoFormerForCausalLM, RoFormerForMaskedLM, RoFormerModel, pipeline
 from roformer_np.cli import main
 from roformer_np.pipelines import similar_sentences
 
@@ -137,3 +137,20 @@ def test_cli_similarity(sim_dir, capsys) -> None:
     assert f"{expected[0]:.4f}  {TEXTS[1]}" in capsys.readouterr().out
     assert main(["similarity", "-q", "--model", str(sim_dir), TEXTS[1]]) == 2
     assert "--source" in capsys.readouterr().err
+
+
+def test_tuple_outputs_in_junnyu_order(sim_dir, lm) -> None:
+    """(logits, pooler_output, past) for the causal LM and (last_hidden_state, pooler_output, past) for the base
+    model, as JunnyU's classes return them; a head JunnyU builds without a pooler leaves it out."""
+    ids = [[2, 10, 11, 3]]
+    out = lm(ids)
+    logits, pooled, past = lm(ids, return_dict=False)
+    np.testing.assert_array_equal(logits, out.logits)
+    np.testing.assert_array_equal(pooled, out.pooler_output)
+    assert past.get_seq_length() == 4
+    hidden, pooled_base, _ = lm.roformer(ids, return_dict=False)
+    np.testing.assert_array_equal(pooled_base, pooled)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlm = RoFormerForMaskedLM.from_pretrained(sim_dir)
+    assert not any(isinstance(x, np.ndarray) and x.shape == pooled.shape for x in mlm(ids, return_dict=False))
