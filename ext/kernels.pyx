@@ -281,9 +281,8 @@ cdef inline void _bias_act_rows(real *y, int ldy, real *bias, int m, int n, int 
         if real is float:
             if bias != NULL:
                 rnp_bias_act_f32(row, bias, n, code)
-            elif code != 0:
-                for j in range(n):
-                    row[j] = _act_f32(row[j], code)
+            elif code != 0:  # bias-free (V2): the vectorised loop with a zero bias (only -0.0 becomes +0.0)
+                rnp_sbias_act_f32(row, 0, n, code)
         else:
             for j in range(n):
                 v = row[j]
@@ -316,10 +315,6 @@ cdef inline void _untranspose_act(int m, int nb, real *yt, int ldt, real *y, int
         _transpose(y + <Py_ssize_t>i0 * ldy, ldy, yt + i0, ldt, ib, nb)
         if epilogue:
             _bias_act_rows(y + <Py_ssize_t>i0 * ldy, ldy, bias, ib, nb, code)
-
-
-cdef extern from *:
-    float _act_f32 "rnp_actf"(float v, int code) noexcept nogil
 
 
 cdef inline double _sigmoid(double x) noexcept nogil:
