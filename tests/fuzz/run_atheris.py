@@ -34,7 +34,9 @@ def _child(area: str, libfuzzer_args: list[str]) -> None:
     import atheris
 
     sys.path.insert(0, str(HERE))
-    with atheris.instrument_imports(include=["roformer_np", "zipfile", "targets"]):
+    # jsonio's scan is NumPy comparisons, whose result arrays atheris' comparison hooks keep alive (~3 KB per
+    # input: a libFuzzer out-of-memory after ~10^5 inputs that no plain run shows); it is covered by hypothesis
+    with atheris.instrument_imports(include=["roformer_np", "zipfile", "targets"], exclude=["roformer_np.jsonio"]):
         # the readers are imported lazily by the package: import them here so that they are instrumented
         import targets
 
