@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import GOLDEN
+from conftest import GOLDEN, REPO
 
 import roformer_np as rnp
 from roformer_np.pipelines.factory import DEMO_ROOT
@@ -54,20 +54,40 @@ def test_demo_fill_mask_top_tokens_match_pytorch() -> None:
         assert int(logits.argmax()) == row["top_ids"][0]
 
 
+def _clear_reviews() -> list[tuple[str, str]]:
+    lines = (REPO / "tools" / "data" / "clear_reviews.tsv").read_text(encoding="utf-8").splitlines()
+    return [(row[0], row[2]) for row in (line.split("\t") for line in lines if line and not line.startswith("#"))]
+
+
+def test_clear_reviews_as_pytorch_judged_them() -> None:
+    # 60 hand-written reviews, never trained on: the pipeline gets exactly the ones PyTorch got (recorded by
+    # tools/train_demo.py) right, and that is most of them
+    rows = _clear_reviews()
+    recorded = json.loads((DEMO_ROOT / "training.json").read_text())["sentiment"]["clear_reviews"]
+    results = rnp.pipeline("text-classification")([text for _, text in rows])
+    wrong = [text for (label, text), out in zip(rows, results) if out["label"] != label]
+    assert len(rows) == recorded["total"] == 60
+    assert wrong == recorded["wrong"]
+    assert len(rows) - len(wrong) == recorded["right"] >= 0.85 * len(rows)
+
+
+# the README's examples (tests/test_readme.py runs the README itself; these pin the models' side of it)
+CLASSIFY_EXAMPLES = ["这本书很好看", "我很喜欢这本书", "服务太差了，再也不来了", "质量太差了"]
+CLASSIFY_LABELS = ["positive", "positive", "negative", "negative"]
+NER_EXAMPLES = [("李鹏总理昨天在上海考察了浦东新区。", ("PER", "李鹏")),
+                ("李鹏总理昨天在上海考察了浦东新区。", ("LOC", "浦东新区")),
+                ("中国人民银行在上海浦东新区召开会议。", ("ORG", "中国人民银行"))]
+FILL_EXAMPLE, FILL_TOP = "酒店的服务很[MASK]。", "不错"
+
+
 def test_demo_pipelines_behave() -> None:
-    # a small model (87.8% held-out accuracy): most, not all, clear reviews are right; this set was written
-    # before the model was run on it, and one positive book review is in fact misread as negative
     classify = rnp.pipeline("text-classification")
-    positive = ["非常满意，物流很快，质量很好。", "很好用，值得购买，推荐！",
-                "这本书很精彩，值得一读。", "东西很好，很喜欢。"]
-    negative = ["质量太差了，用了一天就坏了，非常失望。", "很差，不推荐购买。",
-                "内容很无聊，浪费钱。", "太失望了，再也不买了。"]
-    assert sum(o["label"] == "positive" for o in classify(positive)) >= 3
-    assert sum(o["label"] == "negative" for o in classify(negative)) >= 3
+    assert [o["label"] for o in classify(CLASSIFY_EXAMPLES)] == CLASSIFY_LABELS
     ner = rnp.pipeline("token-classification", aggregation_strategy="simple")
-    groups = {(e["entity_group"], e["word"].replace(" ", "")) for e in ner("江泽民主席在北京会见了外国客人。")}
-    assert ("PER", "江泽民") in groups and ("LOC", "北京") in groups
+    for text, entity in NER_EXAMPLES:
+        groups = {(e["entity_group"], e["word"].replace(" ", "")) for e in ner(text)}
+        assert entity in groups, (text, groups)
     fill = rnp.pipeline("fill-mask")
-    out = fill("水在零度时会[MASK]。")
-    assert len(out) == 5 and all(o["sequence"].startswith("水 在") for o in out)
-    assert out[0]["score"] >= out[-1]["score"] > 0
+    out = fill(FILL_EXAMPLE)
+    assert len(out) == 5 and out[0]["score"] >= out[-1]["score"] > 0
+    assert out[0]["token_str"] == FILL_TOP

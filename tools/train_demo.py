@@ -420,6 +420,12 @@ def pretrained_encoder(out: Path):
     return RoFormerForMaskedLM.from_pretrained(out / "mlm", torch_dtype=torch.float32).roformer.state_dict()
 
 
+def review_sentences(text: str) -> list[str]:
+    """The sentences (4 to 30 characters) of a review of several sentences; none for a one-sentence review."""
+    parts = [p.strip() for p in re.split(r"[。！？!?；;\n]+", text) if p.strip()]
+    return [p for p in parts if 4 <= len(p) <= 30] if len(parts) > 1 else []
+
+
 def finetune_sentiment(data: Data, out: Path, args) -> dict:
     """Step 4a: the sentiment head from the pretrained encoder, its epoch chosen on the dev reviews."""
     tok = RoFormerTokenizer(str(out / "vocab.txt"))
@@ -429,6 +435,11 @@ def finetune_sentiment(data: Data, out: Path, args) -> dict:
         return [encoder(tok, reviews[i][0], 128) for i in index], [reviews[i][1] for i in index]
 
     inputs, labels = review_inputs(data.rev_fit)
+    if args.augment_sentences:  # short texts are rare in the data: each sentence of a review, with its label
+        extra = [(part, reviews[i][1]) for i in data.rev_fit for part in review_sentences(reviews[i][0])]
+        inputs += [encoder(tok, text, 128) for text, _ in extra]
+        labels += [label for _, label in extra]
+        log(f"sentiment: {len(extra)} sentences of training reviews added")
     dev_inputs, dev_labels = review_inputs(data.rev_dev)
     config = RoFormerConfig(vocab_size=tok.vocab_size, **MODEL, id2label={0: "negative", 1: "positive"},
                             label2id={"negative": 0, "positive": 1})
@@ -443,7 +454,7 @@ def finetune_sentiment(data: Data, out: Path, args) -> dict:
     baseline = tfidf_baseline([reviews[i] for i in data.rev_train], [reviews[i] for i in data.rev_test], args.seed)
     log(f"TF-IDF + logistic regression baseline: {baseline}")
     return {"held_out_accuracy": round(held_out, 4), "held_out": len(data.rev_test), "train": len(data.rev_fit),
-            "dev": len(data.rev_dev), "epochs": args.sentiment_epochs,
+            "dev": len(data.rev_dev), "epochs": args.sentiment_epochs, "augment_sentences": args.augment_sentences,
             "dev_accuracy_per_epoch": [round(x, 4) for x in history], "tfidf_logreg_baseline": baseline,
             "clear_reviews": clear}
 
@@ -490,6 +501,7 @@ def main() -> None:
     ap.add_argument("--mlm-steps", type=int, default=1000)
     ap.add_argument("--num-words", type=int, default=6000)
     ap.add_argument("--sentiment-epochs", type=int, default=2)
+    ap.add_argument("--augment-sentences", action="store_true", help="also train on each sentence of a review")
     ap.add_argument("--ner-epochs", type=int, default=2)
     ap.add_argument("--ner-train-len", type=int, default=64, help="NER training sentences are cut to this many tokens")
     ap.add_argument("--threads", type=int, default=2)
