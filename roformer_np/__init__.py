@@ -50,6 +50,7 @@ _EXPORTS = {
     "RoFormerTokenizerFast": "tokenizer_fast",
     "SequenceClassifierOutput": "outputs",
     "TokenClassifierOutput": "outputs",
+    "demo_model_dir": "pipelines",
     "generate": "generation",
     "get_kernels": "backend",
     "get_num_threads": "threads",
