@@ -81,6 +81,15 @@ def check_positive_int(name: str, value: Any, allow_none: bool = False) -> None:
         raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
 
 
+def check_kwargs_dict(name: str, value: Any) -> dict[str, Any]:
+    """A dict of keyword arguments (for the tokenizer) with str keys; None is an empty one."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"{name} must be a dict of keyword arguments, got {value!r:.80}")
+    return dict(value)
+
+
 def _thread_limit(num_threads: int | None) -> contextlib.AbstractContextManager:
     """Limit the native kernels' threads (``roformer_np.threads`` comes with the compiled-kernels build)."""
     if num_threads is None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Batch, Feature, Pipeline, check_positive_int, encode_features
+from .base import Batch, Feature, Pipeline, check_kwargs_dict, check_positive_int, encode_features
 from .text_classification import truncation_length
 
 POOLINGS = ("cls", "mean", "pooler")
@@ -36,7 +36,9 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 class FeatureExtractionPipeline(Pipeline):
     """``pipe("今天天气很好")`` → ``[[[h_0…], [h_1…], …]]``: nested lists [1, tokens, hidden] as Hugging Face.
 
-    Options: ``truncation`` / ``max_length``; ``return_tensors=True`` gives NumPy arrays instead of lists.
+    Options: ``truncation`` / ``max_length``; ``tokenize_kwargs`` (a dict given to the tokenizer, as in Hugging
+    Face: ``truncation`` there and as an option is an error); ``return_tensors=True`` gives NumPy arrays
+    instead of lists.
     Extension (not in Hugging Face): ``pooling="cls"`` (the [CLS] vector), ``"mean"`` (mean over the real
     tokens, special tokens included, padding excluded) or ``"pooler"`` (the pooler's output of a checkpoint
     with ``roformer.pooler.*``: RoFormer-Sim's sentence vector) gives one vector [hidden] per text;
@@ -46,22 +48,28 @@ class FeatureExtractionPipeline(Pipeline):
 
     task = "feature-extraction"
 
-    def _parse_options(self, truncation: bool = False, max_length: int | None = None, return_tensors: bool = False,
-                       pooling: str | None = None, normalize: bool = False) -> dict[str, Any]:
+    def _parse_options(self, truncation: bool | None = None, max_length: int | None = None,
+                       return_tensors: bool = False, pooling: str | None = None, normalize: bool = False,
+                       tokenize_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
         check_positive_int("max_length", max_length, allow_none=True)
+        tokenize_kwargs = check_kwargs_dict("tokenize_kwargs", tokenize_kwargs)
+        if truncation is not None:
+            if "truncation" in tokenize_kwargs:
+                raise ValueError("truncation given twice: as an option and in tokenize_kwargs")
+            tokenize_kwargs["truncation"] = truncation
         if pooling is not None and pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS} or None, got {pooling!r}")
         if pooling == "pooler" and not self.model.has_pooler:
             raise ValueError("pooling='pooler' needs a checkpoint with a pooler (roformer.pooler.*: RoFormer-Sim); "
                              "this model has none: use pooling='cls' or 'mean'")
-        return {"truncation": bool(truncation), "max_length": max_length, "return_tensors": bool(return_tensors),
-                "pooling": pooling, "normalize": bool(normalize)}
+        return {"tokenize_kwargs": tokenize_kwargs, "max_length": max_length,
+                "return_tensors": bool(return_tensors), "pooling": pooling, "normalize": bool(normalize)}
 
     def _preprocess(self, text: str, opts: dict) -> list[Feature]:
-        kwargs: dict[str, Any] = {}
-        if opts["truncation"] or opts["max_length"] is not None:
-            kwargs = {"truncation": True,
-                      "max_length": truncation_length(self.tokenizer, self.model.config, opts["max_length"])}
+        kwargs = dict(opts["tokenize_kwargs"])
+        if kwargs.get("truncation") or opts["max_length"] is not None:
+            limit = opts["max_length"] if opts["max_length"] is not None else kwargs.get("max_length")
+            kwargs.update(truncation=True, max_length=truncation_length(self.tokenizer, self.model.config, limit))
         return encode_features(self.tokenizer, text, **kwargs)
 
     def _forward(self, batch: Batch, opts: dict) -> list[np.ndarray]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Batch, Feature, Pipeline, check_positive_int, encode_features, softmax
+from .base import Batch, Feature, Pipeline, check_kwargs_dict, check_positive_int, encode_features, softmax
 
 
 class FillMaskPipeline(Pipeline):
@@ -18,13 +18,16 @@ class FillMaskPipeline(Pipeline):
     Hugging Face). A text with several masks gives one list per mask. A text without the mask token raises
     ``ValueError`` (Hugging Face raises its ``PipelineException``). ``sequence`` is the tokenizer's ``decode``:
     ``不错, 设施`` with the default :class:`RoFormerTokenizerFast`, ``不错 , 设施`` with the slow one.
+    ``tokenizer_kwargs`` (a dict, e.g. ``{"truncation": True, "max_length": 64}``) go to the tokenizer.
     """
 
     task = "fill-mask"
 
-    def _parse_options(self, top_k: int = 5, targets: str | list[str] | None = None) -> dict[str, Any]:
+    def _parse_options(self, top_k: int = 5, targets: str | list[str] | None = None,
+                       tokenizer_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
         check_positive_int("top_k", top_k)
-        return {"top_k": int(top_k), "target_ids": None if targets is None else self._target_ids(targets)}
+        return {"top_k": int(top_k), "target_ids": None if targets is None else self._target_ids(targets),
+                "tokenizer_kwargs": check_kwargs_dict("tokenizer_kwargs", tokenizer_kwargs)}
 
     def _target_ids(self, targets: str | list[str]) -> np.ndarray:
         if isinstance(targets, str):
@@ -51,7 +54,7 @@ class FillMaskPipeline(Pipeline):
         return np.asarray(ids, dtype=np.int64)
 
     def _preprocess(self, text: str, opts: dict) -> list[Feature]:
-        (feature,) = encode_features(self.tokenizer, text)
+        (feature,) = encode_features(self.tokenizer, text, **opts["tokenizer_kwargs"])
         mask_id = self.tokenizer.mask_token_id
         positions = [i for i, t in enumerate(feature.ids) if t == mask_id]
         if not positions:

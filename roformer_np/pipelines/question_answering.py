@@ -16,6 +16,7 @@ import numpy as np
 
 from .base import Batch, Feature, Pipeline, check_positive_int, encode_features
 
+PADDINGS = (True, False, "longest", "max_length", "do_not_pad")  # the tokenizer's padding strategies
 _UNALLOWED = -10000.0  # Hugging Face's logit for tokens that cannot be part of an answer
 
 
@@ -64,14 +65,19 @@ class QuestionAnsweringPipeline(Pipeline):
     asks each), a ``{"question", "context"}`` dict, a list or iterable of dicts, or ``pipe(question, context)``.
     Options: ``top_k`` (1), ``max_answer_len`` (15 tokens), ``max_seq_len`` (384, capped by the model),
     ``doc_stride`` (min(max_seq_len // 2, 128)), ``handle_impossible_answer`` (False), ``align_to_words`` (True),
-    ``max_question_len`` (accepted for compatibility; like Hugging Face's fast path, unused).
+    ``max_question_len`` (accepted for compatibility; like Hugging Face's fast path, unused), ``padding``
+    (Hugging Face pads the windows with ``True``/``"longest"`` or ``"max_length"``; the padded tokens are masked
+    and can be no answer, so answers are the same unpadded: checked, then batches pad as they need).
     """
 
     task = "question-answering"
 
     def _parse_options(self, top_k: int = 1, max_answer_len: int = 15, max_seq_len: int | None = None,
                        doc_stride: int | None = None, handle_impossible_answer: bool = False,
-                       align_to_words: bool = True, max_question_len: int = 64) -> dict[str, Any]:
+                       align_to_words: bool = True, max_question_len: int = 64,
+                       padding: bool | str | None = None) -> dict[str, Any]:
+        if padding is not None and padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
         for name, value in (("top_k", top_k), ("max_answer_len", max_answer_len), ("max_question_len",
                                                                                     max_question_len)):
             check_positive_int(name, value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -38,15 +39,22 @@ class TextClassificationPipeline(Pipeline):
     best first; ``None``: every label), ``function_to_apply`` (``"sigmoid"``, ``"softmax"``, ``"none"``;
     default from ``config.problem_type`` / ``num_labels`` as in Hugging Face), ``truncation`` and
     ``max_length`` (truncation caps at ``max_position_embeddings`` too, so long texts never overflow the
-    model). A pair is ``{"text": …, "text_pair": …}``.
+    model). A pair is ``{"text": …, "text_pair": …}``. ``return_all_scores`` (deprecated in Hugging Face, mapped
+    as there with a warning when ``top_k`` is not given): ``True`` → every label in label order (a str's
+    result still wrapped in a list), ``False`` → the best label.
     """
 
     task = "text-classification"
 
     def _parse_options(self, top_k: Any = _UNSET, function_to_apply: str | None = None, truncation: bool = False,
-                       max_length: int | None = None) -> dict[str, Any]:
+                       max_length: int | None = None, return_all_scores: bool | None = None) -> dict[str, Any]:
+        all_in_label_order = False
         if top_k is not _UNSET:
             check_positive_int("top_k", top_k, allow_none=True)
+        elif return_all_scores is not None:  # Hugging Face's mapping of the deprecated option
+            warnings.warn("`return_all_scores` is deprecated: use top_k=None instead of return_all_scores=True or "
+                          "top_k=1 instead of return_all_scores=False", UserWarning, stacklevel=4)
+            all_in_label_order = bool(return_all_scores)
         if function_to_apply is not None:
             function_to_apply = str(function_to_apply).lower()
             if function_to_apply == "default":
@@ -56,7 +64,7 @@ class TextClassificationPipeline(Pipeline):
                                  f"got {function_to_apply!r}")
         check_positive_int("max_length", max_length, allow_none=True)
         return {"top_k": top_k, "function_to_apply": function_to_apply, "truncation": bool(truncation),
-                "max_length": max_length}
+                "max_length": max_length, "all_in_label_order": all_in_label_order}
 
     def _is_single(self, inputs: Any) -> bool:
         return isinstance(inputs, (str, dict))
@@ -90,6 +98,8 @@ class TextClassificationPipeline(Pipeline):
         scores = sigmoid(logits) if function == "sigmoid" else softmax(logits) if function == "softmax" else logits
         id2label = self.model.config.id2label
         top_k = opts["top_k"]
+        if opts["all_in_label_order"]:  # return_all_scores=True: Hugging Face's legacy list, unsorted
+            return [{"label": id2label[i], "score": float(s)} for i, s in enumerate(scores)]
         if top_k is _UNSET:  # legacy: the single best label as a dict
             best = int(np.argmax(scores))
             return {"label": id2label[best], "score": float(scores[best])}

@@ -18,6 +18,7 @@ offsets there. Its rules, kept here:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -44,13 +45,23 @@ class TokenClassificationPipeline(Pipeline):
     Options: ``aggregation_strategy``, ``ignore_labels`` (default ``["O"]``), ``stride`` (long texts are cut
     into windows of the model's length overlapping by ``stride`` tokens and the entities merged, as Hugging
     Face does; an explicit ``aggregation_strategy="none"`` refuses it, the default does not — Hugging Face's
-    rule). Texts are truncated to the model's length otherwise.
+    rule). Texts are truncated to the model's length otherwise. The deprecated ``grouped_entities`` /
+    ``ignore_subwords`` are mapped as in Hugging Face, with a warning: both → ``"first"``, ``grouped_entities``
+    alone → ``"simple"``, otherwise ``"none"`` (overriding ``aggregation_strategy``).
     """
 
     task = "token-classification"
 
     def _parse_options(self, aggregation_strategy: str | None = None, ignore_labels: list[str] | None = None,
-                       stride: int | None = None) -> dict[str, Any]:
+                       stride: int | None = None, grouped_entities: bool | None = None,
+                       ignore_subwords: bool | None = None) -> dict[str, Any]:
+        if grouped_entities is not None or ignore_subwords is not None:  # deprecated: Hugging Face's mapping
+            aggregation_strategy = ("first" if grouped_entities and ignore_subwords else
+                                    "simple" if grouped_entities else "none")
+            for name, value in (("grouped_entities", grouped_entities), ("ignore_subwords", ignore_subwords)):
+                if value is not None:
+                    warnings.warn(f"`{name}` is deprecated; using aggregation_strategy={aggregation_strategy!r}",
+                                  UserWarning, stacklevel=4)
         strategy = "none" if aggregation_strategy is None else str(aggregation_strategy).lower()
         if strategy not in STRATEGIES:
             raise ValueError(f"aggregation_strategy must be one of {STRATEGIES}, got {aggregation_strategy!r}")
