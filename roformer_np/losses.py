@@ -1,8 +1,12 @@
 """Training losses of the task heads, as pure NumPy functions with PyTorch's semantics.
 
-Every loss returns a 0-d array in the dtype of its logits (the causal-LM loss upcasts to float32 first, as
-Hugging Face does). Labels are validated here: a wrong shape or a class index out of range (other than the
-ignore index) raises ``ValueError`` naming the argument, where PyTorch would fail with an index error.
+Every loss returns a 0-d array in the dtype PyTorch gives it: the logits' dtype for class-index labels (the
+causal-LM loss upcasts to float32 first, as Hugging Face does); with floating-point targets, MSE and soft-target
+cross-entropy follow type promotion of logits and targets, and BCE-with-logits the targets' dtype (a float64
+model with float32 multi-label targets gives a float32 loss, as in PyTorch). Labels given as Python lists (not
+arrays) are typed as ``torch.tensor`` types them: floats are float32. Labels are validated here: a wrong
+shape or a class index out of range (other than the ignore index) raises ``ValueError`` naming the argument,
+where PyTorch would fail with an index error.
 
 Dimension legend: B batch, T tokens, V vocab size, N labels (classes), R rows of a flattened batch.
 """
@@ -20,6 +24,20 @@ REGRESSION = "regression"
 SINGLE_LABEL = "single_label_classification"
 MULTI_LABEL = "multi_label_classification"
 PROBLEM_TYPES = (REGRESSION, SINGLE_LABEL, MULTI_LABEL)
+
+
+def float_result_type(logits: Array, targets: Array) -> np.dtype:
+    """PyTorch's result dtype of an elementwise op of logits and targets: promotion if the targets are
+    floating-point, else the logits' dtype (an integer tensor never widens a floating one)."""
+    return np.result_type(logits.dtype, targets.dtype) if targets.dtype.kind == "f" else logits.dtype
+
+
+def as_target_array(labels: Any) -> Array:
+    """Labels as an array typed like ``torch.tensor(labels)``: a Python list or number of floats is float32."""
+    if isinstance(labels, np.ndarray):
+        return labels
+    arr = np.asarray(labels)
+    return arr.astype(np.float32) if arr.dtype.kind == "f" else arr
 
 
 def log_softmax(x: Array, axis: int = -1) -> Array:
@@ -76,9 +94,11 @@ def cross_entropy(
     labels_arr = np.asarray(labels)
     if labels_arr.dtype.kind == "f" and labels_arr.shape == logits.shape:
         # class probabilities as targets (PyTorch accepts them; no ignore index then)
-        per_row = -(labels_arr.astype(logits.dtype) * logp).sum(axis=-1)  # [R]
-        total = per_row.sum(dtype=logits.dtype)
-        return np.asarray(total / logits.dtype.type(len(per_row)) if reduction == "mean" else total)
+        # log-softmax in the logits' dtype, the product in the promoted one (PyTorch's order)
+        dtype = float_result_type(logits, labels_arr)
+        per_row = -(labels_arr.astype(dtype) * logp.astype(dtype)).sum(axis=-1)  # [R]
+        total = per_row.sum(dtype=dtype)
+        return np.asarray(total / dtype.type(len(per_row)) if reduction == "mean" else total)
     labels_arr = check_class_labels(labels_arr, logits.shape[:1], logits.shape[-1], name, ignore_index)
     keep = labels_arr != ignore_index
     picked = logp[np.nonzero(keep)[0], labels_arr[keep]]  # [R']
@@ -127,29 +147,32 @@ def causal_lm_loss(
 
 
 def mse_loss(predictions: Array, targets: Array) -> Array:
-    """Mean squared error; ``targets`` are cast to the predictions' dtype and must match their shape."""
+    """Mean squared error in PyTorch's result dtype (promotion with floating targets); shapes must match."""
     targets = np.asarray(targets)
     if targets.shape != predictions.shape:
         raise ValueError(f"labels have shape {targets.shape}, expected {predictions.shape} for a regression loss")
-    diff = predictions - targets.astype(predictions.dtype)
-    return np.asarray(np.mean(diff * diff, dtype=predictions.dtype))
+    dtype = float_result_type(predictions, targets)
+    diff = predictions.astype(dtype) - targets.astype(dtype)
+    return np.asarray(np.mean(diff * diff, dtype=dtype))
 
 
 def bce_with_logits(logits: Array, targets: Array) -> Array:
-    """``BCEWithLogitsLoss`` (mean), in PyTorch's overflow-free form.
-
-    loss = (1 - y) x + m + log(exp(-m) + exp(-x - m)) with m = max(-x, 0), which never exponentiates a
-    positive number.
+    """``BCEWithLogitsLoss`` (mean) as PyTorch computes it: ``(1 - y) * x - log_sigmoid(x)``, built in place
+    on ``1 - y``, so each step is rounded to the targets' dtype, which is the loss's dtype; log_sigmoid (in the
+    logits' dtype) is ``min(x, 0) - log1p(exp(-|x|))``, which never exponentiates a positive number.
     """
     targets = np.asarray(targets)
     if targets.shape != logits.shape:
         raise ValueError(
             f"labels have shape {targets.shape}, expected {logits.shape} for multi-label classification"
         )
-    y = targets.astype(logits.dtype)
-    m = np.maximum(-logits, logits.dtype.type(0))
-    loss = (logits.dtype.type(1) - y) * logits + m + np.log(np.exp(-m) + np.exp(-logits - m))
-    return np.asarray(np.mean(loss, dtype=logits.dtype))
+    if targets.dtype.kind != "f":  # PyTorch refuses them too (its result could not be stored in the targets)
+        raise ValueError(f"labels must be floating-point for multi-label classification, got dtype {targets.dtype}")
+    out = targets.dtype
+    log_sigmoid = np.minimum(logits, logits.dtype.type(0)) - np.log1p(np.exp(-np.abs(logits)))
+    loss = ((out.type(1) - targets) * logits).astype(out)
+    loss = (loss - log_sigmoid).astype(out)
+    return np.asarray(np.mean(loss, dtype=out))
 
 
 def infer_problem_type(num_labels: int, labels: Array) -> str:
@@ -169,7 +192,7 @@ def sequence_classification_loss(
     logits [B, N]. Regression: MSE (squeezed when N == 1); single-label: cross-entropy against [B] class
     indices (-100 ignored); multi-label: BCE-with-logits against [B, N] targets.
     """
-    labels = np.asarray(labels)
+    labels = as_target_array(labels)
     if labels.dtype.kind not in "biuf":
         raise ValueError(f"labels must be numeric, got dtype {labels.dtype}")
     problem_type = problem_type or infer_problem_type(num_labels, labels)
