@@ -17,6 +17,7 @@ choice of one function per stage (see :class:`roformer_np.tokenizer_base.WordPie
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 import unicodedata
@@ -24,8 +25,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
+from . import unicode_hf
 from .tokenizer_encoding import SpecialIds
-from .tokenizer_text import CJK_RANGES, is_cjk, is_control, is_punctuation, wordpiece
+from .tokenizer_text import CJK_RANGES, is_cjk, is_control, wordpiece
 
 __all__ = [
     "SpecialSplitter",
@@ -111,6 +113,22 @@ def slow_normalize(text: str, specials: SpecialSplitter, lowercase: bool) -> Chu
 
 
 _DROP, _SPACE = "", " "
+
+
+@cache
+def _starts(name: str) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+    ranges = getattr(unicode_hf, name)
+    return tuple(first for first, _ in ranges), ranges
+
+
+def hf_has(name: str, ch: str) -> bool:
+    """Whether ``ch`` is in Hugging Face ``tokenizers``' class ``name`` (``DROP``, ``SPACE``, ``PUNCTUATION``,
+    ``MARK`` of :mod:`roformer_np.unicode_hf`): the fast stages decide by those tables, as the Rust library
+    does, so code points this Python's ``unicodedata`` does not know (or knows differently) match it."""
+    starts, ranges = _starts(name)
+    i = bisect.bisect_right(starts, ord(ch)) - 1
+    return i >= 0 and ord(ch) <= ranges[i][1]
+
 _PLAIN_BLOCKS = ((0x20, 0x7E), (0x3001, 0x303F), (0x4E00, 0x9FFF), (0xFF01, 0xFFEE))
 
 
@@ -139,21 +157,20 @@ def _plain_char(ch: str) -> bool:
     ``ch`` exactly when ``ch`` is its own NFD and not a mark it would drop."""
     if ch == " ":
         return True
-    return (ch not in ("\0", "\ufffd") and not is_control(ch) and not ch.isspace()
-            and unicodedata.is_normalized("NFD", ch) and unicodedata.category(ch) != "Mn" and len(ch.lower()) == 1)
+    return (not hf_has("DROP", ch) and not hf_has("SPACE", ch) and unicodedata.is_normalized("NFD", ch)
+            and not hf_has("MARK", ch) and len(ch.lower()) == 1)
 
 
 @lru_cache(maxsize=1 << 16)
 def _normalize_char(ch: str, strip_accents: bool, lowercase: bool) -> str:
     """What ``BertNormalizer(clean_text=True, handle_chinese_chars=False, ...)`` makes of one character
     (``handle_chinese_chars`` only adds spaces, which the pre-tokeniser's cuts around ideographs replace)."""
-    cp = ord(ch)
-    if cp == 0 or cp == 0xFFFD or is_control(ch):
+    if hf_has("DROP", ch):
         return _DROP
-    if ch.isspace():  # what is left of Python's whitespace is Unicode's White_Space, as Rust's
+    if hf_has("SPACE", ch):
         return _SPACE
     if strip_accents:
-        ch = "".join(c for c in unicodedata.normalize("NFD", ch) if unicodedata.category(c) != "Mn")
+        ch = "".join(c for c in unicodedata.normalize("NFD", ch) if not hf_has("MARK", c))
     return ch.lower() if lowercase else ch
 
 
@@ -215,11 +232,11 @@ def bert_words(split_cjk: bool) -> Callable[[str], list[str]]:
 @lru_cache(maxsize=1 << 16)
 def _cut_class(ch: str) -> int:
     """0: part of a word, 1: whitespace (cut, dropped), 2: CJK ideograph, 3: punctuation (cut, kept alone)."""
-    if ch.isspace():
+    if hf_has("SPACE", ch):
         return 1
     if is_cjk(ord(ch)):
         return 2
-    return 3 if is_punctuation(ch) else 0
+    return 3 if hf_has("PUNCTUATION", ch) else 0
 
 
 def split_wordpiece(word: str, vocab: dict, unk_token: str, split_punctuation: bool, split_cjk: bool) -> list[Triple]:
