@@ -129,6 +129,25 @@ def hf_has(name: str, ch: str) -> bool:
     i = bisect.bisect_right(starts, ord(ch)) - 1
     return i >= 0 and ord(ch) <= ranges[i][1]
 
+
+@cache
+def _lower_map() -> dict[str, str]:
+    """Hugging Face's per-character lowercasing (Rust's tables), only where it changes the character."""
+    out = {chr(cp): chr(cp + delta) for first, last, step, delta in unicode_hf.LOWER_RUNS
+           for cp in range(first, last + 1, step)}
+    out.update({chr(cp): low for cp, low in unicode_hf.LOWER_MULTI.items()})
+    return out
+
+
+def hf_strip_accents(ch: str) -> str:
+    """Hugging Face's accent stripping of one character: its NFD (only where Hugging Face decomposes: the
+    ``DECOMPOSE`` table, so a newer or older Python's decompositions do not matter) without the ``MARK`` code
+    points."""
+    if ord(ch) in unicode_hf.STRIP_EXCEPTIONS:
+        return unicode_hf.STRIP_EXCEPTIONS[ord(ch)]
+    parts = unicodedata.normalize("NFD", ch) if hf_has("DECOMPOSE", ch) or "\uac00" <= ch <= "\ud7a3" else ch
+    return "".join(c for c in parts if not hf_has("MARK", c))
+
 _PLAIN_BLOCKS = ((0x20, 0x7E), (0x3001, 0x303F), (0x4E00, 0x9FFF), (0xFF01, 0xFFEE))
 
 
@@ -152,13 +171,15 @@ def _plain() -> re.Pattern:
 
 
 def _plain_char(ch: str) -> bool:
-    """``_normalize_char(ch, True, False) == ch and len(ch.lower()) == 1``, without filling that cache with the
-    21k characters ``_plain`` checks (3x faster: 12 ms of start-up instead of 39). Accent stripping keeps
-    ``ch`` exactly when ``ch`` is its own NFD and not a mark it would drop."""
+    """``_normalize_char(ch, True, False) == ch`` and lowercasing to one character, the same by ``str.lower``,
+    without filling that cache with the 21k characters ``_plain`` checks. Accent stripping keeps ``ch``
+    exactly when Hugging Face does not decompose it and it is not a mark it would drop."""
     if ch == " ":
         return True
-    return (not hf_has("DROP", ch) and not hf_has("SPACE", ch) and unicodedata.is_normalized("NFD", ch)
-            and not hf_has("MARK", ch) and len(ch.lower()) == 1)
+    lowered = _lower_map().get(ch, ch)
+    return (not hf_has("DROP", ch) and not hf_has("SPACE", ch) and not hf_has("DECOMPOSE", ch)
+            and not "\uac00" <= ch <= "\ud7a3" and not hf_has("MARK", ch) and len(lowered) == 1
+            and lowered == ch.lower())
 
 
 @lru_cache(maxsize=1 << 16)
@@ -170,8 +191,8 @@ def _normalize_char(ch: str, strip_accents: bool, lowercase: bool) -> str:
     if hf_has("SPACE", ch):
         return _SPACE
     if strip_accents:
-        ch = "".join(c for c in unicodedata.normalize("NFD", ch) if not hf_has("MARK", c))
-    return ch.lower() if lowercase else ch
+        ch = hf_strip_accents(ch)
+    return "".join(_lower_map().get(c, c) for c in ch) if lowercase else ch
 
 
 def fast_normalize(text: str, specials: SpecialSplitter, strip_accents: bool, lowercase: bool) -> Chunks:

@@ -45,11 +45,36 @@ def test_every_code_point_is_cleaned_stripped_and_cut_as_hugging_face() -> None:
     assert not any(wrong.values()), {k: [hex(c) for c in v[:10]] for k, v in wrong.items() if v}
 
 
+@pytest.mark.parametrize("setting", sorted(GOLD["changed"]))
+def test_every_code_point_normalises_as_hugging_face(setting: str) -> None:
+    """``BertNormalizer``'s result with accent stripping and/or lowercasing, on every code point but the
+    (algorithmic) Hangul syllables: the changed ones as recorded, every other one dropped (or stripped),
+    spaced or kept."""
+    strip, lower = (part.split("=")[1] == "True" for part in setting.split(","))
+    changed = {int(cp): result for cp, result in GOLD["changed"][setting].items()}
+    drop, space = _members("drop"), _members("space")
+    if strip:
+        drop |= _members("mark")  # removed whole by accent stripping
+    wrong = []
+    for cp in _code_points():
+        if 0xD800 <= cp <= 0xDFFF or 0xAC00 <= cp <= 0xD7A3:
+            continue
+        want = "" if cp in drop else " " if cp in space else changed.get(cp, chr(cp))
+        if stages._normalize_char.__wrapped__(chr(cp), strip, lower) != want:
+            wrong.append(hex(cp))
+    assert not wrong, f"{len(wrong)} code points differ, e.g. {wrong[:10]}"
+
+
 def test_the_plain_fast_path_agrees_with_the_tables() -> None:
-    """``_plain`` (text normalised by one ``str.lower``) holds no character Hugging Face drops, spaces or strips."""
+    """``_plain`` (text normalised by one ``str.lower``) holds no character Hugging Face drops, spaces, strips or
+    decomposes, and lowercases none differently."""
     plain = stages._plain()
-    special = _members("drop") | _members("mark") | (_members("space") - {0x20})
+    lowered = {int(cp) for cp in GOLD["changed"]["strip_accents=False,lowercase=True"]}
+    special = _members("drop") | _members("mark") | _members("decompose") | (_members("space") - {0x20})
     assert not [hex(cp) for cp in range(0x20, 0xFFEF) if cp in special and plain.fullmatch(chr(cp))]
+    # where plain text is lowercased by one str.lower, that gives Hugging Face's result
+    assert not [hex(cp) for cp in lowered if plain.fullmatch(chr(cp)) and chr(cp).lower() != GOLD["changed"][
+        "strip_accents=False,lowercase=True"][str(cp)]]
 
 
 @pytest.fixture(scope="module")
