@@ -156,16 +156,31 @@ def changed() -> dict[str, dict[str, str]]:
     return out
 
 
+BERT_TEXTS = ["无线\U0001F6DC网络很快", "\u0130stanbul \u1C89\uA7CB café \U00011938!", "Ab\u0378c\u00AD。\u2028好",
+              "\u00C0\u0301\U0001E4EC\u1E9E"]
+BERT_SETTINGS = [{}, {"do_lower_case": False}, {"do_lower_case": False, "strip_accents": True}]
+
+
 def main(here: Path) -> None:
-    from transformers import RoFormerTokenizerFast
+    from transformers import BertTokenizerFast, RoFormerTokenizerFast
     classes = probe()
     fast = RoFormerTokenizerFast.from_pretrained(here / "cases" / "pipelines")
     texts = [{"text": t, "tokens": fast.tokenize(t), "offsets": fast(t, return_offsets_mapping=True,
                                                                       add_special_tokens=False)["offset_mapping"]}
              for t in TEXTS]
+    # BertTokenizerFast (its own pre-tokeniser) on the demo vocabulary, with each normaliser setting
+    vocab_dir = here.parent / "roformer_np" / "demo" / "mlm"
+    bert = []
+    for kwargs in BERT_SETTINGS:
+        tok = BertTokenizerFast.from_pretrained(vocab_dir, **kwargs)
+        for text in BERT_TEXTS:
+            enc = tok(text, return_offsets_mapping=True)
+            bert.append({"kwargs": kwargs, "text": text, "input_ids": enc["input_ids"],
+                         "offsets": [list(o) for o in enc["offset_mapping"]]})
     out = here / "cases" / NAME
     out.mkdir(parents=True, exist_ok=True)
-    golden = {"tokenizers": tokenizers.__version__, "classes": classes, "changed": changed(), "texts": texts}
+    golden = {"tokenizers": tokenizers.__version__, "classes": classes, "changed": changed(), "texts": texts,
+              "bert_texts": bert}
     (out / "classes.json").write_text(json.dumps(golden, ensure_ascii=False) + "\n", encoding="utf-8")
     (here.parent / "roformer_np" / "unicode_hf.py").write_text(_module(classes), encoding="utf-8")
 

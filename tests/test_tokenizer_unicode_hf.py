@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import types
 import unicodedata
+import warnings
+from pathlib import Path
 
 import pytest
 from conftest import GOLDEN
@@ -15,6 +17,7 @@ from roformer_np import RoFormerTokenizerFast
 from roformer_np import tokenizer_stages as stages
 from roformer_np.tokenizer_text import is_cjk
 
+DEMO_MLM = Path(stages.__file__).parent / "demo" / "mlm"
 GOLD = json.loads((GOLDEN / "cases" / "unicode_hf" / "classes.json").read_text(encoding="utf-8"))
 
 
@@ -109,3 +112,15 @@ def test_fast_stages_do_not_ask_unicodedata_for_categories(monkeypatch: pytest.M
         for f in (stages._normalize_char, stages._cut_class):
             f.cache_clear()
         stages._plain.cache_clear()
+
+
+@pytest.mark.parametrize("case", GOLD["bert_texts"], ids=[f"{c['kwargs']}-{c['text']!r}" for c in GOLD["bert_texts"]])
+def test_bert_fast_tokenizer_on_new_code_points_as_hugging_face(case: dict) -> None:
+    from roformer_np import BertTokenizerFast
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the demo checkpoint names RoFormerTokenizer
+        tok = BertTokenizerFast.from_pretrained(DEMO_MLM, **case["kwargs"])
+    enc = tok(case["text"], return_offsets_mapping=True)
+    assert enc["input_ids"] == case["input_ids"]
+    assert [list(o) for o in enc["offset_mapping"]] == case["offsets"]
