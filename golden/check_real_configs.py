@@ -65,6 +65,8 @@ def _jobs(head: str | None) -> list[dict]:
 def _reference(job_file: Path, out_dir: Path) -> None:
     """Build, save and run every job of ``job_file`` with this interpreter's reference package."""
     sys.path.insert(0, str(GOLDEN_DIR))
+    from importlib.metadata import version
+
     import torch
     from common import redraw_weights, save_case_io, to_numpy
 
@@ -94,8 +96,7 @@ def _reference(job_file: Path, out_dir: Path) -> None:
                 outputs["logits"] = to_numpy(out.logits)
             del model
         save_case_io(out_dir / job["name"] / "reference.safetensors", outputs)
-        print(f"reference {job['name']} ({lib.__name__} {getattr(lib, '__version__', '?')}): {sorted(outputs)}",
-              flush=True)
+        print(f"reference {job['name']} ({lib.__name__} {version(lib.__name__)}): {sorted(outputs)}", flush=True)
 
 
 # ---------------------------------------------------------------- roformer_np side
