@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-QUICK_START = ["fill-mask", "水在零度时会[MASK]。"]
+QUICK_START = ["fill-mask", "酒店的服务很[MASK]。"]  # the README's Quick start
 
 
 def commands() -> list[tuple[str, list[str]]]:
