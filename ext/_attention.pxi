@@ -1,0 +1,289 @@
+# Rotary rotation, softmax rows and the tiled attention core.
+# Included by kernels.pyx (one module: shared state, fused types and inlining across files).
+
+# ---------------------------------------------------------------------------------------------
+# Attention core
+# ---------------------------------------------------------------------------------------------
+cdef inline void _rotate_rows(real *dst, real *src, Py_ssize_t lds, int rows, int d, real *sin,
+                              real *cos) noexcept nogil:
+    """dst[r] = rotary(src[r]) with the sin/cos row r ([rows, d/2] contiguous); dst is [rows, d]."""
+    cdef int r, i, half = d // 2
+    cdef real e, o, sn, cs
+    if real is float:
+        rnp_rotate_rows_f32(dst, src, lds, rows, half, sin, cos)
+        return
+    for r in range(rows):
+        for i in range(half):
+            e = src[r * lds + 2 * i]
+            o = src[r * lds + 2 * i + 1]
+            sn = sin[r * half + i]
+            cs = cos[r * half + i]
+            dst[r * d + 2 * i] = e * cs - o * sn
+            dst[r * d + 2 * i + 1] = o * cs + e * sn
+
+
+cdef inline void _softmax_row(real *s, real *mask, int n, real scale, bint use_hm, real hm) noexcept nogil:
+    cdef int j
+    cdef real mx, tot
+    if real is float:
+        rnp_softmax_row_f32(s, mask, n, scale, use_hm, hm)
+        return
+    mx = -1.0 / 0.0
+    for j in range(n):
+        s[j] = s[j] / scale
+        if mask != NULL:
+            s[j] = s[j] + mask[j]
+        if s[j] > mx:
+            mx = s[j]
+    tot = 0
+    for j in range(n):
+        s[j] = exp(s[j] - mx)
+        tot = tot + s[j]
+    for j in range(n):
+        s[j] = s[j] / tot
+        if use_hm:
+            s[j] = s[j] * hm
+
+
+cdef int _tile_elems = 262144
+
+
+cdef inline int _attention_tile(int T, int S) noexcept nogil:
+    """Query rows per attention task: as many as keep the [tile, S] scores within _tile_elems (L2), a
+    multiple of 16 -- fewer, larger GEMMs repack k and v less often. Shape-only, so thread-invariant."""
+    cdef int tile = (_tile_elems // max(S, 1)) // 16 * 16
+    return max(16, min(tile, (T + 15) // 16 * 16))
+
+
+cdef void _attention_core(
+    int B, int H, int T, int S, int D,
+    real *q, Py_ssize_t qb, Py_ssize_t qh, Py_ssize_t qt,
+    real *k, Py_ssize_t kb, Py_ssize_t kh, Py_ssize_t ks,
+    real *v, Py_ssize_t vb, Py_ssize_t vh, Py_ssize_t vs,
+    real *sin, real *cos, bint rotate_qk, bint rotate_v,
+    real *mask, Py_ssize_t mb, Py_ssize_t mh, Py_ssize_t mt,
+    real *head_mask, real *out, real *probs, int tile, int *failed,
+) noexcept nogil:
+    """out[b, t, h*D:(h+1)*D] = softmax(rot(q) rot(k).T / sqrt(D) + mask) * head_mask @ v.
+
+    Pass 1 rotates the keys (and values) of every (b, h) once into [B, H, S, D] buffers. Pass 2 runs one
+    task per (b, h, query tile of ``tile`` rows): only a [tile, S] score block per thread exists (unless
+    ``probs`` is given, then the rows are written straight into it). Tasks are scheduled dynamically (a
+    descheduled thread does not stall the others) and each task is computed by one thread with the same
+    calls whatever the thread count.
+    """
+    cdef int bh, task, b, h, t0, tq, i, nt
+    cdef int C = H * D
+    cdef int ntiles = (T + tile - 1) // tile
+    cdef real scale = <real>sqrt(<double>D)
+    cdef Py_ssize_t SD = <Py_ssize_t>S * D
+    cdef real *krot = NULL
+    cdef real *vrot = NULL
+    cdef real *qbuf = NULL
+    cdef real *sbuf = NULL
+    cdef size_t rot_bytes = sizeof(real) * B * H * SD
+    cdef size_t qbuf_bytes = sizeof(real) * (<Py_ssize_t>tile * D if rotate_qk else 1)
+    cdef size_t sbuf_bytes = sizeof(real) * (<Py_ssize_t>tile * S if probs == NULL else 1)
+    cdef real *kp
+    cdef real *vp
+    cdef real *qp
+    cdef real *sp
+    cdef real *mrow
+    cdef int ldk, ldv, ldq
+    cdef real hm
+    if rotate_qk:
+        krot = <real*>rnp_workspace(WS_KROT, rot_bytes)
+        if rotate_v:
+            vrot = <real*>rnp_workspace(WS_VROT, rot_bytes)
+        if krot == NULL or (rotate_v and vrot == NULL):
+            failed[0] = 1
+            if krot != NULL:
+                rnp_ws_release(krot, rot_bytes)
+            if vrot != NULL:
+                rnp_ws_release(vrot, rot_bytes)
+            return
+        nt = _threads_for_work(B * H, <Py_ssize_t>B * H * SD)
+        for bh in prange(B * H, num_threads=nt, schedule="dynamic"):
+            b = bh // H
+            h = bh - b * H
+            _rotate_rows(krot + bh * SD, k + b * kb + h * kh, ks, S, D, sin, cos)
+            if rotate_v:
+                _rotate_rows(vrot + bh * SD, v + b * vb + h * vh, vs, S, D, sin, cos)
+    nt = _threads_for_work(B * H * ntiles, <Py_ssize_t>B * H * T * SD)
+    with parallel(num_threads=nt):
+        qbuf = <real*>rnp_workspace(WS_QBUF, qbuf_bytes)
+        sbuf = <real*>rnp_workspace(WS_SBUF, sbuf_bytes)
+        if qbuf == NULL or sbuf == NULL:
+            failed[0] = 1
+        for task in prange(B * H * ntiles, schedule="dynamic"):
+            if failed[0]:
+                continue
+            bh = task // ntiles
+            t0 = (task - bh * ntiles) * tile
+            tq = min(tile, T - t0)
+            b = bh // H
+            h = bh - b * H
+            if rotate_qk:
+                kp = krot + bh * SD
+                ldk = D
+            else:
+                kp = k + b * kb + h * kh
+                ldk = <int>ks
+            if rotate_v:
+                vp = vrot + bh * SD
+                ldv = D
+            else:
+                vp = v + b * vb + h * vh
+                ldv = <int>vs
+            hm = head_mask[h] if head_mask != NULL else 1
+            qp = q + b * qb + h * qh + <Py_ssize_t>t0 * qt
+            ldq = <int>qt
+            if rotate_qk:
+                _rotate_rows(qbuf, qp, qt, tq, D, sin + <Py_ssize_t>t0 * (D // 2), cos + <Py_ssize_t>t0 * (D // 2))
+                qp = qbuf
+                ldq = D
+            if probs != NULL:
+                sp = probs + ((<Py_ssize_t>b * H + h) * T + t0) * S
+            else:
+                sp = sbuf
+            _gemm_xwt(tq, S, D, qp, ldq, kp, ldk, sp, S)  # [tq, S] scores
+            for i in range(tq):
+                mrow = NULL
+                if mask != NULL:
+                    mrow = mask + b * mb + h * mh + <Py_ssize_t>(t0 + i) * mt
+                _softmax_row(sp + <Py_ssize_t>i * S, mrow, S, scale, head_mask != NULL, hm)
+            # [tq, S] @ [S, D] -> out[b, t0:t0+tq, h*D:(h+1)*D]; column-major: out.T = v.T @ p.T
+            if tq == 1:  # one query (decoding): GEMV, which reads v once without packing it
+                _gemv_n(D, S, vp, ldv, sp, out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D)
+            else:
+                _gemm(c'N', c'N', D, tq, S, vp, ldv, sp, S, <real>0,
+                      out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D, C)
+        if qbuf != NULL:
+            rnp_ws_release(qbuf, qbuf_bytes)
+        if sbuf != NULL:
+            rnp_ws_release(sbuf, sbuf_bytes)
+    if krot != NULL:
+        rnp_ws_release(krot, rot_bytes)
+    if vrot != NULL:
+        rnp_ws_release(vrot, rot_bytes)
+
+
+def apply_rotary(x, sin, cos):
+    """Rotate adjacent feature pairs of x [B, H, T, D] by sin/cos [T, D/2]."""
+    x = np.asarray(x)
+    dt = _dtype_of(x, sin, cos)
+    if dt is None or x.ndim != 4 or x.shape[-1] % 2 or np.shape(sin) != (x.shape[2], x.shape[3] // 2) \
+            or np.shape(cos) != np.shape(sin):
+        return _fallback("apply_rotary", "unsupported dtype or shape")(x, sin, cos)
+    xa, sn, cs = _c(x, dt), _c(sin, dt), _c(cos, dt)
+    out = np.empty(xa.shape, dtype=dt)
+    cdef int bh, BH = xa.shape[0] * xa.shape[1], T = xa.shape[2], D = xa.shape[3]
+    cdef Py_ssize_t step = <Py_ssize_t>T * D
+    cdef int nt = _threads_for_work(BH, <Py_ssize_t>BH * step)
+    cdef void *po = _ptr(out)
+    cdef void *px = _ptr(xa)
+    cdef void *ps = _ptr(sn)
+    cdef void *pc = _ptr(cs)
+    cdef bint f32 = dt.itemsize == 4
+    with nogil:
+        if f32:
+            for bh in prange(BH, num_threads=nt, schedule="static"):
+                _rotate_rows[float](<float*>po + bh * step, <float*>px + bh * step, D, T, D, <float*>ps, <float*>pc)
+        else:
+            for bh in prange(BH, num_threads=nt, schedule="static"):
+                _rotate_rows[double](<double*>po + bh * step, <double*>px + bh * step, D, T, D,
+                                     <double*>ps, <double*>pc)
+    return out
+
+
+cdef object _attention_impl(str name, q, k, v, sin, cos, bint rotate_qk, bint rotate_v, mask, head_mask,
+                            bint output_attentions):
+    """The shared wrapper of attention / rotary_attention; None means "not supported natively"."""
+    q, k, v = np.asarray(q), np.asarray(k), np.asarray(v)
+    args = [q, k, v] + ([sin, cos] if rotate_qk else []) + ([] if mask is None else [mask]) + \
+        ([] if head_mask is None else [head_mask])
+    dt = _dtype_of(*args)
+    if dt is None or q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
+        return None
+    B, H, T, D = q.shape
+    S = k.shape[2]
+    if k.shape != (B, H, S, D) or v.shape != (B, H, S, D) or D == 0:
+        return None
+    if rotate_qk and (D % 2 or S != T or np.shape(sin) != (T, D // 2) or np.shape(cos) != (T, D // 2)):
+        return None
+    if head_mask is not None and np.size(head_mask) != H:
+        return None
+    qa, ka, va = _rowview(q, dt), _rowview(k, dt), _rowview(v, dt)
+    sn = _c(sin, dt) if rotate_qk else None
+    cs = _c(cos, dt) if rotate_qk else None
+    mk = None
+    cdef Py_ssize_t mb = 0, mh = 0, mt = 0
+    if mask is not None:
+        m = np.broadcast_to(np.asarray(mask, dtype=dt), (B, H, T, S))
+        if S > 1 and m.strides[3] != m.dtype.itemsize:
+            m = np.ascontiguousarray(m)
+        mk = m
+        mb, mh, mt = (s // m.dtype.itemsize for s in m.strides[:3])
+    hmk = None if head_mask is None else _c(np.reshape(head_mask, -1), dt)
+    out = np.empty((B, T, H * D), dtype=dt)
+    probs = np.empty((B, H, T, S), dtype=dt) if output_attentions else None
+    if B * H * T == 0:
+        return out, probs
+    if S == 0:
+        out[...] = np.nan  # softmax over nothing, as the reference (0/0)
+        if probs is not None:
+            probs = probs.reshape(B, H, T, 0)
+        return out, probs
+    cdef Py_ssize_t qb = _st(qa, 0, 1), qh = _st(qa, 1, 1), qt = _st(qa, 2, D)
+    cdef Py_ssize_t kb = _st(ka, 0, 1), kh = _st(ka, 1, 1), ks = _st(ka, 2, D)
+    cdef Py_ssize_t vb = _st(va, 0, 1), vh = _st(va, 1, 1), vs = _st(va, 2, D)
+    cdef int B_ = B, H_ = H, T_ = T, S_ = S, D_ = D
+    cdef int tile = _attention_tile(T, S)
+    cdef int failed = 0
+    cdef void *pq = _ptr(qa)
+    cdef void *pk = _ptr(ka)
+    cdef void *pv = _ptr(va)
+    cdef void *ps = _ptr(sn)
+    cdef void *pc = _ptr(cs)
+    cdef void *pm = _ptr(mk)
+    cdef void *ph = _ptr(hmk)
+    cdef void *po = _ptr(out)
+    cdef void *pp = _ptr(probs)
+    cdef bint f32 = dt.itemsize == 4
+    _guard.enter()
+    with nogil:
+        if f32:
+            _attention_core[float](
+                B_, H_, T_, S_, D_, <float*>pq, qb, qh, qt, <float*>pk, kb, kh, ks, <float*>pv, vb, vh, vs,
+                <float*>ps, <float*>pc, rotate_qk, rotate_v, <float*>pm, mb, mh, mt, <float*>ph, <float*>po,
+                <float*>pp, tile, &failed)
+        else:
+            _attention_core[double](
+                B_, H_, T_, S_, D_, <double*>pq, qb, qh, qt, <double*>pk, kb, kh, ks, <double*>pv, vb, vh, vs,
+                <double*>ps, <double*>pc, rotate_qk, rotate_v, <double*>pm, mb, mh, mt, <double*>ph, <double*>po,
+                <double*>pp, tile, &failed)
+    _guard.exit()
+    if failed:
+        raise MemoryError(f"native {name}: could not allocate the per-thread attention buffers")
+    return out, probs
+
+
+def attention(q, k, v, mask, head_mask=None, output_attentions=False):
+    """Scaled dot-product attention; q [B, H, T, D], k/v [B, H, S, D] (strided views welcome).
+
+    Returns the context [B, T, C] and the probabilities [B, H, T, S] if asked (else None).
+    """
+    res = _attention_impl("attention", q, k, v, None, None, False, False, mask, head_mask, output_attentions)
+    if res is None:
+        return _fallback("attention", "unsupported dtype or shape")(q, k, v, mask, head_mask, output_attentions)
+    return res
+
+
+def rotary_attention(q, k, v, sin, cos, mask, rotary_value=False, head_mask=None, output_attentions=False):
+    """Rotate q and k (and v under ``rotary_value``) and attend, in one pass per (batch, head)."""
+    res = _attention_impl("rotary_attention", q, k, v, sin, cos, True, bool(rotary_value), mask, head_mask,
+                          output_attentions)
+    if res is None:
+        return _fallback("rotary_attention", "unsupported dtype or shape")(
+            q, k, v, sin, cos, mask, rotary_value, head_mask, output_attentions)
+    return res
