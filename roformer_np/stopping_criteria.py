@@ -273,9 +273,9 @@ class StopStringCriteria(StoppingCriteria):
     ``["st", "op"]``, ``["las", "topper"]`` and ``["s", "to", "pped"]`` end ``"stop"``; ``["stop", "at"]`` does
     not (the string is there but the last token is not part of it). Text is measured on the tokenizer's clean
     vocabulary (:func:`clean_tokenizer_vocab`), so with the WordPiece tokenizers here a word-start token reads
-    with a leading space: ``"我们"`` is matched by ``我 ##们`` but not by ``我 们`` (that reads ``" 我 们"``;
-    the stop string ``"我 们"`` matches it). Needs ``tokenizer.get_vocab``, ``convert_ids_to_tokens``,
-    ``convert_tokens_to_string`` and ``tokenizer(text, add_special_tokens=False)``.
+    with a leading space: ``"我们"`` ends at the token ``我们`` (read ``" 我们"``, which holds it) but not at
+    ``我`` ``们`` (read ``" 我 们"``; the stop string ``"我 们"`` matches that). Needs ``tokenizer.get_vocab``,
+    ``convert_ids_to_tokens``, ``convert_tokens_to_string`` and ``tokenizer(text, add_special_tokens=False)``.
     """
 
     def __init__(self, tokenizer: Any, stop_strings: str | list[str]):
