@@ -69,7 +69,8 @@ DEFAULTS: dict[str, Any] = dict(
 
 
 def _flag(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
+    """A boolean option; None is off, as Hugging Face's tests of it read."""
+    if value is not None and not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 
@@ -91,6 +92,11 @@ def _encoder_ids(encoder_input_ids: Any, option: str) -> Array | None:
     warnings.warn(f"Passing `{option}` requires some form of `input_ids` to be passed to `generate`, ignoring the "
                   "argument.", UserWarning, stacklevel=3)
     return None
+
+
+def _value(o: dict[str, Any], name: str, check: Callable[..., Any], *args: Any) -> Any:
+    """Option ``name`` checked by ``check(value, name, *args)``; None stays None (Hugging Face then skips it)."""
+    return None if o[name] is None else check(o[name], name, *args)
 
 
 def merge_custom(default: LogitsProcessorList, custom: list | None) -> LogitsProcessorList:
@@ -137,36 +143,34 @@ def build_logits_processors(
 
     if o["sequence_bias"] is not None:
         procs.append(SequenceBiasLogitsProcessor(check_sequence_bias(o["sequence_bias"], "sequence_bias", vocab)))
-    diversity = check_real(o["diversity_penalty"], "diversity_penalty", "a finite number >= 0",
-                      lambda v: 0 <= v < math.inf)
-    if diversity > 0:
+    diversity = _value(o, "diversity_penalty", check_real, "a finite number >= 0", lambda v: 0 <= v < math.inf)
+    if diversity:
         procs.append(HammingDiversityLogitsProcessor(diversity, num_beams, num_beam_groups))
-    encoder_penalty = check_positive_finite(o["encoder_repetition_penalty"], "encoder_repetition_penalty")
-    if encoder_penalty != 1.0:
+    encoder_penalty = _value(o, "encoder_repetition_penalty", check_positive_finite)
+    if encoder_penalty not in (None, 1.0):
         enc = _encoder_ids(encoder_input_ids, "encoder_repetition_penalty")
         if enc is not None:
             procs.append(EncoderRepetitionPenaltyLogitsProcessor(encoder_penalty, enc))
-    penalty = check_positive_finite(o["repetition_penalty"], "repetition_penalty")
-    if penalty != 1.0:
+    penalty = _value(o, "repetition_penalty", check_positive_finite)
+    if penalty not in (None, 1.0):
         procs.append(RepetitionPenaltyLogitsProcessor(penalty))
-    ngram = check_int(o["no_repeat_ngram_size"], "no_repeat_ngram_size", 0)
-    if ngram > 0:
+    ngram = _value(o, "no_repeat_ngram_size", check_int, 0)
+    if ngram:
         procs.append(NoRepeatNGramLogitsProcessor(ngram))
-    encoder_ngram = check_int(o["encoder_no_repeat_ngram_size"], "encoder_no_repeat_ngram_size", 0)
-    if encoder_ngram > 0:
+    encoder_ngram = _value(o, "encoder_no_repeat_ngram_size", check_int, 0)
+    if encoder_ngram:
         enc = _encoder_ids(encoder_input_ids, "encoder_no_repeat_ngram_size")
         if enc is not None:
             procs.append(EncoderNoRepeatNGramLogitsProcessor(encoder_ngram, enc))
     if o["bad_words_ids"] is not None:
         check_bad_words(o["bad_words_ids"], "bad_words_ids", vocab)
         procs.append(NoBadWordsLogitsProcessor(o["bad_words_ids"], eos))
-    min_length = check_int(o["min_length"], "min_length", 0)
-    if eos is not None and min_length > 0:
+    min_length = _value(o, "min_length", check_int, 0)
+    if eos is not None and min_length:
         procs.append(MinLengthLogitsProcessor(min_length, eos))
-    if o["min_new_tokens"] is not None:
-        min_new = check_int(o["min_new_tokens"], "min_new_tokens", 0)
-        if eos is not None and min_new > 0:
-            procs.append(MinNewTokensLengthLogitsProcessor(seq_len, min_new, eos))
+    min_new = _value(o, "min_new_tokens", check_int, 0)
+    if eos is not None and min_new:
+        procs.append(MinNewTokensLengthLogitsProcessor(seq_len, min_new, eos))
     if prefix_allowed_tokens_fn is not None:
         procs.append(PrefixConstrainedLogitsProcessor(prefix_allowed_tokens_fn, num_beams // num_beam_groups))
     forced_bos = o["forced_bos_token_id"]
@@ -210,26 +214,27 @@ def _min_tokens_to_keep(num_beams: int, eos: list[int] | None) -> int:
 
 
 def _warpers(o: dict[str, Any], keep: int) -> list:
+    """The sampling warpers, in Hugging Face's order, each keeping at least ``keep`` tokens."""
     out: list = []
-    temperature = o["temperature"]
-    if temperature is not None:
-        if is_real(temperature) and temperature == 0:
-            raise ValueError("temperature must be a finite number > 0 when sampling, got 0.0; for greedy decoding "
-                             "set do_sample=False")
-        temperature = check_positive_finite(temperature, "temperature")
-        if temperature != 1.0:
-            out.append(TemperatureLogitsWarper(temperature))
-    if o["top_k"] is not None and check_int(o["top_k"], "top_k", 0) != 0:
-        out.append(TopKLogitsWarper(top_k=o["top_k"], min_tokens_to_keep=keep))
-    if o["top_p"] is not None and check_real(o["top_p"], "top_p", "a number in [0, 1]", lambda v: 0 <= v <= 1) < 1.0:
-        out.append(TopPLogitsWarper(top_p=o["top_p"], min_tokens_to_keep=keep))
+    if is_real(o["temperature"]) and o["temperature"] == 0:
+        raise ValueError("temperature must be a finite number > 0 when sampling, got 0.0; for greedy decoding set "
+                         "do_sample=False")
+    temperature = _value(o, "temperature", check_positive_finite)
+    if temperature not in (None, 1.0):
+        out.append(TemperatureLogitsWarper(temperature))
+    top_k = _value(o, "top_k", check_int, 0)
+    if top_k:
+        out.append(TopKLogitsWarper(top_k=top_k, min_tokens_to_keep=keep))
+    top_p = _value(o, "top_p", check_real, "a number in [0, 1]", lambda v: 0 <= v <= 1)
+    if top_p is not None and top_p < 1.0:
+        out.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=keep))
     if o["min_p"] is not None:
         out.append(MinPLogitsWarper(min_p=o["min_p"], min_tokens_to_keep=keep))
-    if o["typical_p"] is not None and check_real(o["typical_p"], "typical_p", "a number in (0, 1]",
-                                            lambda v: 0 < v <= 1) < 1.0:
-        out.append(TypicalLogitsWarper(mass=o["typical_p"], min_tokens_to_keep=keep))
+    typical_p = _value(o, "typical_p", check_real, "a number in (0, 1]", lambda v: 0 < v <= 1)
+    if typical_p is not None and typical_p < 1.0:
+        out.append(TypicalLogitsWarper(mass=typical_p, min_tokens_to_keep=keep))
     for name, cls in (("epsilon_cutoff", EpsilonLogitsWarper), ("eta_cutoff", EtaLogitsWarper)):
-        if o[name] is not None and check_real(o[name], name, "a number in [0, 1) (0 disables it)",
-                                         lambda v: 0 <= v < 1) > 0:
-            out.append(cls(epsilon=o[name], min_tokens_to_keep=keep))
+        cutoff = _value(o, name, check_real, "a number in [0, 1) (0 disables it)", lambda v: 0 <= v < 1)
+        if cutoff:
+            out.append(cls(epsilon=cutoff, min_tokens_to_keep=keep))
     return out

@@ -194,7 +194,7 @@ class MinLengthLogitsProcessor(LogitsProcessor):
 
     def __init__(self, min_length: int, eos_token_id: int | list[int] | Array):
         self.min_length = check_int(min_length, "min_length", 0)
-        self.eos_token_id = check_token_ids(eos_token_id, "eos_token_id")
+        self.eos_token_id = check_token_ids(eos_token_id, "eos_token_id", allow_empty=True)
 
     def __call__(self, input_ids: Array, scores: Array) -> Array:
         scores = check_scores(scores)
@@ -210,7 +210,7 @@ class MinNewTokensLengthLogitsProcessor(LogitsProcessor):
     def __init__(self, prompt_length_to_skip: int, min_new_tokens: int, eos_token_id: int | list[int] | Array):
         self.prompt_length_to_skip = check_int(prompt_length_to_skip, "prompt_length_to_skip", 0)
         self.min_new_tokens = check_int(min_new_tokens, "min_new_tokens", 0)
-        self.eos_token_id = check_token_ids(eos_token_id, "eos_token_id")
+        self.eos_token_id = check_token_ids(eos_token_id, "eos_token_id", allow_empty=True)
 
     def __call__(self, input_ids: Array, scores: Array) -> Array:
         scores = check_scores(scores)
@@ -237,7 +237,7 @@ class ForcedEOSTokenLogitsProcessor(LogitsProcessor):
 
     def __init__(self, max_length: int, eos_token_id: int | list[int] | Array):
         self.max_length = check_int(max_length, "max_length", 1)
-        self.eos_token_id = check_token_ids(eos_token_id, "eos_token_id")
+        self.eos_token_id = check_token_ids(eos_token_id, "eos_token_id")  # none would leave every score -inf
 
     def __call__(self, input_ids: Array, scores: Array) -> Array:
         scores = check_scores(scores)
@@ -256,7 +256,7 @@ class ExponentialDecayLengthPenalty(LogitsProcessor):
         start, factor = check_decay(exponential_decay_length_penalty, "exponential_decay_length_penalty")
         self.regulation_start = start + check_int(input_ids_seq_length, "input_ids_seq_length", 0)
         self.regulation_factor = factor
-        self.eos_token_id = check_token_ids(eos_token_id, "eos_token_id")
+        self.eos_token_id = check_token_ids(eos_token_id, "eos_token_id", allow_empty=True)
 
     def __call__(self, input_ids: Array, scores: Array) -> Array:
         scores = check_scores(scores)

@@ -147,7 +147,7 @@ class NoBadWordsLogitsProcessor(SequenceBiasLogitsProcessor):
 
     def __init__(self, bad_words_ids: list[list[int]], eos_token_id: int | list[int] | Array | None = None):
         check_bad_words(bad_words_ids, self._name)
-        eos = [] if eos_token_id is None else check_token_ids(eos_token_id, "eos_token_id")
+        eos = [] if eos_token_id is None else check_token_ids(eos_token_id, "eos_token_id", allow_empty=True)
         self.bad_words_ids = [list(w) for w in bad_words_ids if not (len(w) == 1 and w[0] in eos)]
         self.sequence_bias = {tuple(int(i) for i in w): NEG_INF for w in self.bad_words_ids}
         self._length_1 = [(ids[0], b) for ids, b in self.sequence_bias.items() if len(ids) == 1]
@@ -183,7 +183,7 @@ class PrefixConstrainedLogitsProcessor(LogitsProcessor):
         mask = np.full_like(scores, NEG_INF)
         for row in range(ids.shape[0]):
             batch_id = row // self._num_beams
-            allowed = self._prefix_allowed_tokens_fn(batch_id, ids[row])
+            allowed = self._prefix_allowed_tokens_fn(batch_id, ids[row].copy())  # the caller's ids stay intact
             allowed = check_token_ids(allowed, f"prefix_allowed_tokens_fn({batch_id}, ...)", allow_empty=True)
             if not allowed:
                 raise ValueError(f"prefix_allowed_tokens_fn returned an empty list for batch ID {batch_id}: the "

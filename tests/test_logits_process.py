@@ -221,6 +221,27 @@ def test_defaults_build_nothing_for_greedy_and_top_k_for_sampling() -> None:
     assert names(build({"top_p": 0.5, "temperature": 0.3})) == []  # warpers only when sampling
 
 
+def test_none_is_off_as_in_hugging_face() -> None:
+    off = dict.fromkeys((
+        "diversity_penalty", "encoder_repetition_penalty", "repetition_penalty", "no_repeat_ngram_size",
+        "encoder_no_repeat_ngram_size", "min_length", "min_new_tokens", "temperature", "top_k", "top_p", "min_p",
+        "typical_p", "epsilon_cutoff", "eta_cutoff", "sequence_bias", "bad_words_ids", "forced_bos_token_id",
+        "forced_eos_token_id", "suppress_tokens", "begin_suppress_tokens", "exponential_decay_length_penalty",
+        "guidance_scale", "watermarking_config", "remove_invalid_values", "renormalize_logits"))
+    assert build({**off, "do_sample": True}) == []
+    assert build({**off, "do_sample": None}) == []
+
+
+def test_numpy_scalars_and_an_empty_eos_list() -> None:
+    procs = build({"do_sample": True, "top_k": np.int64(3), "top_p": np.float32(0.5), "min_length": np.int32(9),
+                   "bad_words_ids": [[np.int64(3)]]}, eos_token_id=[])
+    assert names(procs) == ["NoBadWordsLogitsProcessor", "MinLengthLogitsProcessor", "TopKLogitsWarper",
+                            "TopPLogitsWarper"]
+    scores = np.arange(V, dtype=np.float32)[None]
+    out = procs[1](np.zeros((1, 2), np.int64), scores)  # no EOS id: nothing to ban
+    np.testing.assert_array_equal(out, scores)
+
+
 def test_min_tokens_to_keep() -> None:
     top = dict(do_sample=True, top_k=1, top_p=0.5)
     for kw, keep in ((dict(num_beams=1), 1), (dict(num_beams=2), 3), (dict(num_beams=2, eos=None), 2)):
@@ -298,7 +319,7 @@ BAD_OPTIONS = [
     ({"exponential_decay_length_penalty": (2, 0.0)}, "exponential_decay_length_penalty"),
     ({"remove_invalid_values": "yes"}, "remove_invalid_values"),
     ({"renormalize_logits": 1}, "renormalize_logits"),
-    ({"do_sample": None}, "do_sample"),
+    ({"do_sample": "yes"}, "do_sample"),
     ({"do_sample": True, "temperature": 0.0}, "do_sample=False"),
     ({"do_sample": True, "temperature": -1.0}, "temperature"),
     ({"do_sample": True, "temperature": math.inf}, "temperature"),
