@@ -77,5 +77,6 @@ cdef inline Py_ssize_t _st(object a, int axis, Py_ssize_t minimum):
 
 def _dtype_of(*arrays):
     """The common float dtype of the given arrays (None ones, absent parameters, are skipped), else None."""
-    dt = np.result_type(*[np.asarray(a).dtype for a in arrays if a is not None])
+    dt = np.result_type(*[a.dtype if isinstance(a, PackedWeight) else np.asarray(a).dtype
+                          for a in arrays if a is not None])
     return dt if dt in _FLOATS else None

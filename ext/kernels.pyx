@@ -90,6 +90,7 @@ cdef set_threads_t _blas_set[MAX_BLAS]
 include "_config.pxi"      # thread counts, the BLAS guard, threads per task
 include "_pyhelpers.pxi"   # argument conversion, data pointers, scratch arrays, the fallback
 include "_blas_gemm.pxi"   # BLAS GEMMs and the column-unit linear
+include "_packed_gemm.pxi" # our packed-weight GEMM: PackedWeight, kernel choice
 include "_norms.pxi"       # activations (float64), residual + norm rows, the embedding
 include "_attention.pxi"   # rotary, softmax, the attention core and its wrappers
 
@@ -98,11 +99,12 @@ include "_attention.pxi"   # rotary, softmax, the attention core and its wrapper
 # Kernels (names and signatures of roformer_np.ops)
 # ---------------------------------------------------------------------------------------------
 def linear(x, weight, bias=None):
-    """``x @ weight.T + bias``: [..., K] -> [..., N] with weight [N, K]."""
+    """``x @ weight.T + bias``: [..., K] -> [..., N] with weight [N, K] (an array or a PackedWeight)."""
     dt = _dtype_of(x, weight) if bias is None else _dtype_of(x, weight, bias)
     if dt is None:
         return _fallback("linear", "unsupported dtype")(x, weight, bias)
-    xa, w = _c(x, dt), _c(weight, dt)
+    cdef bint own = _own_gemm(dt, _kdim(weight))
+    xa, w = _c(x, dt), _wt(weight, dt, own)
     bb = None if bias is None else _c(bias, dt)
     cdef int n = w.shape[0], k = w.shape[1]
     if xa.shape[-1] != k:
@@ -113,9 +115,16 @@ def linear(x, weight, bias=None):
         y[...] = 0 if bias is None else bb
         return y
     cdef void *px = _ptr(xa)
-    cdef void *pw = _ptr(w)
     cdef void *pb = _ptr(bb)
     cdef void *py = _ptr(y)
+    cdef float *bp
+    cdef float *wp
+    if own:
+        _weight_ptrs(w, &bp, &wp)
+        with nogil:
+            _sgemm(m, n, k, <float*>px, k, bp, wp, <float*>py, n, <float*>pb, 0, pb != NULL)
+        return y
+    cdef void *pw = _ptr(w)
     cdef bint f32 = dt.itemsize == 4
     cdef int failed = 0
     _guard.enter()
@@ -168,7 +177,9 @@ def output_layer_norm(x, weight, bias, residual, ln_weight, ln_bias, eps):
     if dt is None:
         return _fallback("output_layer_norm", "unsupported dtype")(
             x, weight, bias, residual, ln_weight, ln_bias, eps)
-    xa, w, bb, g, be = _c(x, dt), _c(weight, dt), _c(bias, dt), _c(ln_weight, dt), _c(ln_bias, dt)
+    cdef bint own = _own_gemm(dt, _kdim(weight))
+    xa, w, bb = _c(x, dt), _wt(weight, dt, own), _c(bias, dt)
+    g, be = _c(ln_weight, dt), _c(ln_bias, dt)
     cdef int n = w.shape[0], k = w.shape[1]
     if xa.shape[-1] != k:
         raise ValueError(f"output_layer_norm: x has width {xa.shape[-1]}, weight expects {k}")
@@ -177,15 +188,23 @@ def output_layer_norm(x, weight, bias, residual, ln_weight, ln_bias, eps):
     cdef int m = y.size // n if n else 0
     if m == 0 or n == 0:
         return y
-    yt = _scratch(WS_GEMM, n, m, dt) if _use_fm(m) else None  # feature-major scratch
     cdef double e = eps
     cdef void *px = _ptr(xa)
-    cdef void *pw = _ptr(w)
     cdef void *pb = _ptr(bb)
     cdef void *pr = _ptr(res)
     cdef void *pg = _ptr(g)
     cdef void *pe = _ptr(be)
     cdef void *py = _ptr(y)
+    cdef float *bp
+    cdef float *wp
+    if own:  # our GEMM, then bias + residual + norm row by row
+        _weight_ptrs(w, &bp, &wp)
+        with nogil:
+            _sgemm(m, n, k, <float*>px, k, bp, wp, <float*>py, n, NULL, 0, False)
+            _add_ln_rows[float](m, n, <float*>py, <float*>pb, <float*>pr, n, <float*>pg, <float*>pe, e)
+        return y
+    yt = _scratch(WS_GEMM, n, m, dt) if _use_fm(m) else None  # feature-major scratch
+    cdef void *pw = _ptr(w)
     cdef void *pt = _ptr(yt)
     cdef bint f32 = dt.itemsize == 4
     _guard.enter()
@@ -216,7 +235,8 @@ def feed_forward(x, w_in, b_in, w_out, b_out, ln_weight, ln_bias, eps, activatio
     if code < 0:
         from roformer_np.activations import get_activation
         act = get_activation(activation)  # ValueError for unknown names, as the reference
-    xa, w1, b1, w2, b2 = _c(x, dt), _c(w_in, dt), _c(b_in, dt), _c(w_out, dt), _c(b_out, dt)
+    cdef bint own = _own_gemm(dt, _kdim(w_in)) and _own_gemm(dt, _kdim(w_out))
+    xa, w1, b1, w2, b2 = _c(x, dt), _wt(w_in, dt, own), _c(b_in, dt), _wt(w_out, dt, own), _c(b_out, dt)
     g, be = _c(ln_weight, dt), _c(ln_bias, dt)
     cdef int f = w1.shape[0], c = w1.shape[1]
     if xa.shape[-1] != c or w2.shape[1] != f or w2.shape[0] != c:
@@ -225,6 +245,8 @@ def feed_forward(x, w_in, b_in, w_out, b_out, ln_weight, ln_bias, eps, activatio
     cdef int m = y.size // c if c else 0
     if m == 0 or c == 0:
         return y
+    if own:
+        return _feed_forward_own(xa, w1, b1, w2, b2, g, be, eps, max(code, 0), act, y)
     cdef bint fm = _use_fm(m)
     # the [B*T, F] intermediate: feature-major [F, B*T] on the feature-major path
     hid = _scratch(WS_HIDDEN, f, m, dt) if fm else _scratch(WS_HIDDEN, m, f, dt)
@@ -270,4 +292,38 @@ def feed_forward(x, w_in, b_in, w_out, b_out, ln_weight, ln_bias, eps, activatio
             _output_ln[double](m, c, f, <double*>ph, ldh, fm, <double*>pw2, <double*>pb2, <double*>px, <double*>pg,
                                <double*>pe, e, <double*>py, <double*>pt)
     _guard.exit()
+    return y
+
+
+cdef object _feed_forward_own(xa, w1, b1, w2, b2, g, be, double eps, int code, act, y):
+    """feed_forward on our GEMMs: [M, F] intermediate token-major, bias + activation in the first GEMM's
+    tile write-out, then the second GEMM and the residual + norm rows."""
+    cdef int f = w1.shape[0], c = w1.shape[1]
+    cdef int m = y.size // c
+    hid = _scratch(WS_HIDDEN, m, f, np.dtype(np.float32))
+    cdef float *b1p = NULL
+    cdef float *w1p = NULL
+    cdef float *b2p = NULL
+    cdef float *w2p = NULL
+    _weight_ptrs(w1, &b1p, &w1p)
+    _weight_ptrs(w2, &b2p, &w2p)
+    cdef void *px = _ptr(xa)
+    cdef void *pb1 = _ptr(b1)
+    cdef void *pb2 = _ptr(b2)
+    cdef void *pg = _ptr(g)
+    cdef void *pe = _ptr(be)
+    cdef void *ph = _ptr(hid)
+    cdef void *py = _ptr(y)
+    with nogil:
+        _sgemm(m, f, c, <float*>px, c, b1p, w1p, <float*>ph, f, <float*>pb1, code, True)
+    if act is not None:  # a rare activation: the reference's, between the two GEMMs
+        _guard.enter()  # kernels called from inside it (another thread's too) see BLAS pinned, as on BLAS's path
+        try:
+            hid = _c(act(hid), np.float32)
+        finally:
+            _guard.exit()
+        ph = _ptr(hid)
+    with nogil:
+        _sgemm(m, c, f, <float*>ph, f, b2p, w2p, <float*>py, c, NULL, 0, False)
+        _add_ln_rows[float](m, c, <float*>py, <float*>pb2, <float*>px, c, <float*>pg, <float*>pe, eps)
     return y

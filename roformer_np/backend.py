@@ -193,6 +193,26 @@ def get_kernels(backend: str | None = None) -> SimpleNamespace:
     return SimpleNamespace(name="native", **impl)
 
 
+def packs_weights(dtype, backend: str | None = None) -> bool:
+    """Whether a model of ``dtype`` built now for ``backend`` holds its linear weights packed: float32, the
+    native kernels in force and one of roformer_np's micro-kernels chosen (not ``ROFORMER_NP_GEMM=blas``)."""
+    import numpy as np
+
+    from . import threads
+
+    if np.dtype(dtype) != np.float32 or current_backend(backend) == "numpy" or _native_module() is None:
+        return False
+    return threads.gemm_kernel() in ("avx512", "avx2")
+
+
+def pack_weight(weight):
+    """``weight [N, K]`` in the micro-kernels' panel layout (a PackedWeight: no other copy is kept)."""
+    module = _native_module()
+    if module is None:
+        raise RuntimeError("packing needs the native kernels")
+    return module.pack_weight(weight)
+
+
 BLAS_FIELDS = ("internal_api", "version", "architecture", "threading_layer", "num_threads", "filepath")
 
 
@@ -213,6 +233,7 @@ def config_info() -> dict:
         "num_threads": threads.get_num_threads(),
         "num_threads_source": threads.num_threads_source(),
         "gemm_mode": module._get_gemm_mode() if module is not None else None,
+        "gemm_kernel": threads.gemm_kernel() if module is not None else None,
         "blas": [
             {k: lib.get(k) for k in BLAS_FIELDS}
             for lib in threads.blas_libraries()
@@ -223,8 +244,10 @@ def config_info() -> dict:
 
 
 def show_config(file=None) -> dict:
-    """Print the backend, whether the extension is built, OpenMP on/off and the thread counts."""
+    """Print the backend, whether the extension is built, OpenMP on/off, the GEMM kernel and the thread counts."""
     import sys
+
+    from . import threads
 
     info = config_info()
     out = file or sys.stdout
@@ -238,6 +261,13 @@ def show_config(file=None) -> dict:
         f"kernel threads      : {info['num_threads']} (from {info['num_threads_source']})",
     ]
     if info["native_built"]:
+        kernel = info["gemm_kernel"]
+        lines.append(
+            f"GEMM kernel         : {kernel} "
+            + ("(BLAS: float32 and float64)" if kernel == "blas" else
+               "(roformer_np's micro-kernels for float32; float64 on BLAS)")
+            + f"; {threads.ENV_GEMM} forces one of {', '.join(threads.GEMM_CHOICES)}"
+        )
         lines.append(
             f"GEMM threading      : {info['gemm_mode']} "
             + ("(one single-threaded BLAS call per thread, BLAS pinned to 1 thread inside kernels)"

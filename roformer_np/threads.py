@@ -17,6 +17,8 @@ import os
 from collections.abc import Iterator
 
 ENV_OMP = "OMP_NUM_THREADS"
+ENV_GEMM = "ROFORMER_NP_GEMM"
+GEMM_CHOICES = ("auto", "avx512", "avx2", "blas")
 _setting: int | None = None
 _native = None  # the kernels module, once configure_native() ran
 
@@ -161,3 +163,32 @@ def configure_native(module) -> None:
     # machine's cores, not to the thread setting, so results stay identical for every thread count.
     module._set_units_per_gemm(max(2, available_cores()))
     module._set_blas_controls(_openblas_controls(scipy_blas_libraries()))
+    if hasattr(module, "_set_gemm_kernel"):
+        set_gemm_kernel(requested_gemm_kernel())
+
+
+def requested_gemm_kernel() -> str:
+    """``ROFORMER_NP_GEMM`` (auto, avx512, avx2 or blas; empty means auto); ValueError for anything else."""
+    value = os.environ.get(ENV_GEMM, "").strip().lower() or "auto"
+    if value not in GEMM_CHOICES:
+        raise ValueError(f"{ENV_GEMM} must be one of {GEMM_CHOICES}, got {value!r}")
+    return value
+
+
+def set_gemm_kernel(name: str) -> str:
+    """Choose the float32 GEMM of the native kernels (one of :data:`GEMM_CHOICES`): ``"avx512"`` / ``"avx2"``
+    are roformer_np's own micro-kernels over packed weights, ``"blas"`` the BLAS library behind scipy, ``"auto"``
+    the best this CPU runs. A kernel the CPU lacks is a ValueError. Returns the kernel now in force.
+
+    Weights are packed when a model is built (for the kernel in force then); a model built for a micro-kernel
+    still runs on ``"blas"`` (unpacking on every call, slowly), so choose before loading."""
+    if name not in GEMM_CHOICES:
+        raise ValueError(f"gemm kernel must be one of {GEMM_CHOICES}, got {name!r}")
+    if _native is None:
+        raise RuntimeError("the native kernels are not loaded")
+    return _native._set_gemm_kernel(name)
+
+
+def gemm_kernel() -> str | None:
+    """The float32 GEMM in force (``"avx512"``, ``"avx2"``, ``"blas"``), None without native kernels."""
+    return _native._get_gemm_kernel() if _native is not None and hasattr(_native, "_get_gemm_kernel") else None

@@ -1,0 +1,130 @@
+/* The GEMM driver: packing, run-time kernel choice, tiles handed out to threads, the bias/activation
+   write-out. The layout and the reduction order are described in rnp_gemm.h. */
+#include "rnp_gemm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rnp_transpose.h"
+#include "rnp_vmath.h"
+
+int rnp_gemm_cpu_supports(int kernel) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    __builtin_cpu_init();
+    if (kernel == RNP_GEMM_AVX512) return __builtin_cpu_supports("avx512f");
+    if (kernel == RNP_GEMM_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return kernel == RNP_GEMM_BLAS;
+}
+
+int rnp_tile_rows(int kernel) { return kernel == RNP_GEMM_AVX512 ? 12 : 6; }
+
+long rnp_packed_size(int n, int k) { return (long)((n + RNP_NR - 1) / RNP_NR) * RNP_NR * (long)k; }
+
+/* panel p of w [n, k] (rows 32p..) -> dst [k, 32], zero columns beyond n */
+static void pack_panel(const float *w, long ldw, int n, int k, int p, long k0, int kc, float *dst) {
+    int n0 = p * RNP_NR, nc = n - n0 < RNP_NR ? n - n0 : RNP_NR, kk;
+    rnp_transpose_f32(dst, RNP_NR, w + (long)n0 * ldw + k0, ldw, kc, nc);
+    if (nc < RNP_NR)
+        for (kk = 0; kk < kc; kk++) memset(dst + (long)kk * RNP_NR + nc, 0, sizeof(float) * (RNP_NR - nc));
+}
+
+void rnp_pack_b(const float *w, long ldw, int n, int k, float *packed, int nthreads) {
+    int np = (n + RNP_NR - 1) / RNP_NR, p;
+    (void)nthreads;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+    for (p = 0; p < np; p++) pack_panel(w, ldw, n, k, p, 0, k, packed + (long)p * RNP_NR * k);
+}
+
+void rnp_unpack_b(const float *packed, int n, int k, float *w, int nthreads) {
+    int np = (n + RNP_NR - 1) / RNP_NR, p;
+    (void)nthreads;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+    for (p = 0; p < np; p++) {
+        int n0 = p * RNP_NR, nc = n - n0 < RNP_NR ? n - n0 : RNP_NR;
+        rnp_transpose_f32(w + (long)n0 * k, k, packed + (long)p * RNP_NR * k, RNP_NR, nc, k);
+    }
+}
+
+typedef struct {
+    int kernel, m, n, k, mr, mb, nmb, np, group, ntasks, code, epilogue;
+    const float *a, *bp, *w, *bias;
+    long lda, ldw, ldy;
+    float *y;
+} gemm_job;
+
+typedef void (*tile_fn)(int, int, const float *, long, const float *, float *, long, int, int);
+
+/* bias + activation on a finished tile's rows (in L1): the reference order, sum first, then + bias */
+static void write_out(const gemm_job *g, float *c, int rows, int j0, int nc) {
+    int i;
+    for (i = 0; i < rows; i++) {
+        float *row = c + (long)i * g->ldy;
+        if (g->bias) rnp_bias_act_f32(row, g->bias + j0, nc, g->code);
+        else if (g->code != 0) rnp_sbias_act_f32(row, 0.0f, nc, g->code);
+    }
+}
+
+/* One tile: rows [i0, i0 + mb) x panels [p0, p0 + group), K-block by K-block. buf: a [RNP_KC, 32] slice for
+   packing a plain weight on the fly. */
+static void run_task(const gemm_job *g, int t, float *buf) {
+    tile_fn tile = g->kernel == RNP_GEMM_AVX512 ? rnp_tile_avx512 : rnp_tile_avx2;
+    int mblk = t % g->nmb, pg = t / g->nmb;
+    int i0 = mblk * g->mb, i1 = i0 + g->mb < g->m ? i0 + g->mb : g->m;
+    int p0 = pg * g->group, p1 = p0 + g->group < g->np ? p0 + g->group : g->np;
+    long k0;
+    int p, i;
+    for (k0 = 0; k0 < g->k; k0 += RNP_KC) {
+        int kc = g->k - k0 < RNP_KC ? (int)(g->k - k0) : RNP_KC;
+        int last = k0 + kc >= g->k;
+        for (p = p0; p < p1; p++) {
+            int j0 = p * RNP_NR, nc = g->n - j0 < RNP_NR ? g->n - j0 : RNP_NR;
+            const float *b;
+            if (g->bp) {
+                b = g->bp + (long)p * RNP_NR * g->k + k0 * RNP_NR;
+            } else {
+                pack_panel(g->w, g->ldw, g->n, g->k, p, k0, kc, buf);
+                b = buf;
+            }
+            for (i = i0; i < i1; i += g->mr) {
+                int mr = i1 - i < g->mr ? i1 - i : g->mr;
+                float *c = g->y + (long)i * g->ldy + j0;
+                tile(mr, kc, g->a + (long)i * g->lda + k0, g->lda, b, c, g->ldy, nc, k0 > 0);
+                if (last && g->epilogue) write_out(g, c, mr, j0, nc);
+            }
+        }
+    }
+}
+
+static void run_tasks(const gemm_job *g, int *next) {
+    float buf[RNP_KC * RNP_NR] __attribute__((aligned(64)));
+    int t;
+    while ((t = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) < g->ntasks) run_task(g, t, buf);
+}
+
+int rnp_sgemm(int kernel, int m, int n, int k, const float *a, long lda, const float *bp, const float *w,
+              long ldw, float *y, long ldy, const float *bias, int code, int epilogue, int nthreads) {
+    gemm_job g;
+    int next = 0, nt;
+    if (m <= 0 || n <= 0) return 0;
+    g.kernel = kernel; g.m = m; g.n = n; g.k = k; g.a = a; g.lda = lda; g.bp = bp; g.w = w; g.ldw = ldw;
+    g.y = y; g.ldy = ldy; g.bias = bias; g.code = code; g.epilogue = epilogue;
+    g.mr = rnp_tile_rows(kernel);
+    /* row blocks of at most ~256 rows (a [256, RNP_KC] slice of a stays in L2 across a group of panels) */
+    g.nmb = (m + 255) / 256;
+    g.mb = ((m + g.nmb - 1) / g.nmb + g.mr - 1) / g.mr * g.mr;
+    g.nmb = (m + g.mb - 1) / g.mb;
+    g.np = (n + RNP_NR - 1) / RNP_NR;
+    /* about 16 tiles per product: enough for late threads to share the rest, shapes only */
+    g.group = (int)(((long)g.np * g.nmb + 15) / 16);
+    if (g.group < 1) g.group = 1;
+    g.ntasks = g.nmb * ((g.np + g.group - 1) / g.group);
+    nt = nthreads < g.ntasks ? nthreads : g.ntasks;
+    if (nt <= 1) {
+        run_tasks(&g, &next);
+        return 0;
+    }
+#pragma omp parallel num_threads(nt)
+    run_tasks(&g, &next);
+    return 0;
+}

@@ -1,0 +1,63 @@
+/* The AVX-512F micro-kernel: 12 rows x 32 columns of accumulators (24 zmm), two panel loads and one
+   broadcast per k -- 24 FMAs per 14 loads. Compiled for AVX-512 by a function attribute only: the package is
+   built for the baseline x86-64 and this code runs only where CPUID reports AVX-512F (rnp_gemm.c). */
+#include "rnp_gemm.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+
+#define RNP_512 __attribute__((target("avx512f")))
+
+/* MR is a constant at every call site below: the loops unroll and the accumulators live in registers. */
+RNP_512 static inline __attribute__((always_inline)) void tile512(const int MR, int kc, const float *a, long lda,
+                                                                  const float *b, float *c, long ldc, int nc,
+                                                                  int acc) {
+    __m512 c0[12], c1[12];
+    const __mmask16 m0 = nc >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nc) - 1u);
+    const __mmask16 m1 = nc >= 32 ? (__mmask16)0xFFFF : (nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1u) : 0);
+    int i, kk;
+#pragma GCC unroll 12
+    for (i = 0; i < MR; i++) {
+        if (acc) {
+            c0[i] = _mm512_maskz_loadu_ps(m0, c + i * ldc);
+            c1[i] = _mm512_maskz_loadu_ps(m1, c + i * ldc + 16);
+        } else {
+            c0[i] = _mm512_setzero_ps();
+            c1[i] = _mm512_setzero_ps();
+        }
+    }
+    for (kk = 0; kk < kc; kk++) {
+        const __m512 b0 = _mm512_loadu_ps(b + (long)kk * RNP_NR);
+        const __m512 b1 = _mm512_loadu_ps(b + (long)kk * RNP_NR + 16);
+#pragma GCC unroll 12
+        for (i = 0; i < MR; i++) {
+            const __m512 ai = _mm512_set1_ps(a[i * lda + kk]);
+            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+        }
+    }
+#pragma GCC unroll 12
+    for (i = 0; i < MR; i++) {
+        _mm512_mask_storeu_ps(c + i * ldc, m0, c0[i]);
+        _mm512_mask_storeu_ps(c + i * ldc + 16, m1, c1[i]);
+    }
+}
+
+#define RNP_CASE(R) case R: tile512(R, kc, a, lda, b, c, ldc, nc, acc); break;
+
+RNP_512 void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const float *b, float *c, long ldc, int nc,
+                             int acc) {
+    switch (mr) {
+    RNP_CASE(1) RNP_CASE(2) RNP_CASE(3) RNP_CASE(4) RNP_CASE(5) RNP_CASE(6)
+    RNP_CASE(7) RNP_CASE(8) RNP_CASE(9) RNP_CASE(10) RNP_CASE(11) RNP_CASE(12)
+    default: break;
+    }
+}
+#undef RNP_CASE
+
+#else /* not x86-64 GCC/Clang: never selected (rnp_gemm_cpu_supports says no) */
+void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const float *b, float *c, long ldc, int nc,
+                     int acc) {
+    (void)mr; (void)kc; (void)a; (void)lda; (void)b; (void)c; (void)ldc; (void)nc; (void)acc;
+}
+#endif
