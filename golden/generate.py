@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE))
 
 MODEL_GROUPS = ["model", "heads", "decoder", "bin", "pipelines"]  # merged into manifest.json, in this order
 OTHER_GROUPS = ["tokenizer", "pipeline_options", "loss_dtypes", "unicode_hf", "stopping",
-                "logits_process"]  # write their own outputs
+                "logits_process", "generate_options"]  # write their own outputs
 
 
 def available(group: str) -> bool:

@@ -165,23 +165,70 @@ def _similarity_input(record: dict, a: argparse.Namespace) -> dict:
 
 def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=_positive_int, help="tokens to add (default 256, as Hugging Face)")
+    p.add_argument("--min-new-tokens", type=_positive_int, help="no EOS before this many new tokens")
     p.add_argument("--do-sample", action=argparse.BooleanOptionalAction, default=None,
                    help="sample (the default, as Hugging Face's pipeline) or --no-do-sample for greedy/beam")
     p.add_argument("--temperature", type=float)
     p.add_argument("--top-k", type=int)
     p.add_argument("--top-p", type=float)
+    p.add_argument("--min-p", type=float)
+    p.add_argument("--typical-p", type=float)
     p.add_argument("--num-beams", type=_positive_int)
+    p.add_argument("--num-beam-groups", type=_positive_int, help="diverse beam search (with --diversity-penalty)")
+    p.add_argument("--diversity-penalty", type=float)
+    p.add_argument("--length-penalty", type=float)
     p.add_argument("--repetition-penalty", type=float)
+    p.add_argument("--no-repeat-ngram-size", type=_positive_int, help="never repeat an n-gram of this size")
+    p.add_argument("--stop-string", action="append", dest="stop_strings", metavar="TEXT",
+                   help="stop when the text ends with TEXT (repeatable)")
     p.add_argument("--num-return-sequences", type=_positive_int)
     p.add_argument("--seed", type=int, help="make sampling reproducible")
     p.add_argument("--new-text-only", action="store_true", help="print the continuation without the prompt")
+    p.add_argument("--stream", action="store_true",
+                   help="print the text as it is generated (one prompt at a time; no beams, one sequence)")
+
+
+_GENERATE_FLAGS = ("max_new_tokens", "min_new_tokens", "do_sample", "temperature", "top_k", "top_p", "min_p",
+                   "typical_p", "num_beams", "num_beam_groups", "diversity_penalty", "length_penalty",
+                   "repetition_penalty", "no_repeat_ngram_size", "stop_strings", "num_return_sequences", "seed")
 
 
 def _generate_options(a: argparse.Namespace) -> dict:
-    return {"max_new_tokens": a.max_new_tokens, "do_sample": a.do_sample, "temperature": a.temperature,
-            "top_k": a.top_k, "top_p": a.top_p, "num_beams": a.num_beams,
-            "repetition_penalty": a.repetition_penalty, "num_return_sequences": a.num_return_sequences,
-            "seed": a.seed, "return_full_text": not a.new_text_only}
+    return {**{k: getattr(a, k) for k in _GENERATE_FLAGS}, "return_full_text": not a.new_text_only}
+
+
+class _CliStreamer:
+    """A TextStreamer writing to this process's stdout, the prompt as typed (not re-decoded) first."""
+
+    def __init__(self, tokenizer: Any, prompt: str, new_text_only: bool) -> None:
+        from .streamers import TextStreamer
+
+        class Writer(TextStreamer):
+            def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+                sys.stdout.write(text + ("\n" if stream_end else ""))
+                sys.stdout.flush()
+
+        self.streamer = Writer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self.prefix = "" if new_text_only else prompt
+
+    def start(self) -> Any:
+        sys.stdout.write(self.prefix)
+        sys.stdout.flush()
+        return self.streamer
+
+
+def _stream_generate(args: argparse.Namespace, pipe: Any, records: list[dict]) -> int:
+    """``generate --stream``: each prompt's text appears token by token; a blank line stays a blank line."""
+    if args.json:
+        raise CliError("--stream prints text as it comes; it cannot be combined with --json")
+    for record in records:
+        if record.get("_blank"):
+            print()
+            continue
+        prompt = field(record, "text")
+        streamer = _CliStreamer(pipe.tokenizer, prompt, args.new_text_only).start()
+        pipe(prompt, streamer=streamer)
+    return 0
 
 
 def _text_input(record: dict, a: argparse.Namespace) -> str:
@@ -243,6 +290,8 @@ def _run_task(args: argparse.Namespace) -> int:
                     batch_size=args.batch_size, **options)
     call_options = command.call_options(args, pipe)
     records, streamed = read_records(args.texts, args.input, args.format, sys.stdin)
+    if getattr(args, "stream", False):
+        return _stream_generate(args, pipe, records)
     work = [r for r in records if not r.get("_blank")]  # a blank line is not run; its output keeps the place
     inputs = [command.to_input(record, args) for record in work]  # every input checked before any work
     _warn_truncation(command.truncation(args), pipe, inputs)

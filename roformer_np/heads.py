@@ -19,7 +19,6 @@ K choices (multiple choice).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import warnings
 from pathlib import Path
@@ -32,9 +31,9 @@ from .activations import get_activation
 from .backend import get_kernels
 from .config import RoFormerConfig, junnyu_field
 from .device import InferenceModeMixin
-from .generation import GENERATION_CONFIG_NAME, generate
+from .generation import generate
+from .generation_config import GENERATION_CONFIG_NAME, GenerationConfig
 from .hub import pop_hub_kwargs
-from .jsonio import read_json
 from .losses import (
     IGNORE_INDEX,
     causal_lm_loss,
@@ -369,25 +368,19 @@ class RoFormerForCausalLM(_LMHeadMixin, RoFormerPreTrainedHead):
         if not config.is_decoder:
             warnings.warn("RoFormerForCausalLM is used with is_decoder=False: attention is bidirectional "
                           "(generate() then behaves as a prefix LM, as Hugging Face's does)", stacklevel=4)
-        # generate()'s defaults beyond the config, as in a checkpoint's generation_config.json
-        self.generation_config: dict[str, Any] = {}
+        # generate()'s defaults beyond the config (generation_config.json), or those HF derives from the config
+        self.generation_config = GenerationConfig(
+            _from_model_config=True, bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
+            pad_token_id=config.pad_token_id)
 
     def _load_extra_files(self, path: Path) -> None:
         file = path / GENERATION_CONFIG_NAME
         if path.is_dir() and file.is_file():
-            data = read_json(file, "generation config")
-            if not isinstance(data, dict):
-                raise ValueError(f"{file} must hold a JSON object")
-            self.generation_config = data
+            self.generation_config = GenerationConfig.from_pretrained(file)
 
     def _save_extra_files(self, directory: Path) -> None:
-        """``generation_config.json`` as Hugging Face writes it for a model without one: the special tokens."""
-        data = dict(self.generation_config) or {"_from_model_config": True}
-        for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
-            if getattr(self.config, key, None) is not None:
-                data.setdefault(key, getattr(self.config, key))
-        (directory / GENERATION_CONFIG_NAME).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n",
-                                                         encoding="utf-8")
+        """``generation_config.json``: the fields that differ from Hugging Face's defaults, as it writes them."""
+        self.generation_config.save_pretrained(directory, GENERATION_CONFIG_NAME)
 
     def __call__(
         self,

@@ -116,14 +116,41 @@ class QuestionAnsweringModelOutput(ModelOutput):
     attentions: tuple[np.ndarray, ...] | None = None
 
 
-@dataclass
 class GenerateOutput(ModelOutput):
-    """What :func:`roformer_np.generation.generate` returns with ``return_dict_in_generate=True``.
+    """Base of what :func:`roformer_np.generation.generate` returns with ``return_dict_in_generate=True``."""
 
-    sequences [B * num_return_sequences, prompt + generated]; sequences_scores [B * n] (beam search only);
-    past_key_values: the final KVCache.
+
+@dataclass
+class GenerateDecoderOnlyOutput(GenerateOutput):
+    """Greedy search and sampling (Hugging Face's ``GenerateDecoderOnlyOutput``).
+
+    sequences [N, prompt + generated] (N = B * num_return_sequences); scores / logits (``output_scores`` /
+    ``output_logits``): one [N, V] float32 array per generated token, processed / raw; attentions /
+    hidden_states: per step, the model's per-layer tuples; past_key_values: the final KVCache.
+    """
+
+    sequences: np.ndarray | None = None
+    scores: tuple[np.ndarray, ...] | None = None
+    logits: tuple[np.ndarray, ...] | None = None
+    attentions: tuple[tuple[np.ndarray, ...], ...] | None = None
+    hidden_states: tuple[tuple[np.ndarray, ...], ...] | None = None
+    past_key_values: Any = None
+
+
+@dataclass
+class GenerateBeamDecoderOnlyOutput(GenerateOutput):
+    """Beam search, beam sampling and group beam search (Hugging Face's ``GenerateBeamDecoderOnlyOutput``).
+
+    sequences_scores [N] (with ``output_scores``): each returned hypothesis' length-normalised score;
+    scores: per step the processed log-probabilities [B * num_beams, V]; beam_indices [N, generated]: the
+    beam (row of the [B * num_beams] batch) each token was chosen from, -1 past the end.
     """
 
     sequences: np.ndarray | None = None
     sequences_scores: np.ndarray | None = None
+    scores: tuple[np.ndarray, ...] | None = None
+    logits: tuple[np.ndarray, ...] | None = None
+    beam_indices: np.ndarray | None = None
+    attentions: tuple[tuple[np.ndarray, ...], ...] | None = None
+    hidden_states: tuple[tuple[np.ndarray, ...], ...] | None = None
     past_key_values: Any = None

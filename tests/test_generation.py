@@ -10,15 +10,7 @@ import pytest
 from test_heads import make_head
 
 from roformer_np import GenerateOutput, RoFormerForCausalLM, generate
-from roformer_np.generation import (
-    repetition_penalty_processor,
-    sample_tokens,
-    top_k_indices,
-    top_k_processor,
-    top_p_processor,
-)
-
-NEG_INF = -np.inf
+from roformer_np.decoding import sample_tokens, top_k_indices
 
 
 @pytest.fixture(scope="module")
@@ -30,34 +22,8 @@ PROMPT = np.array([[5, 9, 3, 17], [8, 2, 40, 11]])
 
 
 # ---------------------------------------------------------------------------------------------
-# Processors
+# Search helpers (the processors are checked against Hugging Face in test_logits_process*.py)
 # ---------------------------------------------------------------------------------------------
-def test_top_k_keeps_the_k_best_and_ties_at_the_threshold() -> None:
-    scores = np.array([[1.0, 3.0, 2.0, 3.0, 0.5], [4.0, 3.0, 2.0, 1.0, 0.0]], dtype=np.float32)
-    out = top_k_processor(scores, 2)
-    assert np.array_equal(np.isfinite(out), [[False, True, False, True, False], [True, True, False, False, False]])
-    out = top_k_processor(scores[:1], 3)  # the 3rd best is 2.0
-    assert np.array_equal(np.isfinite(out), [[False, True, True, True, False]])
-    assert np.isfinite(top_k_processor(scores, 1, min_tokens_to_keep=4)).sum() == 8
-    np.testing.assert_array_equal(top_k_processor(scores, 99), scores)
-
-
-def test_top_p_keeps_the_smallest_nucleus() -> None:
-    probs = np.array([[0.05, 0.5, 0.15, 0.3]])
-    scores = np.log(probs).astype(np.float32)
-    # ascending: 0.05, 0.15, 0.3, 0.5 -> cumulative 0.05, 0.2, 0.5, 1.0; drop cumulative <= 1 - 0.8
-    assert np.array_equal(np.isfinite(top_p_processor(scores, 0.8)), [[False, True, False, True]])
-    assert np.array_equal(np.isfinite(top_p_processor(scores, 0.4)), [[False, True, False, False]])
-    assert np.isfinite(top_p_processor(scores, 1.0)).all()
-    assert np.isfinite(top_p_processor(scores, 0.01, min_tokens_to_keep=2)).sum() == 2
-
-
-def test_repetition_penalty_divides_positive_and_multiplies_negative_scores() -> None:
-    scores = np.array([[2.0, -2.0, 1.0, -1.0]], dtype=np.float32)
-    out = repetition_penalty_processor(scores, np.array([[0, 1, 1]]), 2.0)  # a repeated id is penalised once
-    np.testing.assert_array_equal(out, [[1.0, -4.0, 1.0, -1.0]])
-
-
 def test_top_k_indices_orders_best_first_with_ties_by_index() -> None:
     x = np.array([[0.0, 5.0, 1.0, 5.0, -np.inf, 3.0]])
     np.testing.assert_array_equal(top_k_indices(x, 3), [[1, 3, 5]])
@@ -101,7 +67,8 @@ def test_greedy_equals_argmax_of_full_forward_passes(lm) -> None:
 
 
 def test_beam_search_with_one_beam_of_sampling_and_several_sequences(lm) -> None:
-    out = lm.generate(PROMPT, max_new_tokens=5, num_beams=3, num_return_sequences=3, return_dict_in_generate=True)
+    out = lm.generate(PROMPT, max_new_tokens=5, num_beams=3, num_return_sequences=3, return_dict_in_generate=True,
+                      output_scores=True)
     assert isinstance(out, GenerateOutput)
     assert out.sequences.shape == (6, 9) and out.sequences_scores.shape == (6,)
     assert np.all(np.diff(out.sequences_scores.reshape(2, 3), axis=1) <= 0)  # best first

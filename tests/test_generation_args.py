@@ -89,7 +89,7 @@ def test_huge_length_penalties_do_not_overflow(lm, penalty) -> None:
 
 
 def test_ordinary_length_penalties_give_the_same_divisor_as_python_pow() -> None:
-    from roformer_np.generation import length_normaliser
+    from roformer_np.decoding import length_normaliser
 
     for n in range(1, 200):
         for p in (-2.0, -0.5, 0.0, 0.8, 1.0, 1.3, 2.0, 7.5):
@@ -133,12 +133,17 @@ def test_every_argument_is_named_with_its_range(lm, kwargs, match) -> None:
         lm.generate(PROMPT, **{"max_new_tokens": 2, **kwargs})
 
 
-def test_every_option_has_a_rule() -> None:
-    from roformer_np.generation import DEFAULTS
+def test_every_generation_config_field_has_a_status_and_the_unchecked_ones_a_rule() -> None:
+    """Each field of Hugging Face's GenerationConfig is applied, without effect, or refused; the applied ones that
+    no processor constructor checks have a range rule here."""
+    from roformer_np.generation_config import APPLIED, DEFAULTS, FIELD_STATUS
 
-    assert set(OPTION_RULES) >= set(DEFAULTS)
+    assert set(FIELD_STATUS) == set(DEFAULTS)
+    for name in ("max_new_tokens", "do_sample", "num_beams", "num_beam_groups", "max_time", "output_scores",
+                 "return_dict_in_generate", "num_return_sequences", "length_penalty", "early_stopping"):
+        assert FIELD_STATUS[name] == APPLIED and name in OPTION_RULES, name
     for name, rule in OPTION_RULES.items():
-        assert rule.allowed, name
+        assert rule.allowed and name in DEFAULTS, name
 
 
 def test_stored_max_length_is_checked(lm, tmp_path) -> None:

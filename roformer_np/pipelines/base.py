@@ -141,8 +141,9 @@ class Pipeline:
     def _options(self, given: dict[str, Any]) -> dict[str, Any]:
         """Check the options by the keyword signature of ``_parse_options`` (a typo raises, never vanishes)."""
         params = inspect.signature(self._parse_options).parameters
+        open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())  # checks them itself
         unknown = sorted(set(given) - set(params))
-        if unknown:
+        if unknown and not open_ended:
             raise TypeError(f"{self.task} pipeline: unknown option(s) {unknown}; known: {sorted(params)}")
         return self._parse_options(**given)
 

@@ -6,23 +6,27 @@ from typing import Any
 
 import numpy as np
 
+from ..generation import model_generation_config
+from ..generation_config import DEFAULTS as GENERATION_FIELDS
 from .base import Batch, Feature, Pipeline
 
 # The pipeline's own generation defaults (Hugging Face's ``_default_generation_config``): they win over the
 # model's generation_config.json except that a stored non-default ``max_length`` replaces max_new_tokens.
 PIPELINE_DEFAULTS = {"max_new_tokens": 256, "do_sample": True, "temperature": 0.7}
 HF_DEFAULT_MAX_LENGTH = 20
-GENERATE_OPTIONS = ("max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "num_beams", "length_penalty",
-                    "early_stopping", "repetition_penalty", "eos_token_id", "pad_token_id", "seed",
-                    "num_return_sequences")
+# generate()'s arguments besides the GenerationConfig fields
+GENERATE_ARGUMENTS = ("seed", "generator", "streamer", "generation_config", "logits_processor", "stopping_criteria",
+                      "prefix_allowed_tokens_fn", "use_model_defaults")
 
 
 class TextGenerationPipeline(Pipeline):
     """``pipe("今天天气")`` → ``[{"generated_text": "今天天气 很 好 …"}]`` (one dict per returned sequence).
 
-    Options: every option of :func:`roformer_np.generate` (``max_new_tokens``, ``do_sample``, ``temperature``,
-    ``top_k``, ``top_p``, ``num_beams``, ``repetition_penalty``, ``num_return_sequences``, ``seed`` …; as in
-    Hugging Face the pipeline samples by default: ``max_new_tokens=256, do_sample=True, temperature=0.7``),
+    Options: every option of :func:`roformer_np.generate` — the GenerationConfig fields (``max_new_tokens``,
+    ``do_sample``, ``temperature``, ``top_k``, ``top_p``, ``num_beams``, ``no_repeat_ngram_size``,
+    ``stop_strings`` …), ``seed``, ``streamer``, ``generation_config``, ``logits_processor``,
+    ``stopping_criteria``, also nested as ``generate_kwargs={...}``; as in Hugging Face the pipeline samples by
+    default: ``max_new_tokens=256, do_sample=True, temperature=0.7``),
     ``return_full_text`` (True: prompt + continuation; False: the continuation only), ``return_tensors``
     (``generated_token_ids`` instead of text), ``clean_up_tokenization_spaces`` (True),
     ``skip_special_tokens`` (True), ``prefix`` (text put before every prompt), ``add_special_tokens``
@@ -36,28 +40,28 @@ class TextGenerationPipeline(Pipeline):
 
     def _parse_options(self, return_full_text: bool | None = None, return_tensors: bool | None = None,
                        clean_up_tokenization_spaces: bool = True, skip_special_tokens: bool = True,
-                       prefix: str = "", add_special_tokens: bool = True, max_new_tokens: int | None = None,
-                       do_sample: bool | None = None, temperature: float | None = None, top_k: int | None = None,
-                       top_p: float | None = None, num_beams: int | None = None,
-                       length_penalty: float | None = None, early_stopping: bool | str | None = None,
-                       repetition_penalty: float | None = None, eos_token_id: int | list[int] | None = None,
-                       pad_token_id: int | None = None, seed: int | None = None,
-                       num_return_sequences: int | None = None) -> dict[str, Any]:
+                       prefix: str = "", add_special_tokens: bool = True,
+                       generate_kwargs: dict[str, Any] | None = None, **options: Any) -> dict[str, Any]:
         if not isinstance(prefix, str):
             raise ValueError(f"prefix must be a str, got {type(prefix).__name__}")
         if return_full_text is not None and return_tensors is not None:  # even False, as Hugging Face
             raise ValueError("`return_full_text` is mutually exclusive with `return_tensors`")
-        given = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_k=top_k,
-                     top_p=top_p, num_beams=num_beams, length_penalty=length_penalty,
-                     early_stopping=early_stopping, repetition_penalty=repetition_penalty,
-                     eos_token_id=eos_token_id, pad_token_id=pad_token_id, seed=seed,
-                     num_return_sequences=num_return_sequences)
+        if generate_kwargs is not None and not isinstance(generate_kwargs, dict):
+            raise ValueError(f"generate_kwargs must be a dict, got {type(generate_kwargs).__name__}")
+        given = {**(generate_kwargs or {}), **options}
+        unknown = sorted(k for k in given if k not in GENERATION_FIELDS and k not in GENERATE_ARGUMENTS)
+        if unknown:
+            raise TypeError(f"{self.task} pipeline: unknown option(s) {unknown}: not pipeline options nor "
+                            "generate() options (GenerationConfig fields, seed, streamer, ...)")
         generate_kwargs = {k: v for k, v in given.items() if v is not None}
         for key, value in PIPELINE_DEFAULTS.items():
             generate_kwargs.setdefault(key, value)
-        stored = getattr(self.model, "generation_config", None) or {}
-        if max_new_tokens is None and stored.get("max_length") not in (None, HF_DEFAULT_MAX_LENGTH):
+        stored = model_generation_config(self.model)
+        if (given.get("max_new_tokens") is None and given.get("max_length") is None
+                and stored.max_length not in (None, HF_DEFAULT_MAX_LENGTH)):
             del generate_kwargs["max_new_tokens"]  # the checkpoint's max_length rules, as in Hugging Face
+        if generate_kwargs.get("stop_strings") is not None:
+            generate_kwargs["tokenizer"] = self.tokenizer  # Hugging Face's pipeline hands it over too
         return {"return_full_text": return_full_text is None or bool(return_full_text),
                 "return_tensors": bool(return_tensors),
                 "clean_up_tokenization_spaces": bool(clean_up_tokenization_spaces),
