@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from common import CASES_DIR, TOL_F32, TOL_F64, redraw_weights, save_case_io, to_numpy
 from common import TINY_HEADS as TINY
-from transformers import BertTokenizerFast, RoFormerConfig, RoFormerForCausalLM
+from transformers import BertTokenizerFast, GenerationConfig, RoFormerConfig, RoFormerForCausalLM
 
 OUT = CASES_DIR / "generate_options"
 # a WordPiece vocabulary of exactly vocab_size (64) tokens
@@ -198,7 +198,11 @@ def main(here: Path) -> None:
     add("stored_mixed", p, {}, checkpoint="stored_mixed", run_model=RoFormerForCausalLM.from_pretrained(path).eval(),
         note="generation_config.json holds min_new_tokens, eos, bad_words_ids, suppress_tokens, forced_eos, beams")
 
-    (OUT / "cases.json").write_text(json.dumps({"cases": cases}, indent=1) + "\n", encoding="utf-8")
+    # every GenerationConfig field with its default, so the port's table can be checked against Hugging Face's
+    defaults = {k: v for k, v in GenerationConfig().__dict__.items() if not k.startswith("_")
+                and k != "transformers_version"}
+    (OUT / "cases.json").write_text(json.dumps({"generation_config_defaults": defaults, "cases": cases}, indent=1)
+                                    + "\n", encoding="utf-8")
     total = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())
     print(f"generate_options: {len(cases)} cases, {total / 1e3:.0f} kB")
 

@@ -72,7 +72,7 @@ def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
         elif key in DEFAULTS:
             options[key] = value
         elif key in _UNSUPPORTED_ARGS:
-            if value not in (None, False):
+            if value is not None and value is not False:
                 raise TypeError(f"generate() got {key}={value!r}: {_UNSUPPORTED_ARGS[key]} is not implemented "
                                 "in roformer_np")
         elif key in _HARMLESS_ARGS:

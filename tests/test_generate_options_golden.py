@@ -17,7 +17,8 @@ from safetensors.numpy import load_file
 from roformer_np import BertTokenizerFast, RoFormerForCausalLM
 
 HERE = Path(__file__).resolve().parents[1] / "golden" / "cases" / "generate_options"
-CASES = json.loads((HERE / "cases.json").read_text())["cases"]
+GOLDEN = json.loads((HERE / "cases.json").read_text())
+CASES = GOLDEN["cases"]
 VOCAB = 64
 
 
@@ -92,3 +93,9 @@ def test_the_stored_ngram_case_repeats_less_than_without_it() -> None:
     for row in stored:
         pairs = list(zip(row[:-1], row[1:]))
         assert len(pairs) == len(set(pairs)), row  # no bigram twice
+
+
+def test_generation_config_has_every_hugging_face_field_with_its_default() -> None:
+    from roformer_np.generation_config import DEFAULTS
+
+    assert DEFAULTS == GOLDEN["generation_config_defaults"]

@@ -42,7 +42,8 @@ def test_classification_ner_qa_features_on_v2(v2) -> None:
     clf = pipeline("text-classification", model=v2["junnyu_v2_seq_cls"])
     enc = clf.tokenizer(text)
     logits = RoFormerForSequenceClassification.from_pretrained(v2["junnyu_v2_seq_cls"])([enc["input_ids"]]).logits
-    np.testing.assert_allclose(sorted(d["score"] for d in clf(text, top_k=None)), np.sort(softmax(logits[0])), rtol=1e-5)
+    scores = sorted(d["score"] for d in clf(text, top_k=None))
+    np.testing.assert_allclose(scores, np.sort(softmax(logits[0])), rtol=1e-5)
     tokens = pipeline("ner", model=v2["junnyu_v2_token_cls"], aggregation_strategy="none", ignore_labels=[])(text)
     assert len(tokens) == len(text)  # one char a token, no special tokens shown
     answer = pipeline("question-answering", model=v2["junnyu_v2_qa"])(question="去哪里", context=text)
