@@ -68,6 +68,7 @@ _UNSUPPORTED = {
 _NO_EFFECT = (
     "use_cache", "cache_implementation", "cache_config", "return_legacy_cache", "prefill_chunk_size",
     "compile_config", "disable_compile", "low_memory", "decoder_start_token_id", "is_assistant",
+    "bos_token_id",  # Hugging Face starts from it only without a prompt; RoFormer generation needs input_ids
     "num_assistant_tokens", "num_assistant_tokens_schedule", "assistant_confidence_threshold",
     "max_matching_ngram_size", "assistant_lookbehind", "target_lookbehind",
 )
