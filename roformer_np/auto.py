@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .config import CONFIG_NAME, RoFormerConfig
+from .config import CONFIG_NAME, RoFormerConfig, apply_overrides
 from .heads import (
     RoFormerForCausalLM,
     RoFormerForMaskedLM,
@@ -130,6 +130,10 @@ class AutoConfig:
         return _load_config(name_or_path, hub, kwargs)[0]
 
 
+# the model classes' own from_pretrained keywords; any other (non-Hub) keyword overrides a config field
+MODEL_LOADING_KWARGS = ("dtype", "backend", "init_seed", "check_finite")
+
+
 def _load_config(name_or_path: str | os.PathLike, hub: dict[str, Any], overrides: dict[str, Any]) -> tuple[Any, Path]:
     """(the configuration, the local directory or file it was read from)."""
     path = resolve_checkpoint(name_or_path, CheckpointFiles(((CONFIG_NAME,),)), **hub)
@@ -174,10 +178,16 @@ class _AutoModel:
     def from_pretrained(cls, name_or_path: str | os.PathLike, *, config: Any = None, **kwargs: Any) -> Any:
         """The model of a checkpoint directory or Hub id, of the class for its configuration; ``kwargs``:
         the Hub keywords and the model class's own (``dtype``, ``backend``, ``init_seed`` for heads)."""
-        hub = pop_hub_kwargs(kwargs, f"{cls.__name__}.from_pretrained")
+        where = f"{cls.__name__}.from_pretrained"
+        hub = pop_hub_kwargs(kwargs, where)
+        overrides = {k: kwargs.pop(k) for k in list(kwargs) if k not in MODEL_LOADING_KWARGS}
         if config is None:
             config, directory = _load_config(name_or_path, hub, {})
+            if overrides:  # transformers' habit: num_labels=3 and the like override config.json
+                config = apply_overrides(config, overrides, where)
             hub = pin_revision(hub, name_or_path, directory)  # the weights of the config's commit
+        elif overrides:
+            raise TypeError(f"{where}(): pass config= or config overrides ({', '.join(overrides)}), not both")
         return cls._model_class(config).from_pretrained(name_or_path, config=config, **hub, **kwargs)
 
     @classmethod

@@ -400,3 +400,17 @@ class RoFormerConfig:
 
     def __repr__(self) -> str:
         return f"RoFormerConfig {self.to_json_string()}"
+
+
+def apply_overrides(config: Any, overrides: dict[str, Any], where: str) -> Any:
+    """``config`` with keyword overrides of its fields, as transformers' ``from_pretrained(path, num_labels=3)``
+    applies them (``num_labels`` regenerates ``id2label``); a keyword that is no field of the config is an
+    unexpected keyword (TypeError), as in transformers' model constructor."""
+    unknown = [k for k in overrides if not hasattr(type(config)(), k)]
+    if unknown:
+        raise TypeError(f"{where}() got an unexpected keyword argument {unknown[0]!r} (neither a config field nor "
+                        "a loading option)")
+    name = config.name_or_path
+    config = type(config).from_dict({**config.to_dict(), **overrides})
+    config.name_or_path = name
+    return config
