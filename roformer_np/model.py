@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,7 +26,7 @@ import numpy as np
 
 from . import ops
 from .activations import get_activation
-from .backend import get_kernels
+from .backend import get_kernels, pack_weight, packs_weights
 from .cache import KVCache
 from .config import CONFIG_NAME, RoFormerConfig, junnyu_field
 from .device import InferenceModeMixin
@@ -177,6 +178,79 @@ def build_params(weights: dict[str, Array], config: RoFormerConfig, dtype: np.dt
         pooler_weight=w.get(POOLER_KEYS[0]),
         pooler_bias=w.get(POOLER_KEYS[1]),
     )
+
+
+PackedEntry = tuple[Any, int, int]  # (PackedWeight, first row, end row) of one Hugging Face tensor
+
+
+class ModelWeights(Mapping):
+    """The model's parameters under their Hugging Face names (read-only), in the checkpoint's order.
+
+    Plain tensors are held as they are; packed ones (see :func:`pack_params`) are unpacked on access, a new
+    array each time -- the model keeps no second copy of them."""
+
+    def __init__(self, plain: dict[str, Array], packed: dict[str, PackedEntry], order: list[str]) -> None:
+        self._plain, self._packed, self._order = plain, packed, order
+
+    def __getitem__(self, key: str) -> Array:
+        if key in self._packed:
+            packed, first, end = self._packed[key]
+            return packed.unpack()[first:end]
+        return self._plain[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._plain or key in self._packed
+
+    def materialize(self) -> dict[str, Array]:
+        """Every tensor as an array; a packed tensor shared by several keys (q/k/v) is unpacked once."""
+        unpacked: dict[int, Array] = {}
+        out = {}
+        for key in self._order:
+            if key in self._packed:
+                packed, first, end = self._packed[key]
+                out[key] = unpacked.setdefault(id(packed), packed.unpack())[first:end]
+            else:
+                out[key] = self._plain[key]
+        return out
+
+    def num_elements(self) -> int:
+        packed = sum((end - first) * entry.shape[1] for entry, first, end in self._packed.values())
+        return int(sum(v.size for v in self._plain.values()) + packed)
+
+
+def pack_params(params: Params, config: RoFormerConfig) -> dict[str, PackedEntry]:
+    """Replace the linear weights of ``params`` by their packed form (in place); returns where each Hugging
+    Face tensor now lives, so that :meth:`RoFormerModel.state_dict` can unpack it on demand.
+
+    Packed: the stacked q/k/v weight, the attention output, both feed-forward weights, the embedding
+    projection and the pooler. Not packed: embeddings (gathered by row) and cross-attention (sliced)."""
+    entries: dict[str, PackedEntry] = {}
+
+    def put(key: str, packed: Any, rows: int | None = None, first: int = 0) -> Any:
+        entries[key] = (packed, first, first + (rows if rows is not None else packed.shape[0]))
+        return packed
+
+    c = config.hidden_size
+    for i, layer in enumerate(params.layers):
+        p = f"encoder.layer.{i}."
+        att = layer.attention
+        att.w_qkv = pack_weight(att.w_qkv)  # [3C, C]: one GEMM for queries, keys and values
+        for j, name in enumerate(("query", "key", "value")):
+            put(f"{p}attention.self.{name}.weight", att.w_qkv, c, j * c)
+        att.w_out = put(f"{p}attention.output.dense.weight", pack_weight(att.w_out))
+        layer.w_in = put(f"{p}intermediate.dense.weight", pack_weight(layer.w_in))
+        layer.w_out = put(f"{p}output.dense.weight", pack_weight(layer.w_out))
+    if params.project_weight is not None:
+        params.project_weight = put("embeddings_project.weight", pack_weight(params.project_weight))
+    if params.pooler_weight is not None:
+        params.pooler_weight = put(POOLER_KEYS[0], pack_weight(params.pooler_weight))
+    return entries
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,8 +478,16 @@ class RoFormerModel(InferenceModeMixin):
         self.missing_keys, self.unexpected_keys = check_weights(
             weights, expected, optional_keys(), source="RoFormerModel weights"
         )
-        self.weights = {k: v for k, v in weights.items() if k in expected}
-        self.params = build_params(self.weights, config, dtype)
+        plain = {k: v for k, v in weights.items() if k in expected}
+        order = list(plain)
+        self.params = build_params(plain, config, dtype)
+        # float32 on roformer_np's micro-kernels: the linear weights are held packed, and only packed
+        self._packed: dict[str, PackedEntry] = {}
+        if packs_weights(dtype, backend):
+            self._packed = pack_params(self.params, config)
+            for key in self._packed:
+                del plain[key]
+        self.weights = ModelWeights(plain, self._packed, order)
 
     @property
     def has_pooler(self) -> bool:
@@ -448,13 +530,13 @@ class RoFormerModel(InferenceModeMixin):
 
     def state_dict(self) -> dict[str, Array]:
         """Every parameter under its Hugging Face name (no prefix), the sinusoidal table included."""
-        weights = dict(self.weights)
+        weights = self.weights.materialize()
         weights.setdefault(sinusoidal_key(), np.asarray(self.params.positions))
         return weights
 
     @property
     def num_parameters(self) -> int:
-        return int(sum(v.size for v in self.weights.values()))
+        return self.weights.num_elements()
 
     # -- forward ---------------------------------------------------------------------------------
     def __call__(
