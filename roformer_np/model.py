@@ -28,7 +28,7 @@ from . import ops
 from .activations import get_activation
 from .backend import get_kernels, pack_weight, packs_weights
 from .cache import KVCache
-from .config import CONFIG_NAME, RoFormerConfig, junnyu_field
+from .config import CONFIG_NAME, RoFormerConfig, apply_overrides, junnyu_field
 from .device import InferenceModeMixin
 from .hub import CheckpointFiles, pop_hub_kwargs, resolve_checkpoint
 from .outputs import BaseModelOutputWithPastAndCrossAttentions
@@ -509,7 +509,13 @@ class RoFormerModel(InferenceModeMixin):
         directory or a Hub repository id (``hub``: ``revision``, ``cache_dir``, ``local_files_only``,
         ``token``, ``force_download``, as in transformers; see :mod:`roformer_np.hub`).
         ``check_finite=False`` skips the refusal of weights holding NaN or ±inf."""
-        hub = pop_hub_kwargs(hub, f"{cls.__name__}.from_pretrained", strict=True)
+        where = f"{cls.__name__}.from_pretrained"
+        overrides = hub
+        hub = pop_hub_kwargs(overrides, where)
+        if overrides:  # transformers' habit: from_pretrained(path, output_hidden_states=True) overrides config.json
+            if config is not None:
+                raise TypeError(f"{where}(): pass config= or config overrides ({', '.join(overrides)}), not both")
+            config = apply_overrides(RoFormerConfig.from_pretrained(path, **hub), overrides, where)
         config, weights, path = read_checkpoint(path, dtype, config, cls.extra_files, check_finite=check_finite,
                                                 **hub)
         model = cls(config, weights, dtype=dtype, backend=backend)

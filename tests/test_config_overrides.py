@@ -39,3 +39,13 @@ def test_unknown_keywords_and_config_plus_overrides_raise_type_error() -> None:
     with pytest.raises(TypeError, match="not both"):
         RoFormerForSequenceClassification.from_pretrained(demo_model_dir("text-classification"),
                                                           config=model.config, num_labels=2)
+
+
+def test_the_base_model_takes_overrides_too() -> None:
+    from roformer_np import RoFormerModel
+
+    model = _quiet(RoFormerModel.from_pretrained, demo_model_dir("fill-mask"), output_hidden_states=True)
+    out = model(input_ids=[[101, 460, 102]])
+    assert model.config.output_hidden_states and len(out.hidden_states) == model.config.num_hidden_layers + 1
+    with pytest.raises(TypeError, match="unexpected keyword argument 'output_hidden_state'"):
+        RoFormerModel.from_pretrained(demo_model_dir("fill-mask"), output_hidden_state=True)
