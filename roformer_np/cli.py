@@ -385,6 +385,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve.cli import MissingExtra, run
+
+    try:
+        return run(args)
+    except MissingExtra as exc:
+        raise CliError(str(exc)) from None
+
+
 # ---------------------------------------------------------------------------------------------
 # Parser and main
 # ---------------------------------------------------------------------------------------------
@@ -419,6 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="version, backend, and a quick self-check")
     info.add_argument("--backend", choices=BACKEND_CHOICES, default=None)
     info.set_defaults(func=_cmd_info, quiet=False)
+    from .serve.cli import add_arguments as serve_arguments  # the standard library only: no uvicorn here
+
+    serve = sub.add_parser("serve", help="serve one task's model over HTTP (text-embeddings-inference's API; "
+                           'needs pip install "roformer_np[serve]")', description="serve one task's model over "
+                           "HTTP: text-embeddings-inference's routes, OpenAI's /v1/embeddings, task routes")
+    serve_arguments(serve)
+    serve.set_defaults(func=_cmd_serve, quiet=False)
     return parser
 
 

@@ -1,0 +1,220 @@
+"""The dynamic batcher: requests' rows wait in one queue; a worker thread takes the oldest row and every
+waiting row that may share its forward pass, runs them, and answers each request when its last row is done.
+
+Rows may share a pass when their requests have the same options (the same key) and — with the ``exact``
+length grouping, the default — the same length, so nothing is padded and each result is the request's own
+``pipeline()`` result. With ``padded``, rows of other lengths join too, nearest lengths first, as long as the
+padded pass fits. A pass holds at most ``max_batch_requests`` rows and ``max_batch_tokens`` tokens (rows ×
+the longest row); the oldest row always goes, so a long row cannot wait forever.
+
+A pass that raises is retried row by row, so one bad request fails alone (its answer: the exception) and the
+others get their results; the worker itself never stops on an error. The queue is bounded by the routes
+(``max_concurrent_requests`` requests of at most ``max_client_batch_size`` inputs each), so it cannot grow
+without limit. :meth:`Batcher.stop` lets the worker finish every queued row first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any, Callable
+
+from .metrics import Metrics
+from .runner import PipelineRunner, Prepared
+from .schemas import RequestError
+
+Callback = Callable[[Any, "BaseException | None"], None]
+
+
+class ModelError(Exception):
+    """The model (or the pipeline's postprocessing) raised while computing an accepted request."""
+
+    def __init__(self, cause: BaseException) -> None:
+        text = " ".join(str(cause).split())
+        super().__init__(f"{type(cause).__name__}: {text}" if text else type(cause).__name__)
+        self.cause = cause
+
+
+class _Job:
+    __slots__ = ("prepared", "flat", "callback", "outputs", "remaining", "enqueued", "started", "failed")
+
+    def __init__(self, prepared: Prepared, callback: Callback) -> None:
+        self.prepared = prepared
+        self.flat = prepared.flat
+        self.callback = callback
+        self.outputs: list[Any] = [None] * len(self.flat)
+        self.remaining = len(self.flat)
+        self.enqueued = time.perf_counter()
+        self.started: float | None = None
+        self.failed = False
+
+
+class _Row:
+    __slots__ = ("job", "index", "length", "key")
+
+    def __init__(self, job: _Job, index: int) -> None:
+        self.job = job
+        self.index = index
+        self.length = len(job.flat[index].ids)
+        self.key = job.prepared.key
+
+
+class Batcher:
+    """One worker thread running ``runner``'s forward passes over coalesced rows."""
+
+    def __init__(self, runner: PipelineRunner, max_batch_tokens: int, max_batch_requests: int,
+                 length_grouping: str = "exact", metrics: Metrics | None = None) -> None:
+        self.runner = runner
+        self.max_batch_tokens = int(max_batch_tokens)
+        self.max_batch_requests = int(max_batch_requests)
+        self.exact = length_grouping == "exact"
+        self.metrics = metrics or Metrics()
+        self._pending: list[_Row] = []
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._work, name="roformer-np-batcher", daemon=True)
+
+    # -- life cycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """No new rows; the worker finishes the queued ones, then ends. True if it ended within ``timeout``."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def healthy(self) -> bool:
+        return self._thread.is_alive() and not self._stopping
+
+    @property
+    def queued_rows(self) -> int:
+        with self._cond:
+            return len(self._pending)
+
+    # -- submitting -------------------------------------------------------------------------------
+    def submit(self, prepared: Prepared, callback: Callback) -> None:
+        """Queue ``prepared``'s rows; ``callback(result, None)`` or ``callback(None, error)`` is called once, on
+        the worker's thread."""
+        job = _Job(prepared, callback)
+        if not job.flat:  # nothing for the model to do
+            self._finish(job)
+            return
+        rows = [_Row(job, i) for i in range(len(job.flat))]
+        with self._cond:
+            if self._stopping:
+                raise RequestError(503, "the server is shutting down", "unhealthy")
+            self._pending.extend(rows)
+            self.metrics.queue_size.set(len(self._pending))
+            self._cond.notify()
+
+    async def run(self, prepared: Prepared) -> Any:
+        """``prepared``'s result, awaited on the event loop (the exception if it failed)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            if not future.done():
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(result)
+
+        def done(result: Any, error: BaseException | None) -> None:
+            try:
+                loop.call_soon_threadsafe(settle, result, error)
+            except RuntimeError:  # the loop has closed: nobody is waiting any more
+                pass
+
+        self.submit(prepared, done)
+        return await future
+
+    # -- the worker -------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if not self._pending:
+                    return  # stopping, and nothing left
+                rows = self._take()
+                self.metrics.queue_size.set(len(self._pending))
+            self._run(rows)
+
+    def _take(self) -> list[_Row]:
+        """The oldest row and the waiting rows that may share its pass (called with the lock held)."""
+        first = self._pending[0]
+        taken = [first]
+        longest = first.length
+        if self.exact:
+            candidates = [r for r in self._pending[1:] if r.key == first.key and r.length == first.length]
+        else:  # nearest lengths first; equal distances in arrival order
+            candidates = sorted((r for r in self._pending[1:] if r.key == first.key),
+                                key=lambda r: abs(r.length - first.length))
+        for row in candidates:
+            if len(taken) >= self.max_batch_requests:
+                break
+            width = max(longest, row.length)
+            if (len(taken) + 1) * width > self.max_batch_tokens:
+                if self.exact:
+                    break
+                continue
+            taken.append(row)
+            longest = width
+        chosen = {id(r) for r in taken}
+        self._pending = [r for r in self._pending if id(r) not in chosen]
+        return taken
+
+    def _run(self, rows: list[_Row]) -> None:
+        rows = [r for r in rows if not r.job.failed]
+        if not rows:
+            return
+        now = time.perf_counter()
+        for row in rows:
+            if row.job.started is None:
+                row.job.started = now
+                self.metrics.queue_duration.observe(now - row.job.enqueued)
+        features = [row.job.flat[row.index] for row in rows]
+        try:
+            outputs = self.runner.forward(features, rows[0].job.prepared.opts)
+        except Exception as exc:  # a model error: never the worker's end
+            self.metrics.batch_failures.inc()
+            if len(rows) == 1:
+                self._fail(rows[0].job, ModelError(exc))
+            else:  # find the culprit: each row alone
+                for row in rows:
+                    self._run([row])
+            return
+        self.metrics.batch_size.observe(len(rows))
+        self.metrics.batch_tokens.observe(len(rows) * max(r.length for r in rows))
+        self.metrics.batch_duration.observe(time.perf_counter() - now)
+        for row, output in zip(rows, outputs):
+            job = row.job
+            if job.failed:
+                continue
+            job.outputs[row.index] = output
+            job.remaining -= 1
+            if job.remaining == 0:
+                self._finish(job)
+
+    def _finish(self, job: _Job) -> None:
+        try:
+            result = self.runner.finish(job.prepared, job.outputs)
+        except Exception as exc:
+            self._fail(job, ModelError(exc))
+            return
+        if job.started is not None:
+            self.metrics.inference_duration.observe(time.perf_counter() - job.started)
+        job.callback(result, None)
+
+    def _fail(self, job: _Job, error: BaseException) -> None:
+        job.failed = True
+        with self._cond:  # its other rows need no pass any more
+            self._pending = [r for r in self._pending if r.job is not job]
+            self.metrics.queue_size.set(len(self._pending))
+        job.callback(None, error)
