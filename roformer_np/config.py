@@ -414,3 +414,14 @@ def apply_overrides(config: Any, overrides: dict[str, Any], where: str) -> Any:
     config = type(config).from_dict({**config.to_dict(), **overrides})
     config.name_or_path = name
     return config
+
+
+def config_for_loading(path: Any, config: RoFormerConfig | None, overrides: dict[str, Any], hub: dict[str, Any],
+                       where: str) -> RoFormerConfig | None:
+    """The config a model's ``from_pretrained`` uses: ``config`` (None: read with the checkpoint) unless keyword
+    ``overrides`` are given, then config.json with them applied (``config=`` and overrides together: TypeError)."""
+    if not overrides:
+        return config
+    if config is not None:
+        raise TypeError(f"{where}(): pass config= or config overrides ({', '.join(overrides)}), not both")
+    return apply_overrides(RoFormerConfig.from_pretrained(path, **hub), overrides, where)

@@ -29,7 +29,7 @@ import numpy as np
 from . import ops
 from .activations import get_activation
 from .backend import get_kernels
-from .config import RoFormerConfig, apply_overrides, junnyu_field
+from .config import RoFormerConfig, config_for_loading, junnyu_field
 from .device import InferenceModeMixin
 from .generation import generate
 from .generation_config import GENERATION_CONFIG_NAME, GenerationConfig
@@ -238,10 +238,8 @@ class RoFormerPreTrainedHead(InferenceModeMixin):
         where = f"{cls.__name__}.from_pretrained"
         overrides = hub
         hub = pop_hub_kwargs(overrides, where)
-        if overrides:  # transformers' habit: from_pretrained(path, num_labels=3) overrides config.json fields
-            if config is not None:
-                raise TypeError(f"{where}(): pass config= or config overrides ({', '.join(overrides)}), not both")
-            config = apply_overrides(RoFormerConfig.from_pretrained(path, **hub), overrides, where)
+        # transformers' habit: from_pretrained(path, num_labels=3, output_hidden_states=True) overrides config.json
+        config = config_for_loading(path, config, overrides, hub, where)
         config, weights, path = read_checkpoint(path, dtype, config, cls.extra_files, check_finite=check_finite,
                                                 **hub)
         model = cls(config, weights, dtype=dtype, backend=backend, init_seed=init_seed,

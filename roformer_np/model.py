@@ -28,7 +28,7 @@ from . import ops
 from .activations import get_activation
 from .backend import get_kernels, pack_weight, packs_weights
 from .cache import KVCache
-from .config import CONFIG_NAME, RoFormerConfig, apply_overrides, junnyu_field
+from .config import CONFIG_NAME, RoFormerConfig, config_for_loading, junnyu_field
 from .device import InferenceModeMixin
 from .hub import CheckpointFiles, pop_hub_kwargs, resolve_checkpoint
 from .outputs import BaseModelOutputWithPastAndCrossAttentions
@@ -512,10 +512,8 @@ class RoFormerModel(InferenceModeMixin):
         where = f"{cls.__name__}.from_pretrained"
         overrides = hub
         hub = pop_hub_kwargs(overrides, where)
-        if overrides:  # transformers' habit: from_pretrained(path, output_hidden_states=True) overrides config.json
-            if config is not None:
-                raise TypeError(f"{where}(): pass config= or config overrides ({', '.join(overrides)}), not both")
-            config = apply_overrides(RoFormerConfig.from_pretrained(path, **hub), overrides, where)
+        # transformers' habit: from_pretrained(path, num_labels=3, output_hidden_states=True) overrides config.json
+        config = config_for_loading(path, config, overrides, hub, where)
         config, weights, path = read_checkpoint(path, dtype, config, cls.extra_files, check_finite=check_finite,
                                                 **hub)
         model = cls(config, weights, dtype=dtype, backend=backend)
