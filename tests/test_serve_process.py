@@ -9,7 +9,6 @@ the process is killed in a ``finally`` (the context manager's exit).
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import re
@@ -29,28 +28,10 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 pytest.importorskip("starlette")
 
-from roformer_np import native_available, pipeline  # noqa: E402
+from test_serve_batching import BACKEND, as_json, reference, reviews  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LISTENING = re.compile(r"on http://(?P<host>[^\s:]+):(?P<port>\d+)$")
-BACKEND = "native" if native_available() else "numpy"  # the server and the reference run on the same one
-
-
-def reviews() -> list[str]:
-    """The 60 hand-written reviews of tools/data/clear_reviews.tsv."""
-    path = REPO / "tools" / "data" / "clear_reviews.tsv"
-    rows = [line.rstrip("\n").split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
-    return [r[2] for r in rows if len(r) == 3 and not r[0].startswith("#")]
-
-
-def reference(task: str, model: Any = None, **kwargs: Any) -> Any:
-    """The pipeline the server runs, in this process (same model, same backend)."""
-    return pipeline(task, model=model, backend=BACKEND, **kwargs)
-
-
-def as_json(value: Any) -> Any:
-    """``value`` as it comes back from JSON (tuples become lists, floats stay exact)."""
-    return json.loads(json.dumps(value, ensure_ascii=False))
 
 
 class ServerProcess:
@@ -163,7 +144,7 @@ def test_prints_its_loopback_address_and_serves_the_demo_model():
         assert info["backend"] == BACKEND
         answer = client.post("/predict", json={"inputs": "这本书很好看"})
         assert answer.status_code == 200
-        assert answer.json() == as_json(reference("text-classification")(["这本书很好看"], top_k=None)[0])
+        assert answer.json() == as_json(reference("text-classification")(["这本书很好看"], top_k=None)[0])  # alone
         assert server.terminate() == 0
         assert "stopped on SIGTERM after answering 1 request\n" in "".join(server.stdout)
 
@@ -233,6 +214,6 @@ def test_sigterm_stops_listening_and_answers_every_request_in_flight():
             thread.join(120)
         assert server.proc.wait(60) == 0, server.stderr()
     assert all(r is not None and r[0] == 200 for r in results), [r for r in results if r is None or r[0] != 200]
-    assert all(r[1] == expected for r in results)
+    assert all(r[1] == expected for r in results)  # one row per pass (--max-batch-requests 1): bit for bit
     assert sum(t > refused_at for t in finished) >= 1  # answered after the server had stopped accepting
     assert f"stopped on SIGTERM after answering {len(results)} requests" in "".join(server.stdout)

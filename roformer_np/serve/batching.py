@@ -16,6 +16,7 @@ without limit. :meth:`Batcher.stop` lets the worker finish every queued row firs
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from typing import Any, Callable
@@ -24,6 +25,7 @@ from .metrics import Metrics
 from .runner import PipelineRunner, Prepared
 from .schemas import RequestError
 
+logger = logging.getLogger("roformer_np.serve")
 Callback = Callable[[Any, "BaseException | None"], None]
 
 
@@ -210,11 +212,18 @@ class Batcher:
             return
         if job.started is not None:
             self.metrics.inference_duration.observe(time.perf_counter() - job.started)
-        job.callback(result, None)
+        _deliver(job, result, None)
 
     def _fail(self, job: _Job, error: BaseException) -> None:
         job.failed = True
         with self._cond:  # its other rows need no pass any more
             self._pending = [r for r in self._pending if r.job is not job]
             self.metrics.queue_size.set(len(self._pending))
-        job.callback(None, error)
+        _deliver(job, None, error)
+
+
+def _deliver(job: _Job, result: Any, error: BaseException | None) -> None:
+    try:
+        job.callback(result, error)
+    except Exception:  # a callback's own failure must not stop the worker
+        logger.exception("roformer-np serve: a result could not be delivered")

@@ -153,7 +153,7 @@ def check_batch(name: str, value: list, max_batch: int) -> None:
     if not value:
         raise RequestError(400, f"`{name}` cannot be empty", "empty", name)
     if len(value) > max_batch:
-        raise RequestError(422, f"batch size {len(value)} > maximum allowed batch size {max_batch}", "validation",
+        raise RequestError(422, f"`{name}`: batch size {len(value)} > maximum allowed batch size {max_batch}", "validation",
                            name)
 
 
