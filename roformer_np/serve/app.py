@@ -24,6 +24,7 @@ import base64
 import contextlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Awaitable
 from typing import Any, Callable
@@ -46,6 +47,7 @@ from .settings import ServeSettings
 from .streaming import Cancelled, TokenStreamer, sse
 
 PUBLIC = ("/health", "/metrics")
+logger = logging.getLogger("roformer_np.serve")
 
 
 def _jsonable(value: Any) -> Any:
@@ -181,6 +183,11 @@ def endpoint(server: Server, route: str, handler: Handler, needs_body: bool = Tr
             metrics.request_failure.inc(err="backend", route=route)
             error = RequestError(500, f"model error: {exc}", "backend")
             return json_response(error.openai_body() if openai else error.body(), 500)
+        except Exception as exc:  # a bug of this server: still a JSON answer, and the server goes on
+            logger.exception("roformer-np serve: %s %s failed", request.method, request.url.path)
+            metrics.request_failure.inc(err="internal", route=route)
+            error = RequestError(500, f"internal error: {type(exc).__name__}: {exc}", "internal")
+            return json_response(error.openai_body() if openai else error.body(), 500)
         finally:
             if release:
                 server.in_flight -= 1
@@ -251,7 +258,7 @@ async def openai_embeddings(server: Server, request: Request, body: dict) -> Res
         vectors = [base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode("ascii") for v in vectors]
     data = [{"object": "embedding", "embedding": v, "index": i} for i, v in enumerate(vectors)]
     usage = {"prompt_tokens": prepared.prompt_tokens, "total_tokens": prepared.prompt_tokens}
-    return json_response({"object": "list", "data": data, "model": server.settingself.model_name,
+    return json_response({"object": "list", "data": data, "model": server.model_name,
                           "usage": usage})
 
 

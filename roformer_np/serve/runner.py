@@ -68,7 +68,7 @@ class PipelineRunner:
         try:
             opts = pipe._options({**pipe._defaults, **options}) if options else dict(pipe._parsed_defaults)
         except (ValueError, TypeError, KeyError) as exc:
-            raise RequestError(422, _message(exc), "validation", options_field) from None
+            raise RequestError(422, f"`{options_field}`: {_message(exc)}", "validation", options_field) from None
         opts["_call"] = options
         try:
             single = pipe._is_single(inputs)
@@ -76,7 +76,7 @@ class PipelineRunner:
             items = [pipe._check_input(x) for x in listed]
             features = [pipe._preprocess(x, opts) for x in items]
         except (ValueError, TypeError, KeyError) as exc:
-            raise RequestError(422, _message(exc), "validation", "inputs") from None
+            raise RequestError(422, f"`inputs`: {_message(exc)}", "validation", "inputs") from None
         lengths = [len(f.ids) for feats in features for f in feats]
         too_long = max(lengths, default=0)
         if too_long > self.max_input_length:
@@ -128,7 +128,7 @@ def check_generation(model: Any, generate_kwargs: dict, prompt_lengths: list[int
             resolve_max_length(opt["max_new_tokens"], opt["max_length"], "max_length" in explicit, n,
                                model.config.max_position_embeddings)
     except (ValueError, TypeError) as exc:
-        raise RequestError(422, _message(exc), "validation", field) from None
+        raise RequestError(422, f"`{field}`: {_message(exc)}", "validation", field) from None
 
 
 def _message(exc: BaseException) -> str:

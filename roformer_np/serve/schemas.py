@@ -153,8 +153,8 @@ def check_batch(name: str, value: list, max_batch: int) -> None:
     if not value:
         raise RequestError(400, f"`{name}` cannot be empty", "empty", name)
     if len(value) > max_batch:
-        raise RequestError(422, f"`{name}`: batch size {len(value)} > maximum allowed batch size {max_batch}", "validation",
-                           name)
+        raise RequestError(422, f"`{name}`: batch size {len(value)} > maximum allowed batch size {max_batch}",
+                           "validation", name)
 
 
 def predict_inputs(body: dict, max_batch: int) -> tuple[list[Any], bool]:
