@@ -83,7 +83,7 @@ class PipelineRunner:
             raise RequestError(422, f"`inputs` must have less than {self.max_input_length} tokens. Given: "
                                     f"{too_long}", "validation", "inputs")
         if pipe.task == "text-generation":
-            check_generation(pipe.model, opts["generate"], lengths, options_field)
+            check_generation(pipe, opts["generate"], lengths, options_field)
             # sampling draws differ with the batch, and pads would show without skip_special_tokens
             solo = solo or bool(opts["generate"].get("do_sample")) or not opts["skip_special_tokens"] \
                 or opts["return_tensors"] or opts["generate"].get("streamer") is not None
@@ -108,13 +108,16 @@ class PipelineRunner:
         return pipe._wrap_list(results, opts)
 
 
-def check_generation(model: Any, generate_kwargs: dict, prompt_lengths: list[int], field: str) -> None:
+def check_generation(pipe: Any, generate_kwargs: dict, prompt_lengths: list[int], field: str) -> None:
     """generate()'s own checks of its options, run now (a bad option is the client's 422, not a model error
-    later), and the length: prompt + new tokens within the model's positions."""
+    later): ranges and combinations, prompt + new tokens within the model's positions, stop strings the
+    vocabulary can spell."""
     from ..generation import DEFAULTS, resolve_config
     from ..generation_args import check_call_args, check_options, resolve_max_length
     from ..generation_config import check_supported
+    from ..stopping_criteria import StopStringCriteria
 
+    model = pipe.model
     options = {k: v for k, v in generate_kwargs.items() if k in DEFAULTS}
     try:
         check_supported(options, "argument")
@@ -124,6 +127,8 @@ def check_generation(model: Any, generate_kwargs: dict, prompt_lengths: list[int
             opt["top_k"] = 0
         check_options(opt)
         check_call_args(generate_kwargs.get("streamer"), int(opt["num_beams"]), generate_kwargs.get("seed"), None)
+        if opt["stop_strings"]:
+            StopStringCriteria(pipe.tokenizer, opt["stop_strings"])  # the vocabulary's tables are cached
         for n in prompt_lengths:
             resolve_max_length(opt["max_new_tokens"], opt["max_length"], "max_length" in explicit, n,
                                model.config.max_position_embeddings)
