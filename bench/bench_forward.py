@@ -5,6 +5,7 @@ One command (from the repository root, after building the extension):
     python bench/bench_forward.py            # full table (a few minutes on 2 cores)
     python bench/bench_forward.py --quick    # fewer repeats
     python bench/bench_forward.py --profile  # where the native forward spends its time
+    python bench/bench_forward.py --busy     # the same with one busy-looping process beside the run
 
 Base-size RoFormer (768 hidden, 12 layers, 12 heads, 3072 intermediate, vocab 50000, random weights from a
 seed), float32, 2 threads for every contender. Rows are timed round-robin across contenders (interleaved),
@@ -356,6 +357,13 @@ def run_timings(workers: dict, repeats: int, decode_steps: int) -> dict:
     return times
 
 
+def start_busy() -> subprocess.Popen:
+    """One process spinning on a core for the whole timing run (started after loading, killed after)."""
+    proc = subprocess.Popen([sys.executable, "-c", "while True:\n    pass"])
+    time.sleep(0.5)  # let it settle onto a core
+    return proc
+
+
 def check_agreement(workers: dict) -> dict:
     out_dir = Path(tempfile.mkdtemp(prefix="roformer_np_bench_"))
     outs = {}
@@ -598,6 +606,8 @@ def main() -> None:
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--no-rss", action="store_true")
     parser.add_argument("--profile", action="store_true", help="profile the native forward only")
+    parser.add_argument("--busy", action="store_true",
+                        help="run one busy-looping process beside the timings (a neighbour taking a core)")
     parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--fma-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -642,7 +652,15 @@ def main() -> None:
             f" {cfg['num_threads']} threads, GEMM threading {cfg['gemm_mode']}"
         )
     agreement = check_agreement(workers)
-    times = run_timings(workers, repeats, decode_steps=2 * repeats)
+    busy = start_busy() if args.busy else None
+    try:
+        times = run_timings(workers, repeats, decode_steps=2 * repeats)
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
+    if busy is not None:
+        print("timed with one busy-looping process beside the run (--busy)")
     print(f"load average after: {os.getloadavg()}")
     for n, w in workers.items():
         print(f"  {n:7s} peak RSS over the whole timing run: {w.close()['peak_rss_mb']:.0f} MB")

@@ -146,7 +146,10 @@ cdef void _attention_core(
                 sp = probs + ((<Py_ssize_t>b * H + h) * T + t0) * S
             else:
                 sp = sbuf
-            _gemm_xwt(tq, S, D, qp, ldq, kp, ldk, sp, S)  # [tq, S] scores
+            if real is float and _gemm_kernel != RNP_GEMM_BLAS and tq > 1:  # our micro-kernel, this thread
+                rnp_sgemm(_gemm_kernel, tq, S, D, qp, ldq, NULL, kp, ldk, NULL, 0, sp, S, NULL, 0, 0, 1)
+            else:
+                _gemm_xwt(tq, S, D, qp, ldq, kp, ldk, sp, S)  # [tq, S] scores
             for i in range(tq):
                 mrow = NULL
                 if mask != NULL:
@@ -155,6 +158,9 @@ cdef void _attention_core(
             # [tq, S] @ [S, D] -> out[b, t0:t0+tq, h*D:(h+1)*D]; column-major: out.T = v.T @ p.T
             if tq == 1:  # one query (decoding): GEMV, which reads v once without packing it
                 _gemv_n(D, S, vp, ldv, sp, out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D)
+            elif real is float and _gemm_kernel != RNP_GEMM_BLAS:  # v is k-major already: read in place
+                rnp_sgemm(_gemm_kernel, tq, D, S, sp, S, NULL, NULL, 0, vp, ldv,
+                          out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D, C, NULL, 0, 0, 1)
             else:
                 _gemm(c'N', c'N', D, tq, S, vp, ldv, sp, S, <real>0,
                       out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D, C)

@@ -14,7 +14,7 @@ cdef extern from "csrc/rnp_gemm.h":
     void rnp_pack_b(const float *w, long ldw, int n, int k, float *packed, int nthreads) noexcept nogil
     void rnp_unpack_b(const float *packed, int n, int k, float *w, int nthreads) noexcept nogil
     int rnp_sgemm(int kernel, int m, int n, int k, const float *a, long lda, const float *bp, const float *w,
-                  long ldw, float *y, long ldy, const float *bias, int code, int epilogue,
+                  long ldw, const float *bk, long ldbk, float *y, long ldy, const float *bias, int code, int epilogue,
                   int nthreads) noexcept nogil
 
 GEMM_KERNELS = ("blas", "avx2", "avx512")  # index = the C enum
@@ -169,7 +169,7 @@ cdef inline void _weight_ptrs(object w, float **bp, float **wp):
 cdef inline void _sgemm(int m, int n, int k, float *x, int ldx, float *bp, float *wp, float *y, int ldy,
                         float *bias, int code, bint epilogue) noexcept nogil:
     """y[m, n] = act(x @ w.T + bias) on our micro-kernels; w packed (bp) or plain [n, k] rows (wp)."""
-    rnp_sgemm(_gemm_kernel, m, n, k, x, ldx, bp, wp, k, y, ldy, bias, code, epilogue,
+    rnp_sgemm(_gemm_kernel, m, n, k, x, ldx, bp, wp, k, NULL, 0, y, ldy, bias, code, epilogue,
               _gemm_threads(_num_threads, m, n, k))
 
 
@@ -193,7 +193,7 @@ def _gemm_forced(x, weight, bias=None, str kernel="avx512", int code=0):
     cdef float *py = <float*>_ptr(y)
     cdef float *pb = <float*>_ptr(bb)
     with nogil:
-        rnp_sgemm(code_k, m, n, k, px, k, bp, wp, k, py, n, pb, code, pb != NULL or code != 0,
+        rnp_sgemm(code_k, m, n, k, px, k, bp, wp, k, NULL, 0, py, n, pb, code, pb != NULL or code != 0,
                   _gemm_threads(_num_threads, m, n, k))
     return y
 

@@ -103,7 +103,10 @@ def linear(x, weight, bias=None):
     dt = _dtype_of(x, weight) if bias is None else _dtype_of(x, weight, bias)
     if dt is None:
         return _fallback("linear", "unsupported dtype")(x, weight, bias)
-    cdef bint own = _own_gemm(dt, _kdim(weight))
+    # a single row with a plain weight (the tied LM decoder while decoding) stays on BLAS's GEMV, which reads
+    # the rows in place; our kernels would first re-pack the whole matrix, slice by slice
+    cdef bint own = _own_gemm(dt, _kdim(weight)) and (isinstance(weight, PackedWeight) or
+                                                      np.prod(np.shape(x)[:-1]) > 1)
     xa, w = _c(x, dt), _wt(weight, dt, own)
     bb = None if bias is None else _c(bias, dt)
     cdef int n = w.shape[0], k = w.shape[1]

@@ -225,3 +225,25 @@ def test_show_config_names_the_kernel(capsys) -> None:
     info = show_config()
     assert info["gemm_kernel"] == threads.gemm_kernel()
     assert f"GEMM kernel         : {threads.gemm_kernel()} " in capsys.readouterr().out
+
+
+def test_model_forward_is_bit_identical_on_one_and_two_threads(native) -> None:
+    """The whole forward (GEMM tiles on the task pool, attention and norms on OpenMP) gives the same bits."""
+    from conftest import random_weights, tiny_config
+
+    from roformer_np import RoFormerModel
+    from roformer_np.threads import thread_limit
+
+    config = tiny_config(hidden_size=96, intermediate_size=200, num_attention_heads=3)
+    model = RoFormerModel(config, random_weights(config, 6), backend="native")
+    ids = np.random.default_rng(6).integers(0, config.vocab_size, (3, 29))
+    small = native._get_small_work()
+    native._set_small_work(0)
+    try:
+        with thread_limit(1):
+            one = model(input_ids=ids).last_hidden_state
+        with thread_limit(2):
+            two = [model(input_ids=ids).last_hidden_state for _ in range(5)]
+    finally:
+        native._set_small_work(small)
+    assert all(np.array_equal(one, t) for t in two)

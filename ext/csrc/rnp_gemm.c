@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rnp_pool.h"
 #include "rnp_transpose.h"
 #include "rnp_vmath.h"
 
@@ -48,12 +49,12 @@ void rnp_unpack_b(const float *packed, int n, int k, float *w, int nthreads) {
 
 typedef struct {
     int kernel, m, n, k, mr, mb, nmb, np, group, ntasks, code, epilogue;
-    const float *a, *bp, *w, *bias;
-    long lda, ldw, ldy;
+    const float *a, *bp, *w, *bk, *bias;
+    long lda, ldw, ldbk, ldy;
     float *y;
 } gemm_job;
 
-typedef void (*tile_fn)(int, int, const float *, long, const float *, float *, long, int, int);
+typedef void (*tile_fn)(int, int, const float *, long, const float *, long, float *, long, int, int);
 
 /* bias + activation on a finished tile's rows (in L1): the reference order, sum first, then + bias */
 static void write_out(const gemm_job *g, float *c, int rows, int j0, int nc) {
@@ -80,8 +81,19 @@ static void run_task(const gemm_job *g, int t, float *buf) {
         for (p = p0; p < p1; p++) {
             int j0 = p * RNP_NR, nc = g->n - j0 < RNP_NR ? g->n - j0 : RNP_NR;
             const float *b;
+            long ldb = RNP_NR;
             if (g->bp) {
                 b = g->bp + (long)p * RNP_NR * g->k + k0 * RNP_NR;
+            } else if (g->bk && nc == RNP_NR) { /* k-major, a whole panel: read in place */
+                b = g->bk + k0 * g->ldbk + j0;
+                ldb = g->ldbk;
+            } else if (g->bk) { /* k-major tail: copied into a zero-padded slice (no read past the rows) */
+                int kk;
+                for (kk = 0; kk < kc; kk++) {
+                    memcpy(buf + (long)kk * RNP_NR, g->bk + (k0 + kk) * g->ldbk + j0, sizeof(float) * nc);
+                    memset(buf + (long)kk * RNP_NR + nc, 0, sizeof(float) * (RNP_NR - nc));
+                }
+                b = buf;
             } else {
                 pack_panel(g->w, g->ldw, g->n, g->k, p, k0, kc, buf);
                 b = buf;
@@ -89,25 +101,25 @@ static void run_task(const gemm_job *g, int t, float *buf) {
             for (i = i0; i < i1; i += g->mr) {
                 int mr = i1 - i < g->mr ? i1 - i : g->mr;
                 float *c = g->y + (long)i * g->ldy + j0;
-                tile(mr, kc, g->a + (long)i * g->lda + k0, g->lda, b, c, g->ldy, nc, k0 > 0);
+                tile(mr, kc, g->a + (long)i * g->lda + k0, g->lda, b, ldb, c, g->ldy, nc, k0 > 0);
                 if (last && g->epilogue) write_out(g, c, mr, j0, nc);
             }
         }
     }
 }
 
-static void run_tasks(const gemm_job *g, int *next) {
+static void task_fn(void *ctx, int t) {
     float buf[RNP_KC * RNP_NR] __attribute__((aligned(64)));
-    int t;
-    while ((t = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) < g->ntasks) run_task(g, t, buf);
+    run_task((const gemm_job *)ctx, t, buf);
 }
 
 int rnp_sgemm(int kernel, int m, int n, int k, const float *a, long lda, const float *bp, const float *w,
-              long ldw, float *y, long ldy, const float *bias, int code, int epilogue, int nthreads) {
+              long ldw, const float *bk, long ldbk, float *y, long ldy, const float *bias, int code, int epilogue,
+              int nthreads) {
     gemm_job g;
-    int next = 0, nt;
     if (m <= 0 || n <= 0) return 0;
     g.kernel = kernel; g.m = m; g.n = n; g.k = k; g.a = a; g.lda = lda; g.bp = bp; g.w = w; g.ldw = ldw;
+    g.bk = bk; g.ldbk = ldbk;
     g.y = y; g.ldy = ldy; g.bias = bias; g.code = code; g.epilogue = epilogue;
     g.mr = rnp_tile_rows(kernel);
     /* row blocks of at most ~256 rows (a [256, RNP_KC] slice of a stays in L2 across a group of panels) */
@@ -119,12 +131,6 @@ int rnp_sgemm(int kernel, int m, int n, int k, const float *a, long lda, const f
     g.group = (int)(((long)g.np * g.nmb + 15) / 16);
     if (g.group < 1) g.group = 1;
     g.ntasks = g.nmb * ((g.np + g.group - 1) / g.group);
-    nt = nthreads < g.ntasks ? nthreads : g.ntasks;
-    if (nt <= 1) {
-        run_tasks(&g, &next);
-        return 0;
-    }
-#pragma omp parallel num_threads(nt)
-    run_tasks(&g, &next);
+    rnp_parallel_for(task_fn, &g, g.ntasks, nthreads); /* tiles handed out one at a time (rnp_pool.h) */
     return 0;
 }

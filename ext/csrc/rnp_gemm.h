@@ -22,11 +22,12 @@ that loses its core to another process holds back one tile, not a fixed share of
 
 enum { RNP_GEMM_BLAS = 0, RNP_GEMM_AVX2 = 1, RNP_GEMM_AVX512 = 2 };
 
-/* Micro-kernels: c[mr, nc] (+)= a[mr, kc] @ b[kc, 0:nc] for one panel slice b (row stride RNP_NR).
-   acc: 0 starts from zero, 1 continues from the values in c. mr <= the kernel's rows (12 / 6), nc <= 32. */
-void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const float *b, float *c, long ldc, int nc,
+/* Micro-kernels: c[mr, nc] (+)= a[mr, kc] @ b[kc, 0:nc] for one panel slice b (row stride ldb: RNP_NR when
+   packed), 32 columns of b readable. acc: 0 starts from zero, 1 continues from the values in c.
+   mr <= the kernel's rows (12 / 6), nc <= 32. */
+void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int nc,
                      int acc);
-void rnp_tile_avx2(int mr, int kc, const float *a, long lda, const float *b, float *c, long ldc, int nc,
+void rnp_tile_avx2(int mr, int kc, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int nc,
                    int acc);
 int rnp_tile_rows(int kernel);           /* rows per micro-kernel call: 12 (AVX-512), 6 (AVX2) */
 int rnp_gemm_cpu_supports(int kernel);   /* CPUID: can this CPU run the kernel? */
@@ -35,10 +36,12 @@ long rnp_packed_size(int n, int k);      /* floats of the packed form of an [n, 
 void rnp_pack_b(const float *w, long ldw, int n, int k, float *packed, int nthreads);
 void rnp_unpack_b(const float *packed, int n, int k, float *w, int nthreads);
 
-/* y[m, n] = act(a[m, k] @ w.T + bias) with w given packed (bp) or plain ([n, k] rows, stride ldw, packed
-   slice by slice on the fly); bias may be NULL; code is an activation code (rnp_vmath.h), applied only
-   when epilogue is set. Returns 0. */
+/* y[m, n] = act(a[m, k] @ w.T + bias) with w given packed (bp), or plain ([n, k] rows, stride ldw, packed
+   slice by slice on the fly), or k-major (bk: w.T as [k, n] rows of stride ldbk, read in place; e.g. the
+   values of attention); bias may be NULL; code is an activation code (rnp_vmath.h), applied only when
+   epilogue is set. nthreads 1 runs on the calling thread. Returns 0. */
 int rnp_sgemm(int kernel, int m, int n, int k, const float *a, long lda, const float *bp, const float *w,
-              long ldw, float *y, long ldy, const float *bias, int code, int epilogue, int nthreads);
+              long ldw, const float *bk, long ldbk, float *y, long ldy, const float *bias, int code, int epilogue,
+              int nthreads);
 
 #endif /* RNP_GEMM_H */

@@ -10,8 +10,8 @@
 
 /* MR is a constant at every call site below: the loops unroll and the accumulators live in registers. */
 RNP_512 static inline __attribute__((always_inline)) void tile512(const int MR, int kc, const float *a, long lda,
-                                                                  const float *b, float *c, long ldc, int nc,
-                                                                  int acc) {
+                                                                  const float *b, long ldb, float *c, long ldc,
+                                                                  int nc, int acc) {
     __m512 c0[12], c1[12];
     const __mmask16 m0 = nc >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nc) - 1u);
     const __mmask16 m1 = nc >= 32 ? (__mmask16)0xFFFF : (nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1u) : 0);
@@ -27,8 +27,8 @@ RNP_512 static inline __attribute__((always_inline)) void tile512(const int MR, 
         }
     }
     for (kk = 0; kk < kc; kk++) {
-        const __m512 b0 = _mm512_loadu_ps(b + (long)kk * RNP_NR);
-        const __m512 b1 = _mm512_loadu_ps(b + (long)kk * RNP_NR + 16);
+        const __m512 b0 = _mm512_loadu_ps(b + (long)kk * ldb);
+        const __m512 b1 = _mm512_loadu_ps(b + (long)kk * ldb + 16);
 #pragma GCC unroll 12
         for (i = 0; i < MR; i++) {
             const __m512 ai = _mm512_set1_ps(a[i * lda + kk]);
@@ -43,10 +43,10 @@ RNP_512 static inline __attribute__((always_inline)) void tile512(const int MR, 
     }
 }
 
-#define RNP_CASE(R) case R: tile512(R, kc, a, lda, b, c, ldc, nc, acc); break;
+#define RNP_CASE(R) case R: tile512(R, kc, a, lda, b, ldb, c, ldc, nc, acc); break;
 
-RNP_512 void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const float *b, float *c, long ldc, int nc,
-                             int acc) {
+RNP_512 void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                             int nc, int acc) {
     switch (mr) {
     RNP_CASE(1) RNP_CASE(2) RNP_CASE(3) RNP_CASE(4) RNP_CASE(5) RNP_CASE(6)
     RNP_CASE(7) RNP_CASE(8) RNP_CASE(9) RNP_CASE(10) RNP_CASE(11) RNP_CASE(12)
@@ -56,8 +56,8 @@ RNP_512 void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const flo
 #undef RNP_CASE
 
 #else /* not x86-64 GCC/Clang: never selected (rnp_gemm_cpu_supports says no) */
-void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const float *b, float *c, long ldc, int nc,
+void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int nc,
                      int acc) {
-    (void)mr; (void)kc; (void)a; (void)lda; (void)b; (void)c; (void)ldc; (void)nc; (void)acc;
+    (void)mr; (void)kc; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc; (void)nc; (void)acc;
 }
 #endif
