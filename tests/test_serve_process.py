@@ -217,3 +217,40 @@ def test_sigterm_stops_listening_and_answers_every_request_in_flight():
     assert all(r[1] == expected for r in results)  # one row per pass (--max-batch-requests 1): bit for bit
     assert sum(t > refused_at for t in finished) >= 1  # answered after the server had stopped accepting
     assert f"stopped on SIGTERM after answering {len(results)} requests" in "".join(server.stdout)
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's "Serving over HTTP" examples, as written
+# ---------------------------------------------------------------------------------------------
+def readme_serve_example() -> tuple[list[str], str]:
+    """The section's bash block (its lines) and the text block after it."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Serving over HTTP"):]
+    found = re.search(r"```bash\n(?P<body>.*?)```\n\s*```text\n(?P<expected>.*?)```", section, re.S)
+    assert found, "the README's serving section has no example"
+    return found["body"].splitlines(), found["expected"]
+
+
+def test_the_readmes_curl_examples_answer_as_shown():
+    lines, expected = readme_serve_example()
+    assert any(re.fullmatch(r"roformer-np serve --task sentiment-analysis &\s+#.*", line) for line in lines)
+    requests = [re.fullmatch(r"curl -s 127\.0\.0\.1:8080(?P<path>/\w+) -H 'Content-Type: application/json' "
+                             r"-d '(?P<body>.*)'", line) for line in lines if line.startswith("curl")]
+    assert requests and all(requests), lines
+    with ServerProcess("--task", "sentiment-analysis") as server, server.client() as client:
+        answers = [client.post(r["path"], content=r["body"].encode(), headers={"Content-Type": "application/json"})
+                   for r in requests]
+    assert all(a.status_code == 200 for a in answers)
+    assert answers[0].text == expected.splitlines()[0]  # the first answer, exactly as the README prints it
+
+
+def test_the_readmes_example_client_prints_what_it_shows():
+    from test_readme import same_output
+
+    _, expected = readme_serve_example()
+    shown = expected[expected.index("server:"):]
+    done = subprocess.run([sys.executable, "examples/serve_client.py"], capture_output=True, text=True, timeout=180,
+                          cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert same_output(shown, done.stdout.split("roformer-np serve: stopped")[0]), done.stdout
+    assert "roformer-np serve: stopped on SIGTERM after answering 2 requests" in done.stdout

@@ -1,0 +1,212 @@
+"""Load benchmark of ``roformer-np serve``: concurrent clients against the same texts sent one by one, and
+against a server that does not batch.
+
+    pip install ".[serve]"
+    python bench/bench_serve.py [--clients 16] [--requests 40] [--task text-classification] [--time-limit 300]
+
+Texts: the 60 hand-written reviews of tools/data/clear_reviews.tsv (real review texts, 3-12 tokens), one per
+request (TEI's ``POST /predict {"inputs": text}``), cycled. Each server is a real ``roformer-np serve``
+process on 127.0.0.1 (a free port; loopback only), the demo sentiment model by default. Rows:
+
+* ``one by one``: one client, the next request sent when the answer to the last one has come;
+* ``N clients``: N threads, each with its own keep-alive connection, sending ``--requests`` requests each;
+* ``N clients, unbatched``: the same against a server started with ``--max-batch-requests 1``;
+* ``N clients, padded``: a server with ``--length-grouping padded`` (lengths mixed in a pass).
+
+Requests/s is the requests over the wall time of the row; latency is each request's, at the client. Every
+answer must be 200 with the same labels as the one-by-one answers for the same text (scores within 1e-5):
+any error makes the script exit with status 1. Bounded: at most ``--clients x --requests`` requests per row
+and ``--time-limit`` seconds in all (a row past its share of the limit stops and is reported as such). The
+clients run in this process, on the same machine as the server: they share its cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REVIEWS = REPO / "tools" / "data" / "clear_reviews.tsv"
+LISTENING = re.compile(r"on http://127\.0\.0\.1:(\d+)$")
+
+
+def reviews() -> list[str]:
+    rows = [line.split("\t") for line in REVIEWS.read_text(encoding="utf-8").splitlines()]
+    return [r[2] for r in rows if len(r) == 3 and not r[0].startswith("#")]
+
+
+class Server:
+    """``roformer-np serve`` on 127.0.0.1, a free port; stopped with SIGTERM (killed if it hangs)."""
+
+    def __init__(self, task: str, extra: list[str], timeout: float = 120.0) -> None:
+        cmd = [sys.executable, "-m", "roformer_np", "serve", "--task", task, "--host", "127.0.0.1", "--port", "0",
+               *extra]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+        deadline = time.monotonic() + timeout
+        self.port = None
+        while self.port is None:
+            line = self.proc.stdout.readline()
+            if not line or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the server did not start: {' '.join(cmd)}")
+            found = LISTENING.search(line.strip())
+            if found:
+                self.port = int(found[1])
+        while True:  # until /health answers
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/health")
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the server never became healthy")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+
+
+def client(port: int, texts: list[str], deadline: float, out: list) -> None:
+    """Send each text in turn on one keep-alive connection; append (text, status, body, seconds)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json"}
+    try:
+        for text in texts:
+            if time.monotonic() > deadline:
+                out.append((text, "time limit", None, 0.0))
+                return
+            body = json.dumps({"inputs": text}, ensure_ascii=False).encode("utf-8")
+            start = time.perf_counter()
+            try:
+                conn.request("POST", "/predict", body, headers)
+                answer = conn.getresponse()
+                data = answer.read()
+                out.append((text, answer.status, json.loads(data), time.perf_counter() - start))
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                out.append((text, f"{type(exc).__name__}: {exc}", None, time.perf_counter() - start))
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    finally:
+        conn.close()
+
+
+def run(port: int, clients: int, per_client: int, texts: list[str], deadline: float) -> dict:
+    for _ in range(2):  # warm-up: the first passes of each length
+        client(port, texts[:20], deadline, [])
+    out: list = []
+    threads = [threading.Thread(target=client, args=(port, [texts[(k * per_client + j) % len(texts)]
+                                                             for j in range(per_client)], deadline, out))
+               for k in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    latencies = sorted(s for _, status, _, s in out if status == 200)
+    return {"clients": clients, "requests": len(out), "errors": sum(status != 200 for _, status, _, _ in out),
+            "seconds": wall, "rps": len(latencies) / wall if wall else 0.0,
+            "p50_ms": 1e3 * statistics.median(latencies) if latencies else None,
+            "p99_ms": 1e3 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else None,
+            "answers": out}
+
+
+def agree(answers: list, reference: dict) -> int:
+    """Answers that differ from the one-by-one answer for the same text (labels, or scores beyond 1e-5)."""
+    bad = 0
+    for text, status, body, _ in answers:
+        if status != 200:
+            continue
+        ref = reference[text]
+        same = [p["label"] for p in body] == [p["label"] for p in ref] and all(
+            abs(a["score"] - b["score"]) <= 1e-5 for a, b in zip(body, ref))
+        bad += not same
+    return bad
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=40, help="requests per client (default 40)")
+    parser.add_argument("--task", default="text-classification")
+    parser.add_argument("--model", help="checkpoint directory (default: the demo model)")
+    parser.add_argument("--time-limit", type=float, default=300.0, help="seconds in all (default 300)")
+    parser.add_argument("--no-padded", action="store_true", help="leave out the padded-grouping row")
+    parser.add_argument("--server-args", default="", help="more options for every server, e.g. \"--threads 1\"")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    args = parser.parse_args()
+    if args.task not in ("text-classification", "sentiment-analysis"):
+        parser.error("the benchmark sends TEI /predict requests: --task text-classification")
+    texts = reviews()
+    total = args.clients * args.requests
+    started = time.monotonic()
+    rows_planned = 3 if args.no_padded else 4
+    base = (["--model", args.model] if args.model else []) + args.server_args.split()
+    rows: list[tuple[str, dict]] = []
+
+    def deadline(done_rows: int) -> float:
+        share = (args.time_limit - (time.monotonic() - started)) / max(1, rows_planned - done_rows)
+        return time.monotonic() + share
+
+    server = Server(args.task, base)
+    try:
+        rows.append(("one by one", run(server.port, 1, total, texts, deadline(0))))
+        rows.append((f"{args.clients} clients", run(server.port, args.clients, args.requests, texts, deadline(1))))
+    finally:
+        server.stop()
+    for label, extra in [("unbatched (--max-batch-requests 1)", ["--max-batch-requests", "1"]),
+                         ("padded (--length-grouping padded)", ["--length-grouping", "padded"])][:rows_planned - 2]:
+        server = Server(args.task, base + extra)
+        try:
+            rows.append((f"{args.clients} clients, {label}", run(server.port, args.clients, args.requests, texts,
+                                                                 deadline(len(rows)))))
+        finally:
+            server.stop()
+
+    reference = {}
+    for text, status, body, _ in rows[0][1]["answers"]:
+        if status == 200:
+            reference.setdefault(text, body)
+    one_by_one = rows[0][1]["rps"]
+    print(f"roformer-np serve, {args.task} ({args.model or 'demo model'}), {len(texts)} review texts, "
+          f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+    print()
+    print("| run | clients | requests | errors | requests/s | p50 ms | p99 ms | vs one by one |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    failed = False
+    for label, row in rows:
+        disagree = agree(row["answers"], reference)
+        failed |= bool(row["errors"] or disagree or row["requests"] < (total if row["clients"] > 1 else total))
+        print(f"| {label} | {row['clients']} | {row['requests']} | {row['errors'] + disagree} | {row['rps']:.0f} | "
+              f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['rps'] / one_by_one:.2f}x |")
+    if args.json:
+        Path(args.json).write_text(json.dumps([{"run": label, **{k: v for k, v in row.items() if k != "answers"}}
+                                               for label, row in rows], indent=2) + "\n", encoding="utf-8")
+    if failed:
+        print("FAILED: errors, answers that differ from the one-by-one ones, or rows cut by the time limit")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
