@@ -155,23 +155,19 @@ def endpoint(server: Server, route: str, handler: Handler, needs_body: bool = Tr
     async def run(request: Request) -> Response:
         start = time.perf_counter()
         metrics = server.metrics
-        release: list = []
+        admission = _Admission(server)
+        streaming = False
         try:
             server.authorise(request)
             if admitted:
-                if server.in_flight >= server.settings.max_concurrent_requests:
-                    raise RequestError(429, "Model is overloaded", "overloaded")
-                server.in_flight += 1
-                metrics.in_flight.set(server.in_flight)
-                release.append(True)
+                admission.admit()
             body = await server.read_body(request) if needs_body else {}
             method = "batch" if isinstance(body.get("inputs", body.get("input")), list) else "single"
             metrics.request_count.inc(method=method, route=route)
             response = await handler(server, request, body)
-            if isinstance(response, StreamingResponse) and release:  # released when the stream ends
-                response.background = None
-                _release_after_stream(server, response, route, start)
-                release.clear()
+            if isinstance(response, StreamingResponse):
+                streaming = True
+                _release_after_stream(server, response, admission, route, start)
             else:
                 metrics.request_duration.observe(time.perf_counter() - start, route=route)
             metrics.request_success.inc(method=method, route=route)
@@ -189,23 +185,49 @@ def endpoint(server: Server, route: str, handler: Handler, needs_body: bool = Tr
             error = RequestError(500, f"internal error: {type(exc).__name__}: {exc}", "internal")
             return json_response(error.openai_body() if openai else error.body(), 500)
         finally:
-            if release:
-                server.in_flight -= 1
-                metrics.in_flight.set(server.in_flight)
+            if not streaming:
+                admission.release()
 
     return run
 
 
-def _release_after_stream(server: Server, response: StreamingResponse, route: str, start: float) -> None:
+class _Admission:
+    """One request's slot among ``max_concurrent_requests`` (429 when none is free); released once."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.held = False
+
+    def admit(self) -> None:
+        server = self.server
+        if server.in_flight >= server.settings.max_concurrent_requests:
+            raise RequestError(429, "Model is overloaded", "overloaded")
+        server.in_flight += 1
+        server.metrics.in_flight.set(server.in_flight)
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.server.in_flight -= 1
+            self.server.metrics.in_flight.set(self.server.in_flight)
+
+
+def _release_after_stream(server: Server, response: StreamingResponse, admission: _Admission, route: str,
+                          start: float) -> None:
+    """The slot of a streamed request is freed when its computation is over (also if the stream is never
+    read) or when the stream ends, whichever comes first."""
     iterator = response.body_iterator
+    task = getattr(response, "compute_task", None)
+    if task is not None:
+        task.add_done_callback(lambda _: admission.release())
 
     async def wrapped() -> Any:
         try:
             async for chunk in iterator:
                 yield chunk
         finally:
-            server.in_flight -= 1
-            server.metrics.in_flight.set(server.in_flight)
+            admission.release()
             server.metrics.request_duration.observe(time.perf_counter() - start, route=route)
 
     response.body_iterator = wrapped()
@@ -456,8 +478,10 @@ def _stream(server: Server, prompt: Any, params: dict, details: bool) -> Respons
             flag["cancelled"] = True  # a client that left stops the generation; a finished one changes nothing
             await asyncio.shield(task)
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+    response = StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+    response.compute_task = task  # frees the request's slot when it is done (see endpoint)
+    return response
 
 
 # ---------------------------------------------------------------------------------------------
