@@ -433,6 +433,8 @@ def test_sentence_similarity_routes():
         assert client.post("/sentence-similarity", json={"inputs": [query, query]}).json() == as_json(sim([query] * 2))
         check_error(client.post("/similarity", json={"inputs": {"source_sentence": "a", "sentences": "b"}}), 422,
                     "validation", "inputs.sentences")
+        check_error(client.post("/similarity", json={"inputs": {"source_sentence": "a", "sentences": ["b"] * 33}}),
+                    422, "validation", "inputs.sentences", "maximum allowed batch size 32")
 
 
 def asgi(app, method: str, path: str, body: dict | None = None) -> tuple[int, dict | None]:

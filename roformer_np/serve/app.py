@@ -336,6 +336,11 @@ def _task_inputs(server: Server, body: dict) -> tuple[Any, bool]:
     elif task == "sentence-similarity":
         items, single = schemas.object_inputs(body, {"source_sentence": schemas._str,
                                                      "sentences": schemas._str_list}, limit)
+        for i, item in enumerate(items):  # each sentence is a row too
+            if len(item["sentences"]) > limit:
+                where = "inputs.sentences" if single else f"inputs[{i}].sentences"
+                raise RequestError(422, f"`{where}`: {len(item['sentences'])} sentences > maximum allowed batch "
+                                        f"size {limit}", "validation", where)
     elif task == "text-classification" and isinstance(body.get("inputs"), (dict, list)) and (
             isinstance(body["inputs"], dict) or any(isinstance(x, dict) for x in body["inputs"])):
         items, single = _classification_objects(body, limit)
