@@ -350,7 +350,7 @@ def test_a_model_error_is_a_500_and_the_server_keeps_serving(pairless_model):
 # A full server: 429
 # ---------------------------------------------------------------------------------------------
 def test_requests_beyond_max_concurrent_requests_get_429():
-    slow = ["这本书很好看" * 60] * 4
+    slow = ["这本书很好看" * 60] * 8  # ~80 ms each: the twelve requests overlap
     with ServerProcess("--task", "text-classification", "--max-concurrent-requests", "2",
                        "--max-batch-requests", "1") as server:
         statuses: list = []
