@@ -491,6 +491,7 @@ def test_actors_share_the_mapped_float32_checkpoint(ray_cluster, tmp_path: Path)
             ray.kill(a)
     size = weights.stat().st_size
     for m in maps:
-        assert m["rss"] >= size // 2, m  # the checkpoint stays mapped (its tensors are views, not copies)
-        assert m["shared"] >= m["rss"] // 2, m  # ... and those pages are the other actor's pages too
-        assert m["pss"] <= 0.75 * m["rss"], m
+        # the embeddings (64% of this file) are used as stored: views into the mapping, not copies
+        assert m["rss"] >= 0.5 * size, (m, size)
+        assert m["shared"] >= 0.9 * m["rss"], m  # ... and those pages are the other actor's pages too
+        assert m["pss"] <= 0.6 * m["rss"], m
