@@ -184,6 +184,21 @@ def test_requests_with_other_options_never_share_a_pass(sentiment):
         assert same(result, sentiment(text, top_k=2) if i % 2 else sentiment(text))
 
 
+def test_exact_grouping_takes_the_largest_group_but_a_row_waits_at_most_max_skips_passes(sentiment):
+    from roformer_np.serve.batching import MAX_SKIPS
+
+    runner = RecordingRunner(sentiment)
+    words = {n: " ".join(["a"] * n) for n in range(1, 7)}  # n + 2 tokens each
+    assert [len(sentiment.tokenizer(w)["input_ids"]) for w in words.values()] == [3, 4, 5, 6, 7, 8]
+    queue = [words[1]] + [words[2]] * 4 + [words[3]] * 3 + [words[4]] * 2 + [words[5]] * 2 + [words[6]] * 2
+    results = run_all(Batcher(runner, 8192, 64), [runner.prepare(t, {}) for t in queue])
+    assert all(error is None for _, error in results)
+    lengths = [batch[0] for batch, _ in runner.batches]
+    # the lone oldest row is passed over MAX_SKIPS times (by the largest groups), then goes
+    assert MAX_SKIPS == 3 and lengths == [4, 5, 6, 3, 7, 8]
+    assert [len(batch) for batch, _ in runner.batches] == [4, 3, 2, 1, 2, 2]
+
+
 def test_padded_grouping_mixes_lengths_and_stays_within_round_off(sentiment):
     runner = RecordingRunner(sentiment)
     prepared = [runner.prepare(text, {"top_k": None}) for text in TEXTS]

@@ -1,11 +1,13 @@
-"""The dynamic batcher: requests' rows wait in one queue; a worker thread takes the oldest row and every
-waiting row that may share its forward pass, runs them, and answers each request when its last row is done.
+"""The dynamic batcher: requests' rows wait in one queue; a worker thread takes a group of waiting rows
+that may share a forward pass, runs them, and answers each request when its last row is done.
 
 Rows may share a pass when their requests have the same options (the same key) and — with the ``exact``
 length grouping, the default — the same length, so nothing is padded and each result is the request's own
-``pipeline()`` result. With ``padded``, rows of other lengths join too, nearest lengths first, as long as the
-padded pass fits. A pass holds at most ``max_batch_requests`` rows and ``max_batch_tokens`` tokens (rows ×
-the longest row); the oldest row always goes, so a long row cannot wait forever.
+``pipeline()`` result. The worker then takes the largest such group (a group of one waits for company), but
+the oldest row's group as soon as that row has been passed over ``MAX_SKIPS`` times, so no row waits more
+than a few passes. With ``padded``, the oldest row goes first and rows of other lengths join it, nearest
+lengths first, as long as the padded pass fits. A pass holds at most ``max_batch_requests`` rows and
+``max_batch_tokens`` tokens (rows × the longest row); its first row always goes, so a long row runs alone.
 
 A pass that raises is retried row by row, so one bad request fails alone (its answer: the exception) and the
 others get their results; the worker itself never stops on an error. The queue is bounded by the routes
@@ -26,6 +28,7 @@ from .runner import PipelineRunner, Prepared
 from .schemas import RequestError
 
 logger = logging.getLogger("roformer_np.serve")
+MAX_SKIPS = 3  # passes a waiting row may be passed over before its group goes next (exact grouping)
 Callback = Callable[[Any, "BaseException | None"], None]
 
 
@@ -53,9 +56,10 @@ class _Job:
 
 
 class _Row:
-    __slots__ = ("job", "index", "length", "key")
+    __slots__ = ("job", "index", "length", "key", "skipped")
 
     def __init__(self, job: _Job, index: int) -> None:
+        self.skipped = 0  # passes that went before this row although it was waiting
         self.job = job
         self.index = index
         self.length = len(job.flat[index].ids)
@@ -149,27 +153,37 @@ class Batcher:
             self._run(rows)
 
     def _take(self) -> list[_Row]:
-        """The oldest row and the waiting rows that may share its pass (called with the lock held)."""
-        first = self._pending[0]
-        taken = [first]
-        longest = first.length
+        """The rows of the next pass (called with the lock held)."""
         if self.exact:
-            candidates = [r for r in self._pending[1:] if r.key == first.key and r.length == first.length]
-        else:  # nearest lengths first; equal distances in arrival order
-            candidates = sorted((r for r in self._pending[1:] if r.key == first.key),
-                                key=lambda r: abs(r.length - first.length))
-        for row in candidates:
-            if len(taken) >= self.max_batch_requests:
-                break
-            width = max(longest, row.length)
-            if (len(taken) + 1) * width > self.max_batch_tokens:
-                if self.exact:
+            groups: dict[tuple, list[_Row]] = {}  # in order of each group's oldest row
+            for row in self._pending:
+                groups.setdefault((row.key, row.length), []).append(row)
+            oldest = self._pending[0]
+            if oldest.skipped >= MAX_SKIPS:
+                group = groups[(oldest.key, oldest.length)]
+            else:  # the largest group; among equals, the one with the oldest row
+                group = max(groups.values(), key=len)
+            taken = group[:1]
+            for row in group[1:]:
+                if len(taken) >= self.max_batch_requests or (len(taken) + 1) * row.length > self.max_batch_tokens:
                     break
-                continue
-            taken.append(row)
-            longest = width
+                taken.append(row)
+        else:  # the oldest row, then the nearest lengths; equal distances in arrival order
+            first = self._pending[0]
+            taken, longest = [first], first.length
+            for row in sorted((r for r in self._pending[1:] if r.key == first.key),
+                              key=lambda r: abs(r.length - first.length)):
+                if len(taken) >= self.max_batch_requests:
+                    break
+                width = max(longest, row.length)
+                if (len(taken) + 1) * width <= self.max_batch_tokens:
+                    taken.append(row)
+                    longest = width
         chosen = {id(r) for r in taken}
-        self._pending = [r for r in self._pending if id(r) not in chosen]
+        rest = [r for r in self._pending if id(r) not in chosen]
+        for row in rest:
+            row.skipped += 1
+        self._pending = rest
         return taken
 
     def _run(self, rows: list[_Row]) -> None:
