@@ -56,7 +56,8 @@ warnings.filterwarnings("ignore")
 
 TOL = {"float32": dict(rtol=1e-5, atol=1e-5), "float64": dict(rtol=1e-10, atol=1e-10)}
 CHINESE = list("的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年好很天气今明水火山石风雨日月")
-TOKEN_POOL = (list("abcdefghijklmnopqrstuvwxyz") + CHINESE + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+# "##b".."##f" early: Hugging Face's stop-string tables need a vocabulary that spells "abcdef" back
+TOKEN_POOL = (list("abcdefghijklmnopqrstuvwxyz") + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + CHINESE
               + list("0123456789") + ["the", "end", "stop", "##op", "st", "。", "，", "!", "?", "停", "止"])
 
 
@@ -308,6 +309,26 @@ def _patch_stable_ties(on: bool) -> None:
         torch.sort, torch.topk, torch.argsort = _ORIG["sort"], _ORIG["topk"], _ORIG["argsort"]
 
 
+def _patch_np_topk(on: bool) -> None:
+    import roformer_np.decoding as dec
+
+    if on:
+        orig = _ORIG.setdefault("np_topk", dec.top_k_indices)
+
+        def top_k_indices(x, k):  # ties broken by index everywhere, also at the k-th place
+            return np.argsort(-x, axis=-1, kind="stable")[:, :k]
+
+        dec.top_k_indices = top_k_indices
+        assert orig is not None
+    elif "np_topk" in _ORIG:
+        dec.top_k_indices = _ORIG["np_topk"]
+
+
+# patches of roformer_np's side (its own bugs, to classify what they cause)
+NP_PATCHES = {
+    "roformer_np bug: decoding.top_k_indices breaks ties at the k-th place arbitrarily (argpartition)": _patch_np_topk,
+}
+
 PATCHES = {
     "HF bug: encoder_repetition_penalty gathers the unexpanded prompts against the first rows": _patch_encoder_rows,
     "HF bug: exponential_decay_length_penalty turns a -inf EOS score into NaN": _patch_decay_nan,
@@ -346,15 +367,16 @@ def normalise(out: Any) -> dict[str, Any]:
 
 def run_side(side: str, model: Any, inputs: dict[str, np.ndarray], call: dict[str, Any], tok: Any,
              patches: tuple[str, ...] = ()) -> dict:
-    for name in patches:
-        if PATCHES[name] is not None:
-            PATCHES[name](True)
+    table = PATCHES if side == "hf" else NP_PATCHES
+    active = [n for n in patches if table.get(n) is not None]
+    for name in active:
+        table[name](True)
     try:
-        return _run_side(side, model, inputs, call, tok, any(PATCHES[n] is None for n in patches))
+        return _run_side(side, model, inputs, call, tok, side == "hf" and any(
+            n in PATCHES and PATCHES[n] is None for n in patches))
     finally:
-        for name in patches:
-            if PATCHES[name] is not None:
-                PATCHES[name](False)
+        for name in active:
+            table[name](False)
 
 
 def _run_side(side: str, model: Any, inputs: dict[str, np.ndarray], call: dict[str, Any], tok: Any,
@@ -620,11 +642,14 @@ def explain(models: Models, dtype: str, inputs: dict, call: dict, ours: dict, sa
     """The smallest set of PATCHES under which Hugging Face agrees with roformer_np, named; None if none."""
     import itertools
 
-    names = list(PATCHES)
+    names = list(PATCHES) + list(NP_PATCHES)
     for size in (1, 2, 3):
         for combo in itertools.combinations(names, size):
             hf = run_side("hf", models.hf(dtype), inputs, call, models.hf_tok, patches=combo)
-            problems, _ = compare(hf, ours, TOL[dtype], sampling)
+            mine = ours
+            if any(n in NP_PATCHES for n in combo):
+                mine = run_side("np", models.ours(dtype), inputs, call, models.np_tok, patches=combo)
+            problems, _ = compare(hf, mine, TOL[dtype], sampling)
             if not problems:
                 return " + ".join(combo)
     return None
@@ -640,7 +665,7 @@ def option_trial(models: Models, rng: np.random.Generator, mode: str, how: str, 
                           cfg["max_position_embeddings"])
     tok_needed = False
     bias_dict = opts.pop("sequence_bias_dict", False) and how == "kwargs"
-    if rng.random() < 0.12:
+    if rng.random() < 0.2:
         opts["stop_strings"] = stop_string_from(models, rng, emitted)
         if len(opts["stop_strings"]) == 1 and rng.random() < 0.4:
             opts["stop_strings"] = opts["stop_strings"][0]  # a str, not a list
