@@ -649,7 +649,7 @@ def main() -> None:
         omp = "on" if cfg["openmp"] else "off"
         print(
             f"native worker: OpenMP {omp} (wait policy {cfg['openmp_wait_policy']}),"
-            f" {cfg['num_threads']} threads, GEMM threading {cfg['gemm_mode']}"
+            f" {cfg['num_threads']} threads, GEMM kernel {cfg.get('gemm_kernel')}, GEMM threading {cfg['gemm_mode']}"
         )
     agreement = check_agreement(workers)
     busy = start_busy() if args.busy else None

@@ -43,6 +43,7 @@ from .weights import (
     check_weights,
     load_weights,
     optional_keys,
+    release_pages,
     save_weights,
     sinusoidal_key,
     strip_prefix,
@@ -224,16 +225,22 @@ class ModelWeights(Mapping):
         return int(sum(v.size for v in self._plain.values()) + packed)
 
 
-def pack_params(params: Params, config: RoFormerConfig) -> dict[str, PackedEntry]:
+def pack_params(params: Params, config: RoFormerConfig, sources: dict[str, Array] | None = None
+                ) -> dict[str, PackedEntry]:
     """Replace the linear weights of ``params`` by their packed form (in place); returns where each Hugging
     Face tensor now lives, so that :meth:`RoFormerModel.state_dict` can unpack it on demand.
 
     Packed: the stacked q/k/v weight, the attention output, both feed-forward weights, the embedding
-    projection and the pooler. Not packed: embeddings (gathered by row) and cross-attention (sliced)."""
+    projection and the pooler. Not packed: embeddings (gathered by row) and cross-attention (sliced).
+    ``sources`` (the Hugging Face tensors): each one's file pages are released once it is packed, so a
+    memory-mapped checkpoint is never resident beside its packed copy (:func:`~roformer_np.weights.release_pages`).
+    """
     entries: dict[str, PackedEntry] = {}
 
     def put(key: str, packed: Any, rows: int | None = None, first: int = 0) -> Any:
         entries[key] = (packed, first, first + (rows if rows is not None else packed.shape[0]))
+        if sources is not None and key in sources:
+            release_pages(sources[key])
         return packed
 
     c = config.hidden_size
@@ -484,7 +491,7 @@ class RoFormerModel(InferenceModeMixin):
         # float32 on roformer_np's micro-kernels: the linear weights are held packed, and only packed
         self._packed: dict[str, PackedEntry] = {}
         if packs_weights(dtype, backend):
-            self._packed = pack_params(self.params, config)
+            self._packed = pack_params(self.params, config, plain)
             for key in self._packed:
                 del plain[key]
         self.weights = ModelWeights(plain, self._packed, order)

@@ -341,6 +341,31 @@ def read_safetensors(path: str | os.PathLike, dtype: np.dtype | None = None) -> 
     return out
 
 
+def release_pages(arr: np.ndarray) -> bool:
+    """Drop the resident pages of a tensor memory-mapped from a weight file (``madvise(MADV_DONTNEED)``).
+
+    For a tensor the model no longer reads (it was packed into another layout): the file pages stay in the
+    page cache, so the memory is returned without changing any data -- a later read faults them back in
+    from the file. Pages shared with a neighbouring tensor are dropped too, and come back the same way.
+    Returns whether anything was released (False for arrays not mapped from a file, or without madvise)."""
+    import mmap
+
+    base, mapped = arr, None
+    while base is not None and mapped is None:
+        mapped = getattr(base, "_mmap", None)
+        base = getattr(base, "base", None)
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if mapped is None or advice is None or arr.nbytes == 0 or mapped.closed:
+        return False
+    start = arr.ctypes.data - np.frombuffer(mapped, dtype=np.uint8).ctypes.data
+    page = mmap.PAGESIZE
+    first, end = start // page * page, min(len(mapped), -(-(start + arr.nbytes) // page) * page)
+    if start < 0 or first >= end:
+        return False
+    mapped.madvise(advice, first, end - first)
+    return True
+
+
 def load_weights(
     path: str | os.PathLike, dtype: np.dtype | None = None, check_finite: bool = True
 ) -> dict[str, np.ndarray]:

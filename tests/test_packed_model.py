@@ -110,3 +110,23 @@ def test_float64_and_blas_keep_plain_arrays() -> None:
         assert not model._packed and isinstance(model.params.layers[0].w_in, np.ndarray)
     finally:
         threads.set_gemm_kernel(previous)
+
+
+def test_mapped_checkpoint_pages_released_after_packing(micro_kernel, tmp_path) -> None:
+    """From a memory-mapped safetensors file: the packed tensors' file pages are dropped (madvise), and the
+    data the model still reads (embeddings, norms) and the saved layout are unchanged."""
+    from roformer_np.weights import read_safetensors, release_pages
+
+    model, weights = _model()
+    model.save_pretrained(tmp_path)
+    mapped = read_safetensors(tmp_path / "model.safetensors")
+    key = "encoder.layer.0.intermediate.dense.weight"
+    copy = np.array(mapped[key])
+    assert release_pages(mapped[key]) and np.array_equal(mapped[key], copy), "released pages read back the same"
+    assert not release_pages(np.ones((4, 4), np.float32)), "an ordinary array has no file pages"
+    loaded = RoFormerModel.from_pretrained(tmp_path, backend="native")
+    ids = np.array([[2, 5, 9, 4]])
+    np.testing.assert_array_equal(loaded(input_ids=ids).last_hidden_state, model(input_ids=ids).last_hidden_state)
+    for k, v in loaded.state_dict().items():
+        if k in weights:
+            assert np.array_equal(v, weights[k]), k

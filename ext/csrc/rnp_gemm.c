@@ -30,21 +30,41 @@ static void pack_panel(const float *w, long ldw, int n, int k, int p, long k0, i
         for (kk = 0; kk < kc; kk++) memset(dst + (long)kk * RNP_NR + nc, 0, sizeof(float) * (RNP_NR - nc));
 }
 
+typedef struct {
+    const float *src;
+    float *dst;
+    long ld;
+    int n, k, pack; /* pack: w -> panels; else panels -> w */
+} pack_job;
+
+#define RNP_PACK_GROUP 8 /* panels per task */
+
+static void pack_task(void *ctx, int t) {
+    const pack_job *j = (const pack_job *)ctx;
+    int np = (j->n + RNP_NR - 1) / RNP_NR, p, p1 = (t + 1) * RNP_PACK_GROUP < np ? (t + 1) * RNP_PACK_GROUP : np;
+    for (p = t * RNP_PACK_GROUP; p < p1; p++) {
+        if (j->pack) {
+            pack_panel(j->src, j->ld, j->n, j->k, p, 0, j->k, j->dst + (long)p * RNP_NR * j->k);
+        } else {
+            int n0 = p * RNP_NR, nc = j->n - n0 < RNP_NR ? j->n - n0 : RNP_NR;
+            rnp_transpose_f32(j->dst + (long)n0 * j->k, j->k, j->src + (long)p * RNP_NR * j->k, RNP_NR, nc, j->k);
+        }
+    }
+}
+
+static void pack_run(const float *src, long ld, int n, int k, float *dst, int pack, int nthreads) {
+    pack_job j;
+    int np = (n + RNP_NR - 1) / RNP_NR;
+    j.src = src; j.dst = dst; j.ld = ld; j.n = n; j.k = k; j.pack = pack;
+    rnp_parallel_for(pack_task, &j, (np + RNP_PACK_GROUP - 1) / RNP_PACK_GROUP, nthreads);
+}
+
 void rnp_pack_b(const float *w, long ldw, int n, int k, float *packed, int nthreads) {
-    int np = (n + RNP_NR - 1) / RNP_NR, p;
-    (void)nthreads;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-    for (p = 0; p < np; p++) pack_panel(w, ldw, n, k, p, 0, k, packed + (long)p * RNP_NR * k);
+    pack_run(w, ldw, n, k, packed, 1, nthreads);
 }
 
 void rnp_unpack_b(const float *packed, int n, int k, float *w, int nthreads) {
-    int np = (n + RNP_NR - 1) / RNP_NR, p;
-    (void)nthreads;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-    for (p = 0; p < np; p++) {
-        int n0 = p * RNP_NR, nc = n - n0 < RNP_NR ? n - n0 : RNP_NR;
-        rnp_transpose_f32(w + (long)n0 * k, k, packed + (long)p * RNP_NR * k, RNP_NR, nc, k);
-    }
+    pack_run(packed, 0, n, k, w, 0, nthreads);
 }
 
 typedef struct {
