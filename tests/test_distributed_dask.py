@@ -59,16 +59,17 @@ def test_missing_distributed_names_the_extra() -> None:
             "import roformer_np.distributed as d\n"
             "try:\n    d.PipelineWorkerPlugin\nexcept ImportError as exc:\n    print(exc)\n"
             "try:\n    d.loopback_dask_cluster()\nexcept ImportError as exc:\n    print(exc)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=REPO / "tests")  # not the source tree: see test_distributed_ray.run_python
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 2 and all('pip install "roformer_np[dask]"' in line for line in lines), done.stdout
 
 
 @dask_only
-def test_example_runs_as_written() -> None:
+def test_example_runs_as_written(tmp_path) -> None:
     done = subprocess.run([sys.executable, str(REPO / "examples" / "dask_batch.py")], capture_output=True, text=True,
-                          timeout=150, cwd=REPO)
+                          timeout=150, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     spec = importlib.util.spec_from_file_location("dask_batch_example", REPO / "examples" / "dask_batch.py")
     module = importlib.util.module_from_spec(spec)

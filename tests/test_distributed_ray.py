@@ -101,7 +101,10 @@ def reference(task: str, **options):
 
 
 def run_python(code: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    # from tests/: `python -c` puts the working directory first on sys.path, and the source tree's roformer_np
+    # (no compiled kernels unless installed in place) must not shadow the installed package
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO / "tests")
 
 
 def to_numpy_batch(texts: list[str], **more: list) -> dict[str, np.ndarray]:
@@ -342,10 +345,11 @@ ray_only = needs("ray", "pandas", "pyarrow")
 
 
 @ray_only
-def test_example_runs_as_written() -> None:
-    """examples/ray_batch.py (its own Ray instance; this runs before the module's cluster starts)."""
+def test_example_runs_as_written(tmp_path: Path) -> None:
+    """examples/ray_batch.py (its own Ray instance; this runs before the module's cluster starts), run from
+    outside the source tree (see ray_cluster)."""
     done = subprocess.run([sys.executable, str(REPO / "examples" / "ray_batch.py")], capture_output=True, text=True,
-                          timeout=200, cwd=REPO)
+                          timeout=200, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     spec = importlib.util.spec_from_file_location("ray_batch_example", REPO / "examples" / "ray_batch.py")
     module = importlib.util.module_from_spec(spec)
@@ -358,11 +362,18 @@ def test_example_runs_as_written() -> None:
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
+def ray_cluster(tmp_path_factory):
     signal.alarm(120)  # bounded start (the per-test alarm is not armed yet for module fixtures)
     from roformer_np.distributed import init_loopback_ray
 
-    init_loopback_ray(num_cpus=2)
+    # Ray puts the driver's working directory first on its workers' sys.path: start it outside the source
+    # tree, whose roformer_np (without compiled kernels when not installed in place) would shadow the installed one
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("ray-driver"))
+    try:
+        init_loopback_ray(num_cpus=2)
+    finally:
+        os.chdir(here)
     signal.alarm(0)
     import ray
 
