@@ -86,6 +86,10 @@ def _run(model, inputs: dict, call: dict, tokenizer=None) -> dict[str, np.ndarra
     for field in ("scores", "logits"):
         for step, value in enumerate(getattr(out, field) or ()):
             tensors[f"output.{field}.{step}"] = to_numpy(value)
+    for field in ("attentions", "hidden_states"):
+        for step, layers in enumerate(getattr(out, field, None) or ()):
+            for layer, value in enumerate(layers):
+                tensors[f"output.{field}.{step}.{layer}"] = to_numpy(value)
     for field in ("sequences_scores", "beam_indices"):
         value = getattr(out, field, None)
         if value is not None:
@@ -177,6 +181,24 @@ def main(here: Path) -> None:
     add("group_beam_plain", _prompt(rng, 1, 4), dict(max_new_tokens=6, num_beams=4, num_beam_groups=4,
                                                      diversity_penalty=2.0, do_sample=False))
 
+    # ---- use_cache=False (the whole sequence recomputed each step), a prefix LM, encoder processors in groups ----
+    add("no_cache_outputs", p, dict(max_new_tokens=4, do_sample=False, use_cache=False, return_dict_in_generate=True,
+                                    output_attentions=True, output_hidden_states=True, output_scores=True),
+        note="use_cache=False: attentions / hidden states cover the whole sequence at every step")
+    add("cache_outputs", p, dict(max_new_tokens=4, do_sample=False, return_dict_in_generate=True,
+                                 output_attentions=True, output_hidden_states=True))
+    prefix = _model(seed=8642)
+    prefix.config.is_decoder = False
+    for layer in prefix.roformer.encoder.layer:
+        layer.attention.self.is_decoder = False
+    ppath = _save(prefix, "prefix_lm", tokenizer)
+    prefix = RoFormerForCausalLM.from_pretrained(ppath).eval()
+    add("prefix_lm_no_cache", p, dict(max_new_tokens=6, do_sample=False, use_cache=False), checkpoint="prefix_lm",
+        run_model=prefix, note="is_decoder=False without a cache: every step attends both ways over everything")
+    add("prefix_lm_cached", p, dict(max_new_tokens=6, do_sample=False), checkpoint="prefix_lm", run_model=prefix)
+    add("group_beam_encoder", b, dict(max_new_tokens=5, num_beams=4, num_beam_groups=2, diversity_penalty=0.5,
+                                      do_sample=False, encoder_no_repeat_ngram_size=1, **scores))
+
     # ---- sampling: the first step's filtered scores ----
     add("sample_warpers", p, dict(max_new_tokens=3, do_sample=True, temperature=0.8, top_k=20, top_p=0.9,
                                   min_p=0.05, typical_p=0.95, repetition_penalty=1.1, **scores),
@@ -201,6 +223,15 @@ def main(here: Path) -> None:
     # every GenerationConfig field with its default, so the port's table can be checked against Hugging Face's
     defaults = {k: v for k, v in GenerationConfig().__dict__.items() if not k.startswith("_")
                 and k != "transformers_version"}
+    # generation options written in config.json of a checkpoint without generation_config.json
+    cpath = _save(model, "config_only", tokenizer)
+    (cpath / "generation_config.json").unlink()
+    data = json.loads((cpath / "config.json").read_text())
+    data.update(no_repeat_ngram_size=1, max_length=9, num_beams=2)
+    (cpath / "config.json").write_text(json.dumps(data, indent=2))
+    add("config_only", p, {}, checkpoint="config_only", run_model=RoFormerForCausalLM.from_pretrained(cpath).eval(),
+        note="no generation_config.json: the generation fields of config.json apply, as Hugging Face derives them")
+
     (OUT / "cases.json").write_text(json.dumps({"generation_config_defaults": defaults, "cases": cases}, indent=1)
                                     + "\n", encoding="utf-8")
     total = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())

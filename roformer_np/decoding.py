@@ -57,12 +57,18 @@ def sample_without_replacement(probs: Array, k: int, rng: np.random.Generator) -
 
 
 def top_k_indices(x: Array, k: int) -> Array:
-    """Indices of the k largest entries of each row, best first (ties: lower index first). x [R, M] -> [R, k]."""
-    if k < x.shape[-1]:
-        part = np.argpartition(-x, k - 1, axis=-1)[:, :k]
-        part.sort(axis=-1)  # index order, so the stable sort below breaks ties by index
+    """Indices of the k largest entries of each row, best first (ties: lower index first, also at the k-th
+    place). x [R, M] -> [R, k]."""
+    m = x.shape[-1]
+    if k < m:
+        kth = np.partition(x, m - k, axis=-1)[:, m - k, None]  # [R, 1]: the k-th largest value
+        above = x > kth
+        at = x == kth
+        need = k - above.sum(axis=-1, keepdims=True)  # how many of the tied entries still fit
+        keep = above | (at & (np.cumsum(at, axis=-1) <= need))  # the lowest-index ties first
+        part = np.nonzero(keep)[1].reshape(x.shape[0], k)  # index order within each row
     else:
-        part = np.broadcast_to(np.arange(x.shape[-1]), x.shape).copy()
+        part = np.broadcast_to(np.arange(m), x.shape).copy()
     order = np.argsort(-np.take_along_axis(x, part, axis=-1), axis=-1, kind="stable")
     return np.take_along_axis(part, order, axis=-1)
 
@@ -89,13 +95,17 @@ class Decoder:
     def __init__(
         self, model: Any, attention_mask: Array, token_type_ids: Array | None, encoder_hidden_states: Any,
         encoder_attention_mask: Any, capacity: int, output_attentions: bool = False,
-        output_hidden_states: bool = False,
+        output_hidden_states: bool = False, use_cache: bool = True,
     ) -> None:
         self.model = model
         self.unilm = model.roformer.unilm  # generated tokens are segment 1
         if self.unilm and token_type_ids is None:
             token_type_ids = np.zeros(attention_mask.shape, dtype=np.int64)
-        self.cache = KVCache(model.config.num_hidden_layers, capacity=capacity)
+        # use_cache=False recomputes the whole sequence at every step, as Hugging Face does: the same tokens for a
+        # causal decoder, but a prefix LM (is_decoder=False) then lets every token attend both ways
+        self.use_cache = use_cache
+        self.cache = KVCache(model.config.num_hidden_layers, capacity=capacity) if use_cache else None
+        self.seq: Array | None = None  # without a cache: every token fed so far [N, S]
         self.attention_mask = attention_mask
         self.token_type_ids = token_type_ids
         self.encoder_hidden_states = encoder_hidden_states
@@ -107,6 +117,9 @@ class Decoder:
 
     def logits(self, new_ids: Array) -> Array:
         """Next-token logits [N, V] (float32) after feeding ``new_ids`` [N, T]."""
+        if not self.use_cache:
+            self.seq = new_ids if self.seq is None else np.concatenate([self.seq, new_ids], axis=1)
+            new_ids = self.seq
         t = new_ids.shape[1]
         out = self.model.roformer(
             new_ids,
@@ -115,7 +128,7 @@ class Decoder:
             encoder_hidden_states=self.encoder_hidden_states,
             encoder_attention_mask=self.encoder_attention_mask,
             past_key_values=self.cache,
-            use_cache=True,
+            use_cache=self.use_cache,
             output_attentions=self.output_attentions,
             output_hidden_states=self.output_hidden_states,
             return_dict=True,
@@ -126,6 +139,13 @@ class Decoder:
             self.hidden_states.append(tuple(out.hidden_states))
         # only the last position is needed: the LM head is per position
         return self.model.lm_logits(out.last_hidden_state[:, -1:])[:, 0].astype(np.float32, copy=True)
+
+    def reorder(self, rows: Array) -> None:
+        """Beam search: the cached rows (or, without a cache, the fed sequences) follow the chosen beams."""
+        if self.cache is not None:
+            self.cache.reorder(rows)
+        else:
+            self.seq = self.seq[rows]
 
     def advance(self) -> None:
         """One more position: the mask gains a 1, token types repeat their last column (UniLM: are 1)."""
@@ -298,7 +318,7 @@ def beam_search(
         go_on = can_improve.any() and not (is_finished.all() and early is True) and not hits.all()
         if not go_on:
             break
-        decoder.cache.reorder(running_idx[:, :, cur_len - 1 - prompt_len].reshape(-1))
+        decoder.reorder(running_idx[:, :, cur_len - 1 - prompt_len].reshape(-1))
         decoder.advance()
         logits = decoder.logits(running[:, :, cur_len - 1].reshape(B * K, 1))
 
@@ -427,7 +447,7 @@ def group_beam_search(
         if record.logits is not None:
             record.logits.append(logits.copy())
         ids = np.concatenate([ids, current[:, None]], axis=1)
-        decoder.cache.reorder(reorder)
+        decoder.reorder(reorder)
         stop = np.asarray(criteria(ids, record.scores_arg()), dtype=bool)
         if done.all() or stop.all():
             break

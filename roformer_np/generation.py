@@ -91,10 +91,7 @@ def model_generation_config(model: Any) -> GenerationConfig:
         return stored
     if isinstance(stored, dict) and stored:
         return GenerationConfig.from_dict(stored)
-    cfg = model.config
-    return GenerationConfig(_from_model_config=True, bos_token_id=getattr(cfg, "bos_token_id", None),
-                            eos_token_id=getattr(cfg, "eos_token_id", None),
-                            pad_token_id=getattr(cfg, "pad_token_id", None))
+    return GenerationConfig.from_model_config(model.config)
 
 
 def resolve_config(model: Any, generation_config: GenerationConfig | None, use_model_defaults: bool | None,
@@ -217,7 +214,7 @@ def generate(
 
     resolved = {**opt, "max_length": max_length, "min_length": min_length}
     processors = build_logits_processors(
-        resolved, input_ids_seq_length=prompt_len, encoder_input_ids=rep(input_ids), eos_token_id=eos,
+        resolved, input_ids_seq_length=prompt_len, encoder_input_ids=input_ids, eos_token_id=eos,
         vocab_size=cfg.vocab_size, prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
         custom=list(logits_processor or []))
     criteria = build_stopping_criteria(
@@ -231,7 +228,7 @@ def generate(
         model, rep(attention_mask), rep(token_type_ids), rep(encoder_hidden_states),
         rep(model_inputs.get("encoder_attention_mask")), capacity=max_length,
         output_attentions=return_dict and bool(opt["output_attentions"]),
-        output_hidden_states=return_dict and bool(opt["output_hidden_states"]))
+        output_hidden_states=return_dict and bool(opt["output_hidden_states"]), use_cache=bool(opt["use_cache"]))
     ids = rep(input_ids)
 
     beam_opt = decoding.BeamOptions(num_beams, max_length, float(opt["length_penalty"]), opt["early_stopping"],

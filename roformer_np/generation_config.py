@@ -66,7 +66,7 @@ _UNSUPPORTED = {
     "dola_layers": "DoLa decoding",
 }
 _NO_EFFECT = (
-    "use_cache", "cache_implementation", "cache_config", "return_legacy_cache", "prefill_chunk_size",
+    "cache_implementation", "cache_config", "return_legacy_cache", "prefill_chunk_size",
     "compile_config", "disable_compile", "low_memory", "decoder_start_token_id", "is_assistant",
     "bos_token_id",  # Hugging Face starts from it only without a prompt; RoFormer generation needs input_ids
     "num_assistant_tokens", "num_assistant_tokens_schedule", "assistant_confidence_threshold",
@@ -112,6 +112,37 @@ class GenerationConfig:
         kwargs.pop("_original_object_hash", None)
         for key, value in kwargs.items():  # unknown keys are kept as attributes, as Hugging Face does
             setattr(self, key, value)
+        self.validate()
+
+    def validate(self) -> None:
+        """The combinations Hugging Face's ``GenerationConfig.validate`` refuses (ValueError, at construction and
+        on loading a file). Ranges of single values are checked by generate() and the processors, which name
+        the option."""
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        if self.early_stopping not in (True, False, "never"):
+            raise ValueError(f"early_stopping must be True, False or 'never', got {self.early_stopping!r}")
+        if is_int(self.max_new_tokens) and self.max_new_tokens <= 0:
+            raise ValueError(f"max_new_tokens must be an integer >= 1, got {self.max_new_tokens}")
+        beams, groups, n = self.num_beams, self.num_beam_groups, self.num_return_sequences
+        if not (is_int(beams) and is_int(groups) and is_int(n)):
+            return  # generate() names the wrongly typed option
+        if beams > 1 and (self.diversity_penalty != 0.0 or groups != 1):  # group beam search
+            if self.do_sample is True:
+                raise ValueError("group beam search (num_beam_groups > 1 or diversity_penalty > 0) needs "
+                                 "do_sample=False")
+            if groups < 1 or beams % groups:
+                raise ValueError(f"num_beams ({beams}) must be divisible by num_beam_groups ({groups})")
+            if self.diversity_penalty == 0.0:
+                raise ValueError("diversity_penalty must be > 0 with num_beam_groups > 1 (otherwise the groups are "
+                                 "identical)")
+        if n != 1:
+            if beams == 1 and self.do_sample is False:
+                raise ValueError(f"num_return_sequences > 1 ({n}) needs sampling or beam search (greedy search "
+                                 "gives one)")
+            if beams > 1 and n > beams:
+                raise ValueError(f"num_return_sequences ({n}) must be <= num_beams ({beams})")
 
     # --- dict-like views ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -169,6 +200,13 @@ class GenerationConfig:
         if not isinstance(data, dict):
             raise ValueError(f"a generation config must be a JSON object, got {type(data).__name__}")
         return cls(**data)
+
+    @classmethod
+    def from_model_config(cls, model_config: Any) -> GenerationConfig:
+        """What Hugging Face derives for a checkpoint without ``generation_config.json``: the generation fields
+        that its ``config.json`` holds (special tokens, and e.g. ``no_repeat_ngram_size`` written there)."""
+        data = model_config.to_dict() if hasattr(model_config, "to_dict") else dict(model_config)
+        return cls(_from_model_config=True, **{k: v for k, v in data.items() if k in DEFAULTS and v is not None})
 
     @classmethod
     def from_pretrained(cls, path: str | Path, config_file_name: str = GENERATION_CONFIG_NAME) -> GenerationConfig:

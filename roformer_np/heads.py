@@ -373,9 +373,7 @@ class RoFormerForCausalLM(_LMHeadMixin, RoFormerPreTrainedHead):
             warnings.warn("RoFormerForCausalLM is used with is_decoder=False: attention is bidirectional "
                           "(generate() then behaves as a prefix LM, as Hugging Face's does)", stacklevel=4)
         # generate()'s defaults beyond the config (generation_config.json), or those HF derives from the config
-        self.generation_config = GenerationConfig(
-            _from_model_config=True, bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
-            pad_token_id=config.pad_token_id)
+        self.generation_config = GenerationConfig.from_model_config(config)
 
     def _load_extra_files(self, path: Path) -> None:
         file = path / GENERATION_CONFIG_NAME

@@ -70,9 +70,22 @@ def test_generate_option_matches_hugging_face(case: dict) -> None:
     for field in ("scores", "logits"):
         steps = sorted(int(k.split(".")[-1]) for k in io if k.startswith(f"output.{field}."))
         got = getattr(out, field)
+        if not steps:
+            assert got is None, f"{field}: Hugging Face returns None here"
+            continue
         assert len(got) == len(steps), field
         for step in steps:
             _close(got[step], io[f"output.{field}.{step}"], tol, f"{field}[{step}]")
+    for field in ("attentions", "hidden_states"):
+        keys = [k for k in io if k.startswith(f"output.{field}.")]
+        if not keys:
+            continue
+        got = getattr(out, field)
+        steps = {int(k.split(".")[2]) for k in keys}
+        assert len(got) == len(steps), field
+        for key in keys:
+            step, layer = (int(x) for x in key.split(".")[2:])
+            _close(got[step][layer], io[key], tol, f"{field}[{step}][{layer}]")
     if "output.sequences_scores" in io:
         _close(out.sequences_scores, io["output.sequences_scores"], tol, "sequences_scores")
     else:
@@ -99,3 +112,9 @@ def test_generation_config_has_every_hugging_face_field_with_its_default() -> No
     from roformer_np.generation_config import DEFAULTS
 
     assert DEFAULTS == GOLDEN["generation_config_defaults"]
+
+
+def test_a_prefix_lm_without_cache_differs_from_the_cached_one() -> None:
+    """use_cache=False recomputes every step both ways (Hugging Face's behaviour): not the cached result."""
+    by_name = {c["name"]: load_file(str(HERE / c["io"]))["output.sequences"] for c in CASES}
+    assert not np.array_equal(by_name["prefix_lm_no_cache"], by_name["prefix_lm_cached"])

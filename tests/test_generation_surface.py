@@ -231,3 +231,45 @@ def test_cli_generate_stream(lm_dir, capsys) -> None:
 def test_streaming_is_refused_with_beams(lm) -> None:
     with pytest.raises(ValueError, match="streamer cannot be used with beam search"):
         lm.generate(PROMPT[:1], max_new_tokens=2, num_beams=2, streamer=TextStreamer(ToyTokenizer()))
+
+
+def test_pipeline_stop_sequence_return_text_and_hole(lm_dir) -> None:
+    from roformer_np import pipeline
+
+    gen = pipeline("text-generation", model=lm_dir, do_sample=False, max_new_tokens=8)
+    (free,) = gen("今天天气", return_tensors=True)
+    prompt_len = len(gen.tokenizer("今天天气")["input_ids"])
+    stop_id = free["generated_token_ids"][prompt_len + 2]
+    stop_text = gen.tokenizer.decode([stop_id])
+    assert gen.tokenizer.encode(stop_text, add_special_tokens=False) == [stop_id]  # a one-token text here
+    (cut,) = gen("今天天气", stop_sequence=stop_text, return_tensors=True)
+    first = free["generated_token_ids"].index(stop_id, prompt_len)
+    assert cut["generated_token_ids"][: first + 1] == free["generated_token_ids"][: first + 1]
+    assert len(cut["generated_token_ids"]) == first + 1  # the stop token ends the row
+    assert gen("今天天气", return_text=True) == gen("今天天气")  # alone it changes nothing, as Hugging Face
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        gen("今天天气", return_text=True, return_full_text=False)
+    long_prompt = "今天天气很好" * 20
+    limit = gen.model.config.max_position_embeddings
+    with pytest.raises(ValueError):
+        gen(long_prompt, max_new_tokens=limit // 2)  # too long without a rule
+    (holed,) = gen(long_prompt, max_new_tokens=limit // 2, handle_long_generation="hole", return_tensors=True)
+    assert len(holed["generated_token_ids"]) == limit
+    with pytest.raises(ValueError, match="handle_long_generation"):
+        gen("今天", handle_long_generation="middle")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(num_return_sequences=2), "num_return_sequences"),
+    (dict(num_beams=2, num_beam_groups=2), "diversity_penalty"),
+    (dict(num_beams=3, num_beam_groups=2, diversity_penalty=1.0), "divisible"),
+    (dict(num_beams=2, num_beam_groups=2, diversity_penalty=1.0, do_sample=True), "do_sample=False"),
+    (dict(max_new_tokens=0), "max_new_tokens"),
+    (dict(early_stopping="x"), "early_stopping"),
+])
+def test_generation_config_refuses_what_hugging_face_refuses(kwargs, match, tmp_path) -> None:
+    with pytest.raises(ValueError, match=match):
+        GenerationConfig(**kwargs)
+    (tmp_path / "generation_config.json").write_text(json.dumps(kwargs))
+    with pytest.raises(ValueError, match=match):
+        GenerationConfig.from_pretrained(tmp_path)

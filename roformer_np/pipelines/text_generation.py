@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -40,12 +41,18 @@ class TextGenerationPipeline(Pipeline):
 
     def _parse_options(self, return_full_text: bool | None = None, return_tensors: bool | None = None,
                        clean_up_tokenization_spaces: bool = True, skip_special_tokens: bool = True,
-                       prefix: str = "", add_special_tokens: bool = True,
+                       prefix: str = "", add_special_tokens: bool = True, return_text: bool | None = None,
+                       stop_sequence: str | None = None, handle_long_generation: str | None = None,
                        generate_kwargs: dict[str, Any] | None = None, **options: Any) -> dict[str, Any]:
         if not isinstance(prefix, str):
             raise ValueError(f"prefix must be a str, got {type(prefix).__name__}")
         if return_full_text is not None and return_tensors is not None:  # even False, as Hugging Face
             raise ValueError("`return_full_text` is mutually exclusive with `return_tensors`")
+        if return_text is not None and (return_full_text is not None or return_tensors is not None):
+            other = "return_full_text" if return_full_text is not None else "return_tensors"
+            raise ValueError(f"`return_text` is mutually exclusive with `{other}`")  # as Hugging Face
+        if handle_long_generation not in (None, "hole"):
+            raise ValueError(f"handle_long_generation must be None or 'hole', got {handle_long_generation!r}")
         if generate_kwargs is not None and not isinstance(generate_kwargs, dict):
             raise ValueError(f"generate_kwargs must be a dict, got {type(generate_kwargs).__name__}")
         given = {**(generate_kwargs or {}), **options}
@@ -60,20 +67,53 @@ class TextGenerationPipeline(Pipeline):
         if (given.get("max_new_tokens") is None and given.get("max_length") is None
                 and stored.max_length not in (None, HF_DEFAULT_MAX_LENGTH)):
             del generate_kwargs["max_new_tokens"]  # the checkpoint's max_length rules, as in Hugging Face
+        if stop_sequence is not None:  # Hugging Face: the first token of the text becomes the EOS id
+            if not isinstance(stop_sequence, str) or not stop_sequence:
+                raise ValueError(f"stop_sequence must be a non-empty str, got {stop_sequence!r}")
+            stop_ids = self.tokenizer.encode(stop_sequence, add_special_tokens=False)
+            if not stop_ids:
+                raise ValueError(f"stop_sequence {stop_sequence!r} has no tokens")
+            if len(stop_ids) > 1:
+                warnings.warn(f"stop_sequence {stop_sequence!r} is {len(stop_ids)} tokens; as in Hugging Face only "
+                              "the first one stops generation (use stop_strings= for the whole text)", stacklevel=4)
+            generate_kwargs["eos_token_id"] = stop_ids[0]
         if generate_kwargs.get("stop_strings") is not None:
-            generate_kwargs["tokenizer"] = self.tokenizer  # Hugging Face's pipeline hands it over too
+            # stop strings need the tokenizer (Hugging Face 4.56's pipeline does not pass it, and then fails)
+            generate_kwargs["tokenizer"] = self.tokenizer
         return {"return_full_text": return_full_text is None or bool(return_full_text),
                 "return_tensors": bool(return_tensors),
                 "clean_up_tokenization_spaces": bool(clean_up_tokenization_spaces),
                 "skip_special_tokens": bool(skip_special_tokens), "prefix": prefix,
-                "add_special_tokens": bool(add_special_tokens), "generate": generate_kwargs}
+                "add_special_tokens": bool(add_special_tokens), "hole": handle_long_generation == "hole",
+                "generate": generate_kwargs}
 
     def _preprocess(self, prompt: str, opts: dict) -> list[Feature]:
         ids = self.tokenizer(opts["prefix"] + prompt, add_special_tokens=opts["add_special_tokens"])["input_ids"]
         if not ids:
             raise ValueError(f"text-generation: the prompt {prompt!r} has no tokens (RoFormer has no start token "
                              "to generate from)")
+        if opts["hole"]:
+            ids = self._keep_room(list(ids), opts["generate"])
         return [Feature(list(ids), [0] * len(ids))]
+
+    def _keep_room(self, ids: list[int], generate_kwargs: dict[str, Any]) -> list[int]:
+        """``handle_long_generation="hole"``: cut the prompt from the left so that it and the new tokens fit the
+        model's length (Hugging Face's rule, with the model's position table as the limit)."""
+        limit = min(self.model.config.max_position_embeddings, self.tokenizer.model_max_length)
+        if "max_new_tokens" in generate_kwargs:
+            new_tokens = int(generate_kwargs["max_new_tokens"])
+        else:
+            max_length = generate_kwargs.get("max_length", model_generation_config(self.model).max_length)
+            new_tokens = int(max_length) - len(ids)
+            if new_tokens < 0:
+                raise ValueError("handle_long_generation='hole': cannot infer how many new tokens are expected")
+        if len(ids) + new_tokens > limit:
+            keep = limit - new_tokens
+            if keep <= 0:
+                raise ValueError(f"handle_long_generation='hole': {new_tokens} new tokens exceed the model's length "
+                                 f"({limit})")
+            ids = ids[-keep:]
+        return ids
 
     def _forward(self, batch: Batch, opts: dict) -> list[np.ndarray]:
         sequences = self.model.generate(batch.input_ids, attention_mask=batch.attention_mask, **opts["generate"])
