@@ -103,8 +103,9 @@ def check_sequence_bias(sequence_bias: Any, name: str = "sequence_bias",
     for ids, bias in pairs:
         if not ids or any(as_int(i) is None or i < 0 for i in ids):
             raise ValueError(f"{name} keys must be non-empty sequences of integer token ids >= 0, got {list(ids)!r}")
-        if not is_real(bias) or math.isnan(bias):
-            raise ValueError(f"{name} biases must be numbers, got {bias!r} for {list(ids)!r}")
+        if not is_real(bias) or math.isnan(bias) or bias == math.inf:
+            # -inf bans a sequence; +inf would turn the scores into NaN (Hugging Face's result) and decide nothing
+            raise ValueError(f"{name} biases must be numbers below +inf (-inf bans), got {bias!r} for {list(ids)!r}")
         out[tuple(int(i) for i in ids)] = float(bias)
     if vocab_size is not None:
         check_in_vocab([i for ids in out for i in ids], name, vocab_size)

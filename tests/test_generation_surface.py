@@ -273,3 +273,10 @@ def test_generation_config_refuses_what_hugging_face_refuses(kwargs, match, tmp_
     (tmp_path / "generation_config.json").write_text(json.dumps(kwargs))
     with pytest.raises(ValueError, match=match):
         GenerationConfig.from_pretrained(tmp_path)
+
+
+def test_an_infinite_positive_sequence_bias_is_refused(lm) -> None:
+    with pytest.raises(ValueError, match=r"sequence_bias biases must be numbers below \+inf"):
+        lm.generate(PROMPT, max_new_tokens=2, sequence_bias={(3,): float("inf")})
+    banned = lm.generate(PROMPT, max_new_tokens=4, sequence_bias={(7,): float("-inf")})
+    assert (banned[:, 4:] != 7).all()
