@@ -2,23 +2,26 @@
 """Compiled kernels: the functions of ``roformer_np.ops.KERNELS`` with identical names and signatures.
 
 Layout (scikit-learn style): a thin ``def`` wrapper validates and converts its arguments, allocates the
-outputs and calls a ``cdef ... nogil`` core that runs ``prange`` over independent work. GEMMs go through
-``scipy.linalg.cython_blas`` (s/dgemm), never hand-written loops, with their epilogues fused (bias +
-activation, bias + residual + LayerNorm) so every activation tensor is written once and re-read hot.
+outputs and calls a ``cdef ... nogil`` core. float32 GEMMs run on roformer_np's own micro-kernels
+(ext/csrc/rnp_gemm*.c: AVX-512F or AVX2+FMA, chosen from CPUID; weights packed once into panels, see
+_packed_gemm.pxi) with bias + activation in the tile write-out and residual + norm in a row pass right after;
+float64, other CPUs and ``ROFORMER_NP_GEMM=blas`` go through ``scipy.linalg.cython_blas`` (s/dgemm)
+with the same fused epilogues, so every activation tensor is written once and re-read hot.
 
 Dimension legend: B batch, T new tokens (queries), P cached length, S = P + T keys, H heads, D head size,
 C hidden size (= H * D), E embedding size, F intermediate size, V vocab size, N output features of a GEMM,
 K reduction size of a GEMM, M rows of a GEMM (= B * T).
 
-GEMMs of 2..512 rows are computed transposed ("feature-major", y.T = W x.T: the tokens are BLAS's M
-dimension), which OpenBLAS runs faster for short sequences; their epilogues transpose back in 16 x 16
-tiles. Scratch buffers come from a per-thread workspace kept across calls (rnp_workspace in _vmath.pxd).
+On the BLAS path, GEMMs of 2..512 rows are computed transposed ("feature-major", y.T = W x.T: the tokens
+are BLAS's M dimension), which OpenBLAS runs faster for short sequences; their epilogues transpose back in
+16 x 16 tiles. Scratch buffers come from a per-thread workspace kept across calls (rnp_workspace, rnp_common.h).
 
-Threads: every output element is computed by exactly one thread, and the way work is cut (column units
-of a GEMM, query tiles of attention, rows of a LayerNorm) depends only on the shapes, never on the number
-of threads, so 1 and N threads give bit-identical results. Inside our parallel regions the BLAS library
-must run single-threaded (else its own threads oversubscribe the cores): ``roformer_np.threads`` hands
-us its thread-count setters, which we flip around each call.
+Threads: every output element is computed by exactly one thread, and the way work is cut (GEMM tiles or
+column units, query tiles of attention, rows of a LayerNorm) depends only on the shapes, never on the number
+of threads, so 1 and N threads give bit-identical results. Our GEMM tiles go to a task pool (rnp_pool.h) that
+never waits for a worker which has not started; attention and norm rows run in OpenMP regions. Inside those
+the BLAS library must run single-threaded (else its own threads oversubscribe the cores):
+``roformer_np.threads`` hands us its thread-count setters, which we flip around each call.
 """
 
 import numpy as np

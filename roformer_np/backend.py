@@ -272,6 +272,7 @@ def show_config(file=None) -> dict:
             f"GEMM threading      : {info['gemm_mode']} "
             + ("(one single-threaded BLAS call per thread, BLAS pinned to 1 thread inside kernels)"
                if info["gemm_mode"] == "omp" else "(BLAS's own threads)")
+            + ("; micro-kernel tiles on roformer_np's task pool" if kernel != "blas" else "")
         )
     if not info["blas"]:
         lines.append("BLAS                : (install threadpoolctl for details)")
