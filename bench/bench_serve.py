@@ -9,7 +9,8 @@ request (TEI's ``POST /predict {"inputs": text}``), cycled. Each server is a rea
 process on 127.0.0.1 (a free port; loopback only), the demo sentiment model by default. Rows:
 
 * ``one by one``: one client, the next request sent when the answer to the last one has come;
-* ``N clients``: N threads, each with its own keep-alive connection, sending ``--requests`` requests each;
+* ``N clients``: N client processes, each with its own keep-alive connection, sending ``--requests``
+  requests each (processes, not threads: a thread waiting for the client's GIL would count as latency);
 * ``N clients, unbatched``: the same against a server started with ``--max-batch-requests 1``;
 * ``N clients, padded``: a server with ``--length-grouping padded`` (lengths mixed in a pass).
 
@@ -17,7 +18,7 @@ Requests/s is the requests over the wall time of the row; latency is each reques
 answer must be 200 with the same labels as the one-by-one answers for the same text (scores within 1e-5):
 any error makes the script exit with status 1. Bounded: at most ``--clients x --requests`` requests per row
 and ``--time-limit`` seconds in all (a row past its share of the limit stops and is reported as such). The
-clients run in this process, on the same machine as the server: they share its cores.
+clients run on the same machine as the server: they share its cores.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import re
 import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -110,19 +111,22 @@ def client(port: int, texts: list[str], deadline: float, out: list) -> None:
         conn.close()
 
 
-def run(port: int, clients: int, per_client: int, texts: list[str], deadline: float) -> dict:
-    for _ in range(2):  # warm-up: the first passes of each length
-        client(port, texts[:20], deadline, [])
+def _client_job(job: tuple[int, list[str], float]) -> list:
     out: list = []
-    threads = [threading.Thread(target=client, args=(port, [texts[(k * per_client + j) % len(texts)]
-                                                             for j in range(per_client)], deadline, out))
-               for k in range(clients)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
+    client(*job, out)
+    return out
+
+
+def run(port: int, clients: int, per_client: int, texts: list[str], deadline: float) -> dict:
+    """``clients`` client processes (each its own interpreter, so that no client waits for another's GIL and
+    the latencies are the server's), ``per_client`` requests each, after a warm-up round."""
+    with multiprocessing.get_context("spawn").Pool(clients) as pool:
+        pool.map(_client_job, [(port, texts[:20], deadline)] * clients)  # warm-up: processes and passes
+        jobs = [(port, [texts[(k * per_client + j) % len(texts)] for j in range(per_client)], deadline)
+                for k in range(clients)]
+        start = time.perf_counter()
+        out = [answer for answers in pool.map(_client_job, jobs) for answer in answers]
+        wall = time.perf_counter() - start
     latencies = sorted(s for _, status, _, s in out if status == 200)
     return {"clients": clients, "requests": len(out), "errors": sum(status != 200 for _, status, _, _ in out),
             "seconds": wall, "rps": len(latencies) / wall if wall else 0.0,

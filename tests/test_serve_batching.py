@@ -199,6 +199,13 @@ def test_exact_grouping_takes_the_largest_group_but_a_row_waits_at_most_max_skip
     assert [len(batch) for batch, _ in runner.batches] == [4, 3, 2, 1, 2, 2]
 
 
+def test_without_batching_rows_go_first_come_first_served(sentiment):
+    runner = RecordingRunner(sentiment)
+    queue = ["a", "a a a", "a a", "a a a", "a", "a a"]
+    run_all(Batcher(runner, 8192, 1), [runner.prepare(t, {}) for t in queue])
+    assert [b for b, _ in runner.batches] == [[len(t.split()) + 2] for t in queue]
+
+
 def test_padded_grouping_mixes_lengths_and_stays_within_round_off(sentiment):
     runner = RecordingRunner(sentiment)
     prepared = [runner.prepare(text, {"top_k": None}) for text in TEXTS]

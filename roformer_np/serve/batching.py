@@ -159,7 +159,7 @@ class Batcher:
             for row in self._pending:
                 groups.setdefault((row.key, row.length), []).append(row)
             oldest = self._pending[0]
-            if oldest.skipped >= MAX_SKIPS:
+            if oldest.skipped >= MAX_SKIPS or self.max_batch_requests == 1:  # no batching: first come, first served
                 group = groups[(oldest.key, oldest.length)]
             else:  # the largest group; among equals, the one with the oldest row
                 group = max(groups.values(), key=len)
