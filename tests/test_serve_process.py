@@ -31,6 +31,9 @@ pytest.importorskip("starlette")
 from test_serve_batching import BACKEND, as_json, reference, reviews  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+# servers start outside the source tree: `python -m` puts the working directory first on sys.path, and in a clone
+# the uncompiled sources there would shadow the installed package (and its kernels)
+OUTSIDE = Path(tempfile.mkdtemp(prefix="roformer-np-serve-"))
 LISTENING = re.compile(r"on http://(?P<host>[^\s:]+):(?P<port>\d+)$")
 
 
@@ -44,7 +47,7 @@ class ServerProcess:
         self.log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "roformer_np", "serve", *self.args, "--host", "127.0.0.1", "--port", "0"],
-            stdout=subprocess.PIPE, stderr=self.log, text=True, encoding="utf-8", cwd=REPO,
+            stdout=subprocess.PIPE, stderr=self.log, text=True, encoding="utf-8", cwd=OUTSIDE,
             env={**os.environ, **(env or {})})
         self.lines: queue.Queue = queue.Queue()
         self.stdout: list[str] = []
@@ -166,7 +169,7 @@ def test_binds_loopback_by_default():
 ])
 def test_startup_errors_exit_2_before_listening(args: list[str], message: str):
     done = subprocess.run([sys.executable, "-m", "roformer_np", "serve", *args, "--port", "0"], capture_output=True,
-                          text=True, timeout=120, cwd=REPO)
+                          text=True, timeout=120, cwd=OUTSIDE)
     assert done.returncode == 2, done.stderr
     assert "http://" not in done.stdout
     assert message in done.stderr and done.stderr.startswith("roformer-np: error:")
@@ -249,8 +252,8 @@ def test_the_readmes_example_client_prints_what_it_shows():
 
     _, expected = readme_serve_example()
     shown = expected[expected.index("server:"):]
-    done = subprocess.run([sys.executable, "examples/serve_client.py"], capture_output=True, text=True, timeout=180,
-                          cwd=REPO)
+    done = subprocess.run([sys.executable, str(REPO / "examples" / "serve_client.py")], capture_output=True,
+                          text=True, timeout=180, cwd=OUTSIDE)
     assert done.returncode == 0, done.stderr
     assert same_output(shown, done.stdout.split("roformer-np serve: stopped")[0]), done.stdout
     assert "roformer-np serve: stopped on SIGTERM after answering 2 requests" in done.stdout
