@@ -44,23 +44,15 @@ from .metrics import CONTENT_TYPE, Metrics
 from .runner import PipelineRunner, Prepared
 from .schemas import RequestError
 from .settings import ServeSettings
-from .streaming import Cancelled, TokenStreamer, sse
+from .streaming import Cancelled, TokenStreamer, jsonable, sse
 
 PUBLIC = ("/health", "/metrics")
 logger = logging.getLogger("roformer_np.serve")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def json_response(data: Any, status: int = 200, headers: dict | None = None) -> Response:
     try:
-        text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_jsonable)
+        text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable)
     except ValueError:  # NaN or infinity in a result: not JSON
         raise ModelError(ValueError("the result holds NaN or infinity")) from None
     return Response(text.encode("utf-8"), status, headers=headers, media_type="application/json")

@@ -20,21 +20,12 @@ import socket
 import sys
 from typing import Any
 
+from ..cli import _positive_int
 from .settings import DEFAULTS, LENGTH_GROUPING, ServeSettings
 
 TASK_CHOICES = ["feature-extraction", "text-classification", "sentiment-analysis", "token-classification", "ner",
                 "fill-mask", "question-answering", "text-generation", "sentence-similarity"]
 ENV_API_KEY = "ROFORMER_NP_API_KEY"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _port(text: str) -> int:

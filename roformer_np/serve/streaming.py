@@ -24,10 +24,10 @@ from ..streamers import BaseStreamer
 
 def sse(data: Any) -> bytes:
     """One server-sent event holding ``data`` as JSON."""
-    return b"data: " + json.dumps(data, ensure_ascii=False, default=_jsonable).encode("utf-8") + b"\n\n"
+    return b"data: " + json.dumps(data, ensure_ascii=False, default=jsonable).encode("utf-8") + b"\n\n"
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
