@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 import pytest
+from bounded import reviews, time_limit
 from conftest import REPO
 
 from roformer_np import pipeline
@@ -28,22 +29,9 @@ dask_only = pytest.mark.skipif(bool(MISSING) and not REQUIRED,
 
 
 @pytest.fixture(autouse=True)
-def time_limit():
-    def expire(signum, frame):
-        raise TimeoutError(f"the test ran longer than {TIME_LIMIT} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(TIME_LIMIT)
-    try:
+def _bounded():
+    with time_limit(TIME_LIMIT):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def reviews() -> list[str]:
-    lines = (REPO / "tools" / "data" / "clear_reviews.tsv").read_text(encoding="utf-8").splitlines()
-    return [line.split("\t")[2] for line in lines if not line.startswith("#")]
 
 
 TEXTS = reviews()
