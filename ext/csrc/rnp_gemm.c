@@ -67,8 +67,30 @@ void rnp_unpack_b(const float *packed, int n, int k, float *w, int nthreads) {
     pack_run(packed, 0, n, k, w, 0, nthreads);
 }
 
+void rnp_tiling_init(rnp_tiling *t, int m, int n, int mr) {
+    t->m = m;
+    /* row blocks of at most ~256 rows (a [256, RNP_KC] slice of a stays in L2 across a group of panels) */
+    t->nmb = (m + 255) / 256;
+    t->mb = ((m + t->nmb - 1) / t->nmb + mr - 1) / mr * mr;
+    t->nmb = (m + t->mb - 1) / t->mb;
+    t->np = (n + RNP_NR - 1) / RNP_NR;
+    /* about 16 tiles per product: enough for late threads to share the rest, shapes only */
+    t->group = (int)(((long)t->np * t->nmb + 15) / 16);
+    if (t->group < 1) t->group = 1;
+    t->ntasks = t->nmb * ((t->np + t->group - 1) / t->group);
+}
+
+void rnp_tiling_task(const rnp_tiling *t, int task, int *i0, int *i1, int *p0, int *p1) {
+    int mblk = task % t->nmb, pg = task / t->nmb;
+    *i0 = mblk * t->mb;
+    *i1 = *i0 + t->mb < t->m ? *i0 + t->mb : t->m;
+    *p0 = pg * t->group;
+    *p1 = *p0 + t->group < t->np ? *p0 + t->group : t->np;
+}
+
 typedef struct {
-    int kernel, m, n, k, mr, mb, nmb, np, group, ntasks, code, epilogue;
+    rnp_tiling tiles;
+    int kernel, m, n, k, mr, code, epilogue;
     const float *a, *bp, *w, *bk, *bias;
     long lda, ldw, ldbk, ldy;
     float *y;
@@ -90,11 +112,9 @@ static void write_out(const gemm_job *g, float *c, int rows, int j0, int nc) {
    packing a plain weight on the fly. */
 static void run_task(const gemm_job *g, int t, float *buf) {
     tile_fn tile = g->kernel == RNP_GEMM_AVX512 ? rnp_tile_avx512 : rnp_tile_avx2;
-    int mblk = t % g->nmb, pg = t / g->nmb;
-    int i0 = mblk * g->mb, i1 = i0 + g->mb < g->m ? i0 + g->mb : g->m;
-    int p0 = pg * g->group, p1 = p0 + g->group < g->np ? p0 + g->group : g->np;
+    int i0, i1, p0, p1, p, i;
     long k0;
-    int p, i;
+    rnp_tiling_task(&g->tiles, t, &i0, &i1, &p0, &p1);
     for (k0 = 0; k0 < g->k; k0 += RNP_KC) {
         int kc = g->k - k0 < RNP_KC ? (int)(g->k - k0) : RNP_KC;
         int last = k0 + kc >= g->k;
@@ -142,15 +162,7 @@ int rnp_sgemm(int kernel, int m, int n, int k, const float *a, long lda, const f
     g.bk = bk; g.ldbk = ldbk;
     g.y = y; g.ldy = ldy; g.bias = bias; g.code = code; g.epilogue = epilogue;
     g.mr = rnp_tile_rows(kernel);
-    /* row blocks of at most ~256 rows (a [256, RNP_KC] slice of a stays in L2 across a group of panels) */
-    g.nmb = (m + 255) / 256;
-    g.mb = ((m + g.nmb - 1) / g.nmb + g.mr - 1) / g.mr * g.mr;
-    g.nmb = (m + g.mb - 1) / g.mb;
-    g.np = (n + RNP_NR - 1) / RNP_NR;
-    /* about 16 tiles per product: enough for late threads to share the rest, shapes only */
-    g.group = (int)(((long)g.np * g.nmb + 15) / 16);
-    if (g.group < 1) g.group = 1;
-    g.ntasks = g.nmb * ((g.np + g.group - 1) / g.group);
-    rnp_parallel_for(task_fn, &g, g.ntasks, nthreads); /* tiles handed out one at a time (rnp_pool.h) */
+    rnp_tiling_init(&g.tiles, m, n, g.mr);
+    rnp_parallel_for(task_fn, &g, g.tiles.ntasks, nthreads); /* tiles handed out one at a time (rnp_pool.h) */
     return 0;
 }

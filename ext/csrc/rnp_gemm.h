@@ -40,6 +40,16 @@ void rnp_unpack_b(const float *packed, int n, int k, float *w, int nthreads);
    slice by slice on the fly), or k-major (bk: w.T as [k, n] rows of stride ldbk, read in place; e.g. the
    values of attention); bias may be NULL; code is an activation code (rnp_vmath.h), applied only when
    epilogue is set. nthreads 1 runs on the calling thread. Returns 0. */
+/* How a product is cut into tiles (shared by the float32, bf16 and int8 drivers): row blocks of at most
+   ~256 rows (a multiple of the micro-kernel's rows mr) x groups of panels, about 16 tiles per product --
+   enough for late threads to share the rest; the cut depends on the shapes only. */
+typedef struct {
+    int m, np, mb, nmb, group, ntasks;
+} rnp_tiling;
+void rnp_tiling_init(rnp_tiling *t, int m, int n, int mr);
+/* tile `task` -> rows [*i0, *i1) x panels [*p0, *p1) */
+void rnp_tiling_task(const rnp_tiling *t, int task, int *i0, int *i1, int *p0, int *p1);
+
 int rnp_sgemm(int kernel, int m, int n, int k, const float *a, long lda, const float *bp, const float *w,
               long ldw, const float *bk, long ldbk, float *y, long ldy, const float *bias, int code, int epilogue,
               int nthreads);
