@@ -94,6 +94,10 @@ include "_config.pxi"      # thread counts, the BLAS guard, threads per task
 include "_pyhelpers.pxi"   # argument conversion, data pointers, scratch arrays, the fallback
 include "_blas_gemm.pxi"   # BLAS GEMMs and the column-unit linear
 include "_packed_gemm.pxi" # our packed-weight GEMM: PackedWeight, kernel choice
+include "_lowp_config.pxi" # bf16 / int8: dot-product instructions or widening kernels
+include "_lowp_bf16.pxi"   # bf16 weights: PackedBF16Weight, pack_bf16
+include "_lowp_int8.pxi"   # int8 weights: PackedInt8Weight, pack_int8, quantize_rows
+include "_lowp_gemm.pxi"   # one GEMM call for any weight (float32, bf16, int8)
 include "_norms.pxi"       # activations (float64), residual + norm rows, the embedding
 include "_attention.pxi"   # rotary, softmax, the attention core and its wrappers
 
