@@ -213,6 +213,32 @@ def pack_weight(weight):
     return module.pack_weight(weight)
 
 
+def packs_lowp(backend: str | None = None) -> bool:
+    """Whether bf16 / int8 weights built now for ``backend`` are packed for roformer_np's low-precision
+    micro-kernels (native kernels in force with the AVX-512 or AVX2 GEMM). Otherwise they stay in their
+    plain containers (:mod:`roformer_np.lowp`) and run on the NumPy reference emulation."""
+    from . import threads
+
+    module = _native_module()
+    if current_backend(backend) == "numpy" or module is None or not hasattr(module, "pack_int8"):
+        return False
+    return threads.gemm_kernel() in ("avx512", "avx2")
+
+
+def pack_lowp(weight):
+    """A plain bf16 / int8 container (``precision`` "bfloat16" / "int8") in the micro-kernels' panel layout
+    (PackedBF16Weight / PackedInt8Weight: no other copy is kept)."""
+    module = _native_module()
+    if module is None:
+        raise RuntimeError("packing needs the native kernels")
+    precision = getattr(weight, "precision", None)
+    if precision == "bfloat16":
+        return module.pack_bf16(weight.bits)
+    if precision == "int8":
+        return module.pack_int8(weight.q, weight.scale)
+    raise ValueError(f"pack_lowp: weight must be a bfloat16 or int8 container, got {type(weight).__name__}")
+
+
 BLAS_FIELDS = ("internal_api", "version", "architecture", "threading_layer", "num_threads", "filepath")
 
 
