@@ -260,6 +260,7 @@ def config_info() -> dict:
         "num_threads_source": threads.num_threads_source(),
         "gemm_mode": module._get_gemm_mode() if module is not None else None,
         "gemm_kernel": threads.gemm_kernel() if module is not None else None,
+        "lowp_kernels": threads.lowp_kernels() if module is not None else None,
         "blas": [
             {k: lib.get(k) for k in BLAS_FIELDS}
             for lib in threads.blas_libraries()
@@ -294,6 +295,14 @@ def show_config(file=None) -> dict:
                "(roformer_np's micro-kernels for float32; float64 on BLAS)")
             + f"; {threads.ENV_GEMM} forces one of {', '.join(threads.GEMM_CHOICES)}"
         )
+        lowp = info["lowp_kernels"]
+        if lowp:
+            lines.append(
+                "bf16 / int8 weights : "
+                + ("NumPy reference emulation (BLAS GEMM in force)" if kernel == "blas" else
+                   f"bf16 {lowp['bf16']}, int8 {lowp['int8']}")
+                + f"; {threads.ENV_LOWP} forces one of {', '.join(threads.LOWP_CHOICES)}"
+            )
         lines.append(
             f"GEMM threading      : {info['gemm_mode']} "
             + ("(one single-threaded BLAS call per thread, BLAS pinned to 1 thread inside kernels)"

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 ENV_OMP = "OMP_NUM_THREADS"
 ENV_GEMM = "ROFORMER_NP_GEMM"
 GEMM_CHOICES = ("auto", "avx512", "avx2", "blas")
+ENV_LOWP = "ROFORMER_NP_LOWP"
+LOWP_CHOICES = ("auto", "dot", "widen")
 _setting: int | None = None
 _native = None  # the kernels module, once configure_native() ran
 
@@ -165,6 +167,8 @@ def configure_native(module) -> None:
     module._set_blas_controls(_openblas_controls(scipy_blas_libraries()))
     if hasattr(module, "_set_gemm_kernel"):
         set_gemm_kernel(requested_gemm_kernel())
+    if hasattr(module, "_set_lowp"):
+        set_lowp_kernels(requested_lowp_kernels())
 
 
 def requested_gemm_kernel() -> str:
@@ -187,6 +191,31 @@ def set_gemm_kernel(name: str) -> str:
     if _native is None:
         raise RuntimeError("the native kernels are not loaded")
     return _native._set_gemm_kernel(name)
+
+
+def requested_lowp_kernels() -> str:
+    """``ROFORMER_NP_LOWP`` (auto, dot or widen; empty means auto); ValueError for anything else."""
+    value = os.environ.get(ENV_LOWP, "").strip().lower() or "auto"
+    if value not in LOWP_CHOICES:
+        raise ValueError(f"{ENV_LOWP} must be one of {LOWP_CHOICES}, got {value!r}")
+    return value
+
+
+def set_lowp_kernels(name: str) -> str:
+    """Choose how bf16 / int8 weights are multiplied on the AVX-512 GEMM: ``"dot"`` with the dot-product
+    instructions (vdpbf16ps, vpdpbusd; ValueError when the CPU has neither), ``"widen"`` with the widening
+    kernels (the same numbers from plain FMAs / vpmaddubsw), ``"auto"`` the dot instructions the CPU has.
+    Returns the choice now in force."""
+    if name not in LOWP_CHOICES:
+        raise ValueError(f"low-precision kernels must be one of {LOWP_CHOICES}, got {name!r}")
+    if _native is None:
+        raise RuntimeError("the native kernels are not loaded")
+    return _native._set_lowp(name)
+
+
+def lowp_kernels() -> dict | None:
+    """``{"choice", "bf16", "int8"}``: the choice and the instructions the bf16 / int8 GEMMs use now."""
+    return _native._get_lowp() if _native is not None and hasattr(_native, "_get_lowp") else None
 
 
 def gemm_kernel() -> str | None:
