@@ -29,6 +29,9 @@ void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const float *b, l
                      int acc);
 void rnp_tile_avx2(int mr, int kc, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int nc,
                    int acc);
+/* One row against np whole packed panels (pstride floats apart), all of k at once: y[0:nc] (nc <= 32 np).
+   The same bits as the tile kernel (rnp_gemm_avx512.c). */
+void rnp_row_avx512(int k, const float *a, const float *bp, long pstride, int np, float *y, int nc);
 int rnp_tile_rows(int kernel);           /* rows per micro-kernel call: 12 (AVX-512), 6 (AVX2) */
 int rnp_gemm_cpu_supports(int kernel);   /* CPUID: can this CPU run the kernel? */
 

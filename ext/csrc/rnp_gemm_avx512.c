@@ -55,9 +55,49 @@ RNP_512 void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const flo
 }
 #undef RNP_CASE
 
+/* One row (decoding): y[0, 0:32*NP) = a[0, 0:k] @ NP whole panels of pstride floats each, over the whole of k.
+   Each element's FMA chain is the tile kernel's (acc = 0, then k in order), so the bits are the same; NP
+   panels at once give 2 * NP independent chains, and each panel is one sequential stream, prefetched ahead. */
+RNP_512 static inline __attribute__((always_inline)) void row512(const int NP, int k, const float *a,
+                                                                 const float *b, long pstride, float *y, int nc) {
+    __m512 c[8];
+    int q, kk;
+#pragma GCC unroll 8
+    for (q = 0; q < 2 * NP; q++) c[q] = _mm512_setzero_ps();
+    for (kk = 0; kk < k; kk++) {
+        const __m512 ak = _mm512_set1_ps(a[kk]);
+#pragma GCC unroll 4
+        for (q = 0; q < NP; q++) {
+            const float *bq = b + q * pstride + (long)kk * RNP_NR;
+            _mm_prefetch((const char *)(bq + 64 * RNP_NR), _MM_HINT_T0);
+            c[2 * q] = _mm512_fmadd_ps(ak, _mm512_loadu_ps(bq), c[2 * q]);
+            c[2 * q + 1] = _mm512_fmadd_ps(ak, _mm512_loadu_ps(bq + 16), c[2 * q + 1]);
+        }
+    }
+#pragma GCC unroll 4
+    for (q = 0; q < NP; q++) {
+        int left = nc - q * RNP_NR;
+        const __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : (left > 0 ? (__mmask16)((1u << left) - 1u) : 0);
+        const __mmask16 m1 = left >= 32 ? (__mmask16)0xFFFF : (left > 16 ? (__mmask16)((1u << (left - 16)) - 1u) : 0);
+        _mm512_mask_storeu_ps(y + q * RNP_NR, m0, c[2 * q]);
+        _mm512_mask_storeu_ps(y + q * RNP_NR + 16, m1, c[2 * q + 1]);
+    }
+}
+
+RNP_512 void rnp_row_avx512(int k, const float *a, const float *bp, long pstride, int np, float *y, int nc) {
+    int p = 0;
+    for (; p + 4 <= np; p += 4) row512(4, k, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
+    if (np - p == 3) row512(3, k, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
+    else if (np - p == 2) row512(2, k, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
+    else if (np - p == 1) row512(1, k, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
+}
+
 #else /* not x86-64 GCC/Clang: never selected (rnp_gemm_cpu_supports says no) */
 void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int nc,
                      int acc) {
     (void)mr; (void)kc; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc; (void)nc; (void)acc;
+}
+void rnp_row_avx512(int k, const float *a, const float *bp, long pstride, int np, float *y, int nc) {
+    (void)k; (void)a; (void)bp; (void)pstride; (void)np; (void)y; (void)nc;
 }
 #endif
