@@ -92,6 +92,65 @@ RNP_512 void rnp_row_avx512(int k, const float *a, const float *bp, long pstride
     else if (np - p == 1) row512(1, k, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
 }
 
+/* r[0..15] (16 rows of 16 floats) -> its transpose, in registers (the shuffles of rnp_tr16_avx512). */
+RNP_512 static inline __attribute__((always_inline)) void tr16(__m512 r[16]) {
+    __m512 t[16];
+    int i;
+#pragma GCC unroll 8
+    for (i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 4
+    for (i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+#pragma GCC unroll 8
+    for (i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    }
+}
+
+/* One row against plain [n, ldw] rows (a weight that is not packed, e.g. the tied word embeddings): 16 rows
+   at a time, each 16-wide k-block transposed in registers, so every element's FMA chain is the tile kernel's
+   (acc = 0, then k in order) without copying the weight into panels first. */
+RNP_512 void rnp_rowplain_avx512(int k, const float *a, const float *w, long ldw, int n, float *y) {
+    int j0, i, kk, t;
+    for (j0 = 0; j0 < n; j0 += 16) {
+        const int rows = n - j0 < 16 ? n - j0 : 16;
+        __m512 acc = _mm512_setzero_ps();
+        for (kk = 0; kk < k; kk += 16) {
+            const int kt = k - kk < 16 ? k - kk : 16;
+            const __mmask16 mk = kt == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << kt) - 1u);
+            __m512 r[16];
+#pragma GCC unroll 16
+            for (i = 0; i < 16; i++) {
+                const float *row = w + (long)(j0 + i) * ldw + kk;
+                if (i < rows) {
+                    _mm_prefetch((const char *)(row + 256), _MM_HINT_T0);
+                    r[i] = _mm512_maskz_loadu_ps(mk, row);
+                } else {
+                    r[i] = _mm512_setzero_ps();
+                }
+            }
+            tr16(r);
+            for (t = 0; t < kt; t++) acc = _mm512_fmadd_ps(_mm512_set1_ps(a[kk + t]), r[t], acc);
+        }
+        _mm512_mask_storeu_ps(y + j0, rows == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rows) - 1u), acc);
+    }
+}
+
 #else /* not x86-64 GCC/Clang: never selected (rnp_gemm_cpu_supports says no) */
 void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int nc,
                      int acc) {
@@ -99,5 +158,8 @@ void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const float *b, l
 }
 void rnp_row_avx512(int k, const float *a, const float *bp, long pstride, int np, float *y, int nc) {
     (void)k; (void)a; (void)bp; (void)pstride; (void)np; (void)y; (void)nc;
+}
+void rnp_rowplain_avx512(int k, const float *a, const float *w, long ldw, int n, float *y) {
+    (void)k; (void)a; (void)w; (void)ldw; (void)n; (void)y;
 }
 #endif
