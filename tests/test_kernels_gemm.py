@@ -98,8 +98,11 @@ def test_kernels_and_row_counts_give_the_same_bits(native, problem) -> None:
     ys = [native._gemm_forced(x, w, b, k) for k in kernels]
     for other, name in zip(ys[1:], kernels[1:]):
         assert np.array_equal(other, ys[0]), f"{name} differs from {kernels[0]}"
-    last = native._gemm_forced(x[-1:], w, b, kernels[0])
-    assert np.array_equal(last, ys[0][-1:]), "a row alone differs from the same row in a block"
+    packed = native.pack_weight(w)
+    for kernel in kernels:  # a row alone takes its own paths (packed panels streamed, plain rows read in place)
+        for weight, layout in ((w, "plain"), (packed, "packed")):
+            last = native._gemm_forced(x[-1:], weight, b, kernel)
+            assert np.array_equal(last, ys[0][-1:]), f"{kernel} {layout}: a row alone differs from it in a block"
 
 
 @pytest.mark.parametrize("kernel", micro_kernels())

@@ -123,10 +123,11 @@ static void run_task(const gemm_job *g, int t, float *buf) {
         if (g->epilogue) write_out(g, c, 1, j0, nc);
         return;
     }
-    if (g->w && i1 - i0 == 1 && g->kernel == RNP_GEMM_AVX512) { /* one row, plain weight rows: no packing */
+    if (g->w && i1 - i0 == 1) { /* one row, plain weight rows: read in place, no packing */
         int j0 = p0 * RNP_NR, nc = (g->n < p1 * RNP_NR ? g->n : p1 * RNP_NR) - j0;
         float *c = g->y + (long)i0 * g->ldy + j0;
-        rnp_rowplain_avx512(g->k, g->a + (long)i0 * g->lda, g->w + (long)j0 * g->ldw, g->ldw, nc, c);
+        (g->kernel == RNP_GEMM_AVX512 ? rnp_rowplain_avx512 : rnp_rowplain_avx2)(
+            g->k, g->a + (long)i0 * g->lda, g->w + (long)j0 * g->ldw, g->ldw, nc, c);
         if (g->epilogue) write_out(g, c, 1, j0, nc);
         return;
     }

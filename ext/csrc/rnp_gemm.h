@@ -34,6 +34,7 @@ void rnp_tile_avx2(int mr, int kc, const float *a, long lda, const float *b, lon
 void rnp_row_avx512(int k, const float *a, const float *bp, long pstride, int np, float *y, int nc);
 /* One row against plain [n, ldw] rows: y[0:n], the same bits as packing them and running the tile kernel. */
 void rnp_rowplain_avx512(int k, const float *a, const float *w, long ldw, int n, float *y);
+void rnp_rowplain_avx2(int k, const float *a, const float *w, long ldw, int n, float *y);
 int rnp_tile_rows(int kernel);           /* rows per micro-kernel call: 12 (AVX-512), 6 (AVX2) */
 int rnp_gemm_cpu_supports(int kernel);   /* CPUID: can this CPU run the kernel? */
 

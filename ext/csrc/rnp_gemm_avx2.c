@@ -2,6 +2,7 @@
    broadcast per k, run on each 16-column half of a 32-column panel slice (row stride ldb). Compiled for AVX2 by a
    function attribute only and run only where CPUID reports AVX2 and FMA (rnp_gemm.c). The FMA chain of each
    element is the AVX-512 kernel's, so both give the same bits. */
+#include <stdint.h>
 #include <string.h>
 
 #include "rnp_gemm.h"
@@ -74,9 +75,59 @@ RNP_256 void rnp_tile_avx2(int mr, int kc, const float *a, long lda, const float
     }
 }
 
+/* One row against plain [n, ldw] rows: 8 rows at a time, each 8-wide k-block transposed in registers, so every
+   element's FMA chain is the tile kernel's (acc = 0, then k in order) without packing the weight first. */
+RNP_256 void rnp_rowplain_avx2(int k, const float *a, const float *w, long ldw, int n, float *y) {
+    static const int32_t ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    int j0, i, kk, t;
+    for (j0 = 0; j0 < n; j0 += 8) {
+        const int rows = n - j0 < 8 ? n - j0 : 8;
+        __m256 acc = _mm256_setzero_ps();
+        for (kk = 0; kk < k; kk += 8) {
+            const int kt = k - kk < 8 ? k - kk : 8;
+            const __m256i mk = _mm256_loadu_si256((const __m256i *)(ones + 8 - kt)); /* kt leading lanes */
+            __m256 r[8], u[8];
+#pragma GCC unroll 8
+            for (i = 0; i < 8; i++) {
+                const float *row = w + (long)(j0 + i) * ldw + kk;
+                r[i] = i < rows ? _mm256_maskload_ps(row, mk) : _mm256_setzero_ps();
+                if (i < rows) _mm_prefetch((const char *)(row + 128), _MM_HINT_T0);
+            }
+#pragma GCC unroll 4
+            for (i = 0; i < 8; i += 2) {
+                u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+                u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+            }
+#pragma GCC unroll 2
+            for (i = 0; i < 8; i += 4) {
+                r[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44);
+                r[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xEE);
+                r[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44);
+                r[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xEE);
+            }
+#pragma GCC unroll 4
+            for (i = 0; i < 4; i++) {
+                u[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);     /* k = kk + i */
+                u[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31); /* k = kk + i + 4 */
+            }
+            for (t = 0; t < kt; t++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(a + kk + t), u[t], acc);
+        }
+        if (rows == 8) {
+            _mm256_storeu_ps(y + j0, acc);
+        } else {
+            float tmp[8];
+            _mm256_storeu_ps(tmp, acc);
+            memcpy(y + j0, tmp, sizeof(float) * rows);
+        }
+    }
+}
+
 #else
 void rnp_tile_avx2(int mr, int kc, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int nc,
                    int acc) {
     (void)mr; (void)kc; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc; (void)nc; (void)acc;
+}
+void rnp_rowplain_avx2(int k, const float *a, const float *w, long ldw, int n, float *y) {
+    (void)k; (void)a; (void)w; (void)ldw; (void)n; (void)y;
 }
 #endif
