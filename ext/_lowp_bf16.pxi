@@ -98,7 +98,7 @@ cdef class PackedBF16Weight:
             raise IndexError(f"index out of range for a weight of {self.n} rows")
         j = np.where(idx < 0, idx + self.n, idx)
         words = self.panels[j // RNP_NR, :, j % RNP_NR, :]  # idx.shape + [ceil(K / 2), 2]
-        return _bf16_widen(words.reshape(idx.shape + (-1,))[..., :self.k])
+        return _bf16_widen(words.reshape(idx.shape + (2 * words.shape[-2],))[..., :self.k])
 
     def __array__(self, dtype=None, copy=None):
         a = self.unpack()
@@ -124,15 +124,16 @@ def pack_bf16(bits):
     if b.dtype != np.uint16 or b.ndim != 2:
         raise ValueError(f"pack_bf16: bits must be a 2-D uint16 array [out, in] of bfloat16 bit patterns, "
                          f"got {b.dtype} with shape {b.shape}")
-    b = np.ascontiguousarray(b)
+    b = _rowview(b, b.dtype)  # rows read in place where they can be (a copy only if needed)
     cdef int n = b.shape[0], k = b.shape[1]
+    cdef long ldw = _st(b, 0, k)
     panels = np.empty(_bf16_panels_shape(n, k), dtype=np.uint16)
     cdef uint16_t *pw = <uint16_t*>_ptr(b)
     cdef uint16_t *pp = <uint16_t*>_ptr(panels)
     cdef int nt = _threads_for_work(_num_threads, <Py_ssize_t>n * k)
     if n and k:
         with nogil:
-            rnp_bf16_pack(pw, k, n, k, pp, nt)
+            rnp_bf16_pack(pw, ldw, n, k, pp, nt)
     return PackedBF16Weight(panels, n, k)
 
 
@@ -157,10 +158,11 @@ def _gemm_bf16_forced(x, weight, bias=None, str kernel="avx512", bint dot=True, 
     "avx512" or "avx2", ``dot`` vdpbf16ps (AVX-512 only) or the widening kernel. x [M, K] float32 (rounded to
     bf16 inside); weight a PackedBF16Weight, or uint16 bits [N, K] (the plain-rows path: packed slice by slice
     on the fly)."""
-    xa = _c(x, np.float32)
+    xa = _rowview(np.asarray(x), np.dtype(np.float32))  # strided rows are read in place (lda), like wp's
     cdef const uint16_t *bp = NULL
     cdef const uint16_t *wp = NULL
     cdef int n, k
+    cdef long ldw = 0, ldx
     if isinstance(weight, PackedBF16Weight):
         wb = (<PackedBF16Weight>weight).panels
         bp = <uint16_t*>_ptr(wb)
@@ -170,9 +172,10 @@ def _gemm_bf16_forced(x, weight, bias=None, str kernel="avx512", bint dot=True, 
         if wb.dtype != np.uint16 or wb.ndim != 2:
             raise ValueError(f"_gemm_bf16_forced: weight must be a PackedBF16Weight or 2-D uint16 bits [N, K], "
                              f"got {wb.dtype} with shape {wb.shape}")
-        wb = np.ascontiguousarray(wb)
+        wb = _rowview(wb, wb.dtype)
         wp = <uint16_t*>_ptr(wb)
         n, k = wb.shape[0], wb.shape[1]
+        ldw = _st(wb, 0, k)
     if xa.ndim != 2 or xa.shape[1] != k:
         raise ValueError(f"_gemm_bf16_forced: x must be [M, {k}], got shape {xa.shape}")
     bb = _c(bias, np.float32)
@@ -184,14 +187,20 @@ def _gemm_bf16_forced(x, weight, bias=None, str kernel="avx512", bint dot=True, 
     if dot and (code_k != RNP_GEMM_AVX512 or not rnp_lowp_cpu_supports(RNP_DOT_BF16)):
         raise ValueError(f"dot=True needs the avx512 kernel and a CPU with AVX512_BF16 (kernel {kernel!r})")
     cdef int m = xa.shape[0]
+    ldx = _st(xa, 0, k)
     y = np.zeros((m, n), dtype=np.float32)
     cdef float *px = <float*>_ptr(xa)
     cdef float *py = <float*>_ptr(y)
     cdef float *pb = <float*>_ptr(bb)
     cdef int rc
     with nogil:
-        rc = rnp_gemm_bf16(code_k, dot, m, n, k, px, k, bp, wp, k, py, n, pb, code, pb != NULL or code != 0,
+        rc = rnp_gemm_bf16(code_k, dot, m, n, k, px, ldx, bp, wp, ldw, py, n, pb, code, pb != NULL or code != 0,
                            _gemm_threads(_num_threads, m, n, k))
     if rc:
         raise MemoryError("_gemm_bf16_forced: could not allocate the rounded rows of x")
     return y
+
+
+def _bf16_dot_cpu_supports():
+    """Whether this CPU runs vdpbf16ps (AVX512_BF16 with AVX-512F/BW): the tests' list of paths."""
+    return bool(rnp_lowp_cpu_supports(RNP_DOT_BF16))
