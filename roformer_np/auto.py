@@ -35,6 +35,7 @@ from .hub import (
     pop_hub_kwargs,
     resolve_checkpoint,
 )
+from .lowp import resolve_precision
 from .model import RoFormerModel
 from .tokenizer import TOKENIZER_CONFIG_FILE, RoFormerTokenizer
 from .tokenizer_bert import BertTokenizer, BertTokenizerFast, ElectraTokenizer, ElectraTokenizerFast
@@ -131,7 +132,7 @@ class AutoConfig:
 
 
 # the model classes' own from_pretrained keywords; any other (non-Hub) keyword overrides a config field
-MODEL_LOADING_KWARGS = ("dtype", "backend", "init_seed", "check_finite")
+MODEL_LOADING_KWARGS = ("dtype", "backend", "init_seed", "check_finite", "quantize")
 
 
 def _load_config(name_or_path: str | os.PathLike, hub: dict[str, Any], overrides: dict[str, Any]) -> tuple[Any, Path]:
@@ -177,7 +178,8 @@ class _AutoModel:
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, *, config: Any = None, **kwargs: Any) -> Any:
         """The model of a checkpoint directory or Hub id, of the class for its configuration; ``kwargs``:
-        the Hub keywords and the model class's own (``dtype``, ``backend``, ``init_seed`` for heads)."""
+        the Hub keywords and the model class's own (``dtype``, ``quantize``, ``backend``, ``init_seed`` for
+        heads)."""
         where = f"{cls.__name__}.from_pretrained"
         hub = pop_hub_kwargs(kwargs, where)
         overrides = {k: kwargs.pop(k) for k in list(kwargs) if k not in MODEL_LOADING_KWARGS}
@@ -191,19 +193,21 @@ class _AutoModel:
         return cls._model_class(config).from_pretrained(name_or_path, config=config, **hub, **kwargs)
 
     @classmethod
-    def from_config(cls, config: Any, dtype: np.dtype | type = np.float32, backend: str | None = None,
-                    seed: int = 0) -> Any:
+    def from_config(cls, config: Any, dtype: np.dtype | type | str = np.float32, backend: str | None = None,
+                    seed: int = 0, quantize: str | None = None) -> Any:
         """A new model of ``config``'s class with freshly initialised weights (see :func:`initial_weights`),
-        as transformers' ``from_config``; nothing is read from disk."""
+        as transformers' ``from_config``; nothing is read from disk. ``dtype="bfloat16"`` / ``quantize="int8"``:
+        the weights drawn in float32, then held in bf16 / int8."""
         model_class = cls._model_class(config)
-        weights = initial_weights(config, dtype, seed)
+        compute, _ = resolve_precision(dtype, quantize)  # ValueError for a bad pair, before drawing
+        weights = initial_weights(config, compute, seed)
         if model_class is RoFormerModel:
-            return RoFormerModel(config, weights, dtype=dtype, backend=backend)
+            return RoFormerModel(config, weights, dtype=dtype, backend=backend, quantize=quantize)
         with warnings.catch_warnings():  # every weight is new here: the heads' warning would say nothing
             warnings.filterwarnings("ignore", message=".*newly initialized.*")
             # another seed for the head, so its matrices do not repeat the first base matrices' draws
             return model_class(config, weights, dtype=dtype, backend=backend, init_seed=seed + 1,
-                               source="from_config")
+                               source="from_config", quantize=quantize)
 
 
 class AutoModel(_AutoModel):

@@ -27,6 +27,8 @@ from . import __version__
 from .cli_io import CliError, Progress, field, read_records, write_json, write_text
 
 BACKEND_CHOICES = ["auto", "numpy", "native"]
+DTYPE_CHOICES = ["float32", "float64", "bfloat16", "bf16"]
+QUANTIZE_CHOICES = ["int8"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,7 +289,7 @@ def _run_task(args: argparse.Namespace) -> int:
     command = COMMANDS[args.command]
     options = {k: v for k, v in command.options(args).items() if v is not None or k == "top_k"}
     pipe = pipeline(command.task, model=args.model, backend=args.backend, num_threads=args.threads,
-                    batch_size=args.batch_size, **options)
+                    batch_size=args.batch_size, dtype=args.dtype, quantize=args.quantize, **options)
     call_options = command.call_options(args, pipe)
     records, streamed = read_records(args.texts, args.input, args.format, sys.stdin)
     if getattr(args, "stream", False):
@@ -373,15 +375,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
         rng = np.random.default_rng(0)
         weights = {k: (rng.normal(0, 0.05, s) + (k.endswith("LayerNorm.weight"))).astype(np.float32)
                    for k, s in base_model_shapes(cfg).items() if k != sinusoidal_key()}
-        model = RoFormerModel(cfg, weights)
+        model = RoFormerModel(cfg, weights, dtype=args.dtype or np.float32, quantize=args.quantize)
         ids = rng.integers(0, cfg.vocab_size, (2, 64))
         model(input_ids=ids)  # the first call also loads what the backend needs; the second is timed
         start = time.perf_counter()
         out = model(input_ids=ids).last_hidden_state
         elapsed = (time.perf_counter() - start) * 1e3
     ok = bool(np.all(np.isfinite(out)))
-    print(f"self-check: {info['resolved_backend']} forward of a 2-layer model on (2, 64) tokens -> {out.shape} "
-          f"in {elapsed:.1f} ms: {'ok' if ok else 'FAILED'}")
+    weights_note = "" if model.precision in ("float32", "float64") else f", {model.precision} weights"
+    print(f"self-check: {info['resolved_backend']} forward of a 2-layer model{weights_note} on (2, 64) tokens -> "
+          f"{out.shape} in {elapsed:.1f} ms: {'ok' if ok else 'FAILED'}")
     return 0 if ok else 1
 
 
@@ -407,8 +410,17 @@ def _common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--model", metavar="DIR", help="checkpoint directory (default: the demo model)")
     p.add_argument("--backend", choices=BACKEND_CHOICES, help="kernels (default: auto)")
     p.add_argument("--threads", type=_positive_int, help="threads of the native kernels")
+    _precision_args(p)
     p.add_argument("--batch-size", type=_positive_int, default=8, help="texts per forward pass (default 8)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no warnings")
+
+
+def _precision_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dtype", choices=DTYPE_CHOICES,
+                   help="float32 (default) or float64 compute, or bfloat16 (bf16) weights with float32 compute "
+                        "(default: float32, or the precision a low-precision checkpoint was saved in)")
+    p.add_argument("--quantize", choices=QUANTIZE_CHOICES, help="int8 weights (activations quantized per token, "
+                                                                "float32 compute)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -427,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(func=_cmd_convert)
     info = sub.add_parser("info", help="version, backend, and a quick self-check")
     info.add_argument("--backend", choices=BACKEND_CHOICES, default=None)
+    _precision_args(info)
     info.set_defaults(func=_cmd_info, quiet=False)
     from .serve.cli import add_arguments as serve_arguments  # the standard library only: no uvicorn here
 

@@ -26,9 +26,8 @@ from typing import Any, Callable, ClassVar, TypeVar
 
 import numpy as np
 
-from . import ops
+from . import lowp, ops
 from .activations import get_activation
-from .backend import get_kernels
 from .config import RoFormerConfig, config_for_loading, junnyu_field
 from .device import InferenceModeMixin
 from .generation import generate
@@ -43,7 +42,7 @@ from .losses import (
     question_answering_loss,
     sequence_classification_loss,
 )
-from .model import RoFormerModel, read_checkpoint
+from .model import RoFormerModel, read_checkpoint, save_checkpoint
 from .outputs import (
     BaseModelOutputWithPastAndCrossAttentions,
     CausalLMOutputWithCrossAttentions,
@@ -58,9 +57,11 @@ from .weights import (
     BASE_PREFIX,
     DECODER_WEIGHT_KEY,
     LM_BIAS_KEY,
+    LOWP_PRECISIONS,
     add_prefix,
     head_shapes,
-    save_weights,
+    lowp_weight_keys,
+    release_pages,
     split_head_checkpoint,
     tied_aliases,
 )
@@ -170,31 +171,31 @@ class RoFormerPreTrainedHead(InferenceModeMixin):
     @property
     def linear(self) -> Linear:
         """The head projections' ``linear``: the base model's backend (native kernels or the reference)."""
-        return get_kernels(self.roformer.backend).linear
+        return self.roformer.kernels().linear
 
     def __init__(
         self,
         config: RoFormerConfig,
         weights: dict[str, Array],
-        dtype: np.dtype | type = np.float32,
+        dtype: np.dtype | type | str = np.float32,
         backend: str | None = None,
         init_seed: int = 0,
         source: str = "the given weights",
+        quantize: str | None = None,
     ) -> None:
         self._prepare_config(config)
         self.config = config
         base, head, missing, unexpected = split_head_checkpoint(weights, self.head_kind, config)
-        self.roformer = RoFormerModel(config, base, dtype=dtype, backend=backend)
-        self.dtype = self.roformer.dtype
+        self.roformer = RoFormerModel(config, base, dtype=dtype, backend=backend, quantize=quantize)
+        self.dtype, self.precision = self.roformer.dtype, self.roformer.precision
         aliases = tied_aliases(self.head_kind, config)
         own = {k: s for k, s in head_shapes(self.head_kind, config).items() if k not in aliases}
         new_keys = sorted(k for k in own if k not in head)
-        self.head_weights: dict[str, Array] = {
-            k: np.asarray(v, dtype=self.dtype) for k, v in head.items() if k in own
-        }
+        self.head_weights: dict[str, Array] = {k: v for k, v in head.items() if k in own}
         self.head_weights.update(
             init_weights({k: own[k] for k in new_keys}, config.initializer_range, self.dtype, init_seed)
         )
+        self.head_weights = self._held(self.head_weights, set(lowp_weight_keys(own)))
         self.newly_initialized_keys = new_keys
         self.missing_keys = sorted([BASE_PREFIX + k for k in self.roformer.missing_keys] + missing)
         self.unexpected_keys = sorted([BASE_PREFIX + k for k in self.roformer.unexpected_keys] + unexpected)
@@ -214,16 +215,29 @@ class RoFormerPreTrainedHead(InferenceModeMixin):
     def _prepare_config(self, config: RoFormerConfig) -> None:
         """Hook for heads that adjust the config, as Hugging Face's constructors do."""
 
+    def _held(self, weights: dict[str, Any], matrices: set[str]) -> dict[str, Any]:
+        """The head's tensors as the model holds them: in its dtype, or for a bf16 / int8 model its ``matrices``
+        (the head's linear weights) as bf16 / int8 containers and the rest float32."""
+        if self.precision not in LOWP_PRECISIONS:
+            if any(isinstance(v, lowp.Int8Weight) for v in weights.values()):
+                raise ValueError(f"the head weights hold int8 tensors: pass quantize='int8' (they are not "
+                                 f"dequantized into a {self.precision} model)")
+            return {k: np.asarray(v, dtype=self.dtype) for k, v in weights.items()}
+        return {k: lowp.convert(v, self.precision, release_pages) if k in matrices else
+                (v.unpack() if isinstance(v, lowp.BF16Weight) else np.asarray(v, dtype=np.float32))
+                for k, v in weights.items()}
+
     # -- construction ----------------------------------------------------------------------------
     @classmethod
     def from_pretrained(
         cls: type[_Head],
         path: str | os.PathLike,
-        dtype: np.dtype | type = np.float32,
+        dtype: np.dtype | type | str | None = None,
         backend: str | None = None,
         config: RoFormerConfig | None = None,
         init_seed: int = 0,
         check_finite: bool = True,
+        quantize: str | None = None,
         **hub: Any,
     ) -> _Head:
         """Load ``config.json`` and the weights of a Hugging Face checkpoint of this head (or of the base model):
@@ -233,17 +247,18 @@ class RoFormerPreTrainedHead(InferenceModeMixin):
         Head parameters absent from the checkpoint are newly initialised from ``init_seed`` (with a warning);
         unused checkpoint tensors are listed in ``unexpected_keys`` (with a warning). Weights holding NaN or
         ±inf are refused (:class:`~roformer_np.weights.CheckpointError` naming the tensor) unless
-        ``check_finite=False``.
+        ``check_finite=False``. ``dtype`` / ``quantize``: as :meth:`RoFormerModel.from_pretrained` (bf16 or int8
+        weights, the head's linear weights included).
         """
         where = f"{cls.__name__}.from_pretrained"
         overrides = hub
         hub = pop_hub_kwargs(overrides, where)
         # transformers' habit: from_pretrained(path, num_labels=3, output_hidden_states=True) overrides config.json
         config = config_for_loading(path, config, overrides, hub, where)
-        config, weights, path = read_checkpoint(path, dtype, config, cls.extra_files, check_finite=check_finite,
-                                                **hub)
-        model = cls(config, weights, dtype=dtype, backend=backend, init_seed=init_seed,
-                    source=f"the checkpoint at {path}")
+        config, weights, path, precision = read_checkpoint(
+            path, dtype, config, cls.extra_files, check_finite=check_finite, quantize=quantize, **hub)
+        model = cls(config, weights, backend=backend, init_seed=init_seed, source=f"the checkpoint at {path}",
+                    **precision)
         model._load_extra_files(path)
         return model
 
@@ -254,17 +269,24 @@ class RoFormerPreTrainedHead(InferenceModeMixin):
         """Hook for files written beside the weights."""
 
     def state_dict(self) -> dict[str, Array]:
-        """Every parameter under its Hugging Face name; tied aliases are left out, as Hugging Face saves."""
+        """Every parameter under its Hugging Face name; tied aliases are left out, as Hugging Face saves. Float
+        arrays (a bf16 / int8 model's weights widened / dequantized)."""
         weights = add_prefix(self.roformer.state_dict())
+        weights.update({k: np.asarray(v) for k, v in self.head_weights.items()})
+        return weights
+
+    def low_precision_state(self) -> dict[str, Any]:
+        """As :meth:`state_dict`, with the bf16 / int8 tensors as their containers (what save_pretrained writes)."""
+        weights = add_prefix(self.roformer.low_precision_state())
         weights.update(self.head_weights)
         return weights
 
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write ``config.json`` and ``model.safetensors``, loadable by Hugging Face's class of the same name."""
+        """Write ``config.json`` and ``model.safetensors``, loadable by Hugging Face's class of the same name (a
+        bf16 / int8 model: its weights as held, see :meth:`RoFormerModel.save_pretrained`)."""
         directory = Path(directory)
         self.config.architectures = [type(self).__name__]
-        self.config.save_pretrained(directory)
-        save_weights(self.state_dict(), directory)
+        save_checkpoint(directory, self.config, self.precision, self.state_dict, self.low_precision_state)
         self._save_extra_files(directory)
         return directory
 

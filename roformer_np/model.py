@@ -17,22 +17,26 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
 
-from . import ops
+from . import lowp, ops
 from .activations import get_activation
-from .backend import get_kernels, pack_weight, packs_weights
+from .backend import get_kernels, pack_lowp, pack_weight, packs_lowp, packs_weights
 from .cache import KVCache
 from .config import CONFIG_NAME, RoFormerConfig, config_for_loading, junnyu_field
 from .device import InferenceModeMixin
+from .errors import CheckpointError
 from .hub import CheckpointFiles, pop_hub_kwargs, resolve_checkpoint
 from .outputs import BaseModelOutputWithPastAndCrossAttentions
 from .weights import (
+    INT8_QUANT_METHOD,
+    LOWP_PRECISIONS,
     POOLER_KEYS,
     PT_WEIGHTS_INDEX_NAME,
     PT_WEIGHTS_NAME,
@@ -41,9 +45,14 @@ from .weights import (
     base_model_shapes,
     check_layer_count,
     check_weights,
+    checkpoint_precision,
+    holds_float_checkpoint,
     load_weights,
+    lowp_weight_keys,
     optional_keys,
+    pair_int8,
     release_pages,
+    save_lowp_weights,
     save_weights,
     sinusoidal_key,
     strip_prefix,
@@ -98,7 +107,9 @@ class Params:
 def _stacked(w: dict[str, Array], names: list[str]) -> Array | None:
     """The named tensors concatenated, or None when the checkpoint has none of them (bias-free V2)."""
     parts = [w.get(n) for n in names]
-    return None if parts[0] is None else np.concatenate(parts)
+    if parts[0] is None:
+        return None
+    return lowp.concat_rows(parts) if lowp.is_lowp(parts[0]) else np.concatenate(parts)
 
 
 def _attention_params(w: dict[str, Array], prefix: str) -> AttentionParams:
@@ -147,8 +158,10 @@ class SinusoidalPositions:
 
 def build_params(weights: dict[str, Array], config: RoFormerConfig, dtype: np.dtype) -> Params:
     """Arrange a base-model state dict (no prefix, checked against :func:`base_model_shapes`, so the keys a
-    configuration has no use for are absent) into :class:`Params`, in ``dtype``."""
-    w = {k: np.asarray(v, dtype=dtype) for k, v in weights.items()}  # no copy when the dtype already matches
+    configuration has no use for are absent) into :class:`Params`, in ``dtype`` (bf16 / int8 containers, see
+    :func:`lowp_weights`, are kept as they are)."""
+    # no copy when the dtype already matches
+    w = {k: v if lowp.is_lowp(v) else np.asarray(v, dtype=dtype) for k, v in weights.items()}
     table = w.get(sinusoidal_key())
     if table is None:
         table = SinusoidalPositions(config.max_position_embeddings, config.head_size, dtype)
@@ -220,13 +233,35 @@ class ModelWeights(Mapping):
                 out[key] = self._plain[key]
         return out
 
+    def low_precision(self) -> dict[str, Any]:
+        """Every tensor as held: bf16 / int8 ones as plain containers (the rows of a packed one, unpacked once
+        per packed matrix), the others as arrays. For saving a low-precision model."""
+        plain: dict[int, Any] = {}
+        out = {}
+        for key in self._order:
+            if key in self._packed:
+                held, first, end = self._packed[key]
+                out[key] = plain.setdefault(id(held), lowp.as_plain(held)).rows(first, end)
+            else:
+                out[key] = self._plain[key]
+        return out
+
     def num_elements(self) -> int:
         packed = sum((end - first) * entry.shape[1] for entry, first, end in self._packed.values())
         return int(sum(v.size for v in self._plain.values()) + packed)
 
 
-def pack_params(params: Params, config: RoFormerConfig, sources: dict[str, Array] | None = None
-                ) -> dict[str, PackedEntry]:
+def _arrays(value: Any) -> tuple[Array, ...]:
+    """The arrays holding a tensor: itself, or a container's bits / (q, scale)."""
+    if isinstance(value, lowp.BF16Weight):
+        return (value.bits,)
+    if isinstance(value, lowp.Int8Weight):
+        return value.q, value.scale
+    return (value,) if isinstance(value, np.ndarray) else ()
+
+
+def pack_params(params: Params, config: RoFormerConfig, sources: dict[str, Array] | None = None,
+                pack: Callable[[Any], Any] = pack_weight) -> dict[str, PackedEntry]:
     """Replace the linear weights of ``params`` by their packed form (in place); returns where each Hugging
     Face tensor now lives, so that :meth:`RoFormerModel.state_dict` can unpack it on demand.
 
@@ -234,30 +269,125 @@ def pack_params(params: Params, config: RoFormerConfig, sources: dict[str, Array
     projection and the pooler. Not packed: embeddings (gathered by row) and cross-attention (sliced).
     ``sources`` (the Hugging Face tensors): each one's file pages are released once it is packed, so a
     memory-mapped checkpoint is never resident beside its packed copy (:func:`~roformer_np.weights.release_pages`).
+    ``pack``: float32 :func:`~roformer_np.backend.pack_weight`, or for bf16 / int8 containers
+    :func:`~roformer_np.backend.pack_lowp` (or the identity: the containers stay plain, see :func:`lowp_entries`).
     """
     entries: dict[str, PackedEntry] = {}
 
     def put(key: str, packed: Any, rows: int | None = None, first: int = 0) -> Any:
         entries[key] = (packed, first, first + (rows if rows is not None else packed.shape[0]))
         if sources is not None and key in sources:
-            release_pages(sources[key])
+            for arr in _arrays(sources[key]):
+                release_pages(arr)
         return packed
 
     c = config.hidden_size
     for i, layer in enumerate(params.layers):
         p = f"encoder.layer.{i}."
         att = layer.attention
-        att.w_qkv = pack_weight(att.w_qkv)  # [3C, C]: one GEMM for queries, keys and values
+        att.w_qkv = pack(att.w_qkv)  # [3C, C]: one GEMM for queries, keys and values
         for j, name in enumerate(("query", "key", "value")):
             put(f"{p}attention.self.{name}.weight", att.w_qkv, c, j * c)
-        att.w_out = put(f"{p}attention.output.dense.weight", pack_weight(att.w_out))
-        layer.w_in = put(f"{p}intermediate.dense.weight", pack_weight(layer.w_in))
-        layer.w_out = put(f"{p}output.dense.weight", pack_weight(layer.w_out))
+        att.w_out = put(f"{p}attention.output.dense.weight", pack(att.w_out))
+        layer.w_in = put(f"{p}intermediate.dense.weight", pack(layer.w_in))
+        layer.w_out = put(f"{p}output.dense.weight", pack(layer.w_out))
     if params.project_weight is not None:
-        params.project_weight = put("embeddings_project.weight", pack_weight(params.project_weight))
+        params.project_weight = put("embeddings_project.weight", pack(params.project_weight))
     if params.pooler_weight is not None:
-        params.pooler_weight = put(POOLER_KEYS[0], pack_weight(params.pooler_weight))
+        params.pooler_weight = put(POOLER_KEYS[0], pack(params.pooler_weight))
     return entries
+
+
+# ---------------------------------------------------------------------------------------------
+# bf16 / int8 weights
+# ---------------------------------------------------------------------------------------------
+def lowp_weights(weights: Mapping[str, Any], lowp_keys: list[str] | set[str], precision: str) -> dict[str, Any]:
+    """A state dict with the ``lowp_keys`` tensors as bf16 / int8 containers (:func:`roformer_np.lowp.convert`,
+    a block of rows at a time, each block's file pages released once converted) and every other one float32.
+
+    Containers already of ``precision`` (a low-precision checkpoint) are kept as they are: nothing is rounded
+    twice. int8 containers are refused for bf16 (dequantizing and rounding again would lose both ways).
+    """
+    out = {}
+    for key, value in weights.items():
+        if isinstance(value, lowp.Int8Weight) and precision != "int8":
+            raise ValueError(f"tensor {key!r} holds int8 weights: pass quantize='int8' (they are not dequantized "
+                             f"into a {precision} model)")
+        if key in lowp_keys:
+            out[key] = lowp.convert(value, precision, release_pages)
+        elif isinstance(value, lowp.BF16Weight):
+            out[key] = value.unpack()
+        else:
+            out[key] = np.asarray(value, dtype=np.float32)
+    return out
+
+
+def lowp_entries(params: Params, config: RoFormerConfig, sources: dict[str, Any], backend: str | None
+                 ) -> dict[str, PackedEntry]:
+    """Where each low-precision tensor of a bf16 / int8 model lives (as :func:`pack_params`): the backbone
+    linears packed for the low-precision micro-kernels when they run (:func:`runs_lowp_kernels`), else plain
+    containers; the word embeddings (gathered by row, and the tied LM decoder) and cross-attention (sliced by
+    rows) always plain. The model keeps no second copy of any of them."""
+    packed = runs_lowp_kernels(backend)
+    entries = pack_params(params, config, sources if packed else None, pack_lowp if packed else _same)
+    v = params.word_embeddings.shape[0]
+    entries["embeddings.word_embeddings.weight"] = (params.word_embeddings, 0, v)
+    c = config.hidden_size
+    for i, layer in enumerate(params.layers):
+        cross = layer.crossattention
+        if cross is None:
+            continue
+        p = f"encoder.layer.{i}.crossattention."
+        for j, name in enumerate(("query", "key", "value")):
+            entries[f"{p}self.{name}.weight"] = (cross.w_qkv, j * c, (j + 1) * c)
+        entries[f"{p}output.dense.weight"] = (cross.w_out, 0, cross.w_out.shape[0])
+    return entries
+
+
+def _same(weight: Any) -> Any:
+    return weight
+
+
+def _row_block(weight: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of a weight: an array slice, or a container of those rows (nothing widened)."""
+    return weight.rows(start, stop) if lowp.is_lowp(weight) else weight[start:stop]
+
+
+# the kernels holding a GEMM, which a bf16 / int8 weight may reach
+LOWP_GEMM_KERNELS = ("linear", "qkv_projection", "output_layer_norm", "feed_forward")
+
+
+_native_lowp: dict[int, bool] = {}
+
+
+def native_takes_lowp(linear: Any) -> bool:
+    """Whether a native ``linear`` computes with bf16 weights as bf16 GEMMs (rounding its input), rather than
+    widening them to a float32 GEMM, as a build without the low-precision dispatch would. One 1 x 2 product,
+    with a plain and a packed weight, decides it once per extension: 1 + 2^-10 rounds to the bf16 value 1."""
+    key = id(linear)
+    if key not in _native_lowp:
+        x = np.array([[1 + 2**-10, 0.0]], dtype=np.float32)
+        plain = lowp.BF16Weight(np.array([[0x3F80, 0]], dtype=np.uint16))  # [[1, 0]]
+        try:
+            _native_lowp[key] = all(float(np.asarray(linear(x, w))[0, 0]) == 1.0 for w in (plain, pack_lowp(plain)))
+        except (TypeError, ValueError, RuntimeError):
+            _native_lowp[key] = False
+    return _native_lowp[key]
+
+
+def runs_lowp_kernels(backend: str | None = None) -> bool:
+    """Whether bf16 / int8 weights run (and are packed for) roformer_np's low-precision micro-kernels now."""
+    return packs_lowp(backend) and native_takes_lowp(get_kernels(backend).linear)
+
+
+def model_kernels(backend: str | None, precision: str) -> Any:
+    """The kernels a model of ``precision`` runs: :func:`~roformer_np.backend.get_kernels`, except that bf16 /
+    int8 weights run the reference GEMMs (:mod:`roformer_np.lowp`) where roformer_np's low-precision
+    micro-kernels do not (``ROFORMER_NP_GEMM=blas``, or an extension without them): never a plain-float GEMM."""
+    kernels = get_kernels(backend)
+    if precision in LOWP_PRECISIONS and kernels.name == "native" and not runs_lowp_kernels(backend):
+        return SimpleNamespace(**{**vars(kernels), **{k: getattr(ops, k) for k in LOWP_GEMM_KERNELS}})
+    return kernels
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,8 +431,14 @@ def embeddings_forward(
 ) -> Array:
     """Token ids -> [B, T, C]: word + token-type embeddings, the norm, and the E -> C projection."""
     eps = config.layer_norm_eps
-    if inputs_embeds is None:
-        x = kernels.embed(input_ids, token_type_ids, params.word_embeddings, params.token_type_embeddings,
+    table = params.word_embeddings
+    if inputs_embeds is None and lowp.is_lowp(table):
+        # bf16 / int8 embeddings: only the rows of the ids present are widened, then embedded as usual
+        used, where = np.unique(input_ids, return_inverse=True)
+        x = kernels.embed(where.reshape(input_ids.shape), token_type_ids, table[used], params.token_type_embeddings,
+                          params.emb_ln_weight, params.emb_ln_bias, eps)  # [B, T, E]
+    elif inputs_embeds is None:
+        x = kernels.embed(input_ids, token_type_ids, table, params.token_type_embeddings,
                           params.emb_ln_weight, params.emb_ln_bias, eps)  # [B, T, E]
     else:
         x = ops.norm(inputs_embeds + params.token_type_embeddings[token_type_ids],
@@ -341,11 +477,11 @@ def cross_attention_block(
     """Attention from the decoder states to the encoder states. No rotary here, as in Hugging Face."""
     n, c = config.num_attention_heads, config.hidden_size
     b_q, b_kv = (None, None) if p.b_qkv is None else (p.b_qkv[:c], p.b_qkv[c:])
-    q = ops.split_heads(kernels.linear(h, p.w_qkv[:c], b_q), n)  # [B, H, T, D]
+    q = ops.split_heads(kernels.linear(h, _row_block(p.w_qkv, 0, c), b_q), n)  # [B, H, T, D]
     if cache is not None and cache.cross_keys[layer] is not None:
         k, v = cache.cross_keys[layer], cache.cross_values[layer]  # computed on the first step
     else:
-        kv = kernels.linear(encoder_hidden_states, p.w_qkv[c:], b_kv)  # [B, Se, 2C]
+        kv = kernels.linear(encoder_hidden_states, _row_block(p.w_qkv, c, 3 * c), b_kv)  # [B, Se, 2C]
         k, v = ops.split_heads(kv[..., :c], n), ops.split_heads(kv[..., c:], n)  # [B, H, Se, D]
         if cache is not None:
             cache.set_cross(layer, k, v)
@@ -469,12 +605,14 @@ class RoFormerModel(InferenceModeMixin):
         self,
         config: RoFormerConfig,
         weights: dict[str, Array],
-        dtype: np.dtype | type = np.float32,
+        dtype: np.dtype | type | str = np.float32,
         backend: str | None = None,
+        quantize: str | None = None,
     ) -> None:
-        dtype = np.dtype(dtype)
-        if dtype not in SUPPORTED_DTYPES:
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        if not isinstance(dtype, str) and np.dtype(dtype) not in SUPPORTED_DTYPES:
+            raise ValueError(f"dtype must be float32 or float64 (or 'bfloat16' weights), got {np.dtype(dtype)}")
+        # bf16 / int8 weights compute in float32: ``dtype`` is the compute dtype, ``precision`` the weights'
+        dtype, self.precision = lowp.resolve_precision(dtype, quantize)
         self.config = config
         self.dtype = dtype
         self.backend = backend
@@ -487,13 +625,22 @@ class RoFormerModel(InferenceModeMixin):
         )
         plain = {k: v for k, v in weights.items() if k in expected}
         order = list(plain)
-        self.params = build_params(plain, config, dtype)
-        # float32 on roformer_np's micro-kernels: the linear weights are held packed, and only packed
         self._packed: dict[str, PackedEntry] = {}
-        if packs_weights(dtype, backend):
-            self._packed = pack_params(self.params, config, plain)
-            for key in self._packed:
-                del plain[key]
+        if self.precision in LOWP_PRECISIONS:
+            # every linear weight and the word embeddings in bf16 / int8, converted tensor by tensor
+            plain = lowp_weights(plain, set(lowp_weight_keys(expected)), self.precision)
+            self.params = build_params(plain, config, dtype)
+            self._packed = lowp_entries(self.params, config, plain, backend)
+        else:
+            if any(isinstance(v, lowp.Int8Weight) for v in plain.values()):
+                raise ValueError("the weights hold int8 tensors: pass quantize='int8' (they are not dequantized "
+                                 f"into a {self.precision} model)")
+            self.params = build_params(plain, config, dtype)
+            # float32 on roformer_np's micro-kernels: the linear weights are held packed, and only packed
+            if packs_weights(dtype, backend):
+                self._packed = pack_params(self.params, config, plain)
+        for key in self._packed:
+            del plain[key]
         self.weights = ModelWeights(plain, self._packed, order)
 
     @property
@@ -509,21 +656,25 @@ class RoFormerModel(InferenceModeMixin):
     # -- construction ----------------------------------------------------------------------------
     @classmethod
     def from_pretrained(
-        cls, path: str | os.PathLike, dtype: np.dtype | type = np.float32, backend: str | None = None,
-        config: RoFormerConfig | None = None, check_finite: bool = True, **hub: Any,
+        cls, path: str | os.PathLike, dtype: np.dtype | type | str | None = None, backend: str | None = None,
+        config: RoFormerConfig | None = None, check_finite: bool = True, quantize: str | None = None, **hub: Any,
     ) -> RoFormerModel:
         """Load ``config.json`` and the weights (safetensors, sharded safetensors or .bin) of a checkpoint
         directory or a Hub repository id (``hub``: ``revision``, ``cache_dir``, ``local_files_only``,
         ``token``, ``force_download``, as in transformers; see :mod:`roformer_np.hub`).
-        ``check_finite=False`` skips the refusal of weights holding NaN or ±inf."""
+        ``check_finite=False`` skips the refusal of weights holding NaN or ±inf.
+
+        ``dtype``: float32 (the default) or float64, or ``"bfloat16"`` (``"bf16"``) for bf16 weights;
+        ``quantize="int8"``: int8 weights. Both compute in float32 (see the README's "bf16 and int8 weights").
+        A checkpoint saved in bf16 / int8 loads in its own precision by default (int8 only as int8)."""
         where = f"{cls.__name__}.from_pretrained"
         overrides = hub
         hub = pop_hub_kwargs(overrides, where)
         # transformers' habit: from_pretrained(path, num_labels=3, output_hidden_states=True) overrides config.json
         config = config_for_loading(path, config, overrides, hub, where)
-        config, weights, path = read_checkpoint(path, dtype, config, cls.extra_files, check_finite=check_finite,
-                                                **hub)
-        model = cls(config, weights, dtype=dtype, backend=backend)
+        config, weights, path, precision = read_checkpoint(
+            path, dtype, config, cls.extra_files, check_finite=check_finite, quantize=quantize, **hub)
+        model = cls(config, weights, backend=backend, **precision)
         if model.unexpected_keys:
             warnings.warn(
                 f"{cls.__name__}: unused weights in {path}: {model.unexpected_keys[:8]}"
@@ -533,17 +684,30 @@ class RoFormerModel(InferenceModeMixin):
         return model
 
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` (loadable by Hugging Face's RoFormerModel)."""
+        """Write ``config.json`` and ``model.safetensors`` (loadable by Hugging Face's RoFormerModel).
+
+        A bf16 / int8 model writes its weights as they are held (BF16, or I8 with float32 scales; see the
+        README), never into a directory holding a float checkpoint."""
         directory = Path(directory)
-        self.config.save_pretrained(directory)
-        save_weights(self.state_dict(), directory)
+        save_checkpoint(directory, self.config, self.precision, self.state_dict, self.low_precision_state)
         return directory
 
     def state_dict(self) -> dict[str, Array]:
-        """Every parameter under its Hugging Face name (no prefix), the sinusoidal table included."""
+        """Every parameter under its Hugging Face name (no prefix), the sinusoidal table included; float arrays
+        (a bf16 / int8 model's weights widened / dequantized: the values it computes with)."""
         weights = self.weights.materialize()
         weights.setdefault(sinusoidal_key(), np.asarray(self.params.positions))
         return weights
+
+    def low_precision_state(self) -> dict[str, Any]:
+        """As :meth:`state_dict`, with the bf16 / int8 tensors as their containers (what save_pretrained writes)."""
+        weights = self.weights.low_precision()
+        weights.setdefault(sinusoidal_key(), np.asarray(self.params.positions))
+        return weights
+
+    def kernels(self) -> Any:
+        """The kernels a forward pass runs now (see :func:`model_kernels`)."""
+        return model_kernels(self.backend, self.precision)
 
     @property
     def num_parameters(self) -> int:
@@ -581,7 +745,7 @@ class RoFormerModel(InferenceModeMixin):
             input_ids, attention_mask, token_type_ids, head_mask, inputs_embeds, encoder_hidden_states,
             encoder_attention_mask, past_key_values, use_cache,
         )
-        kernels = get_kernels(self.backend)
+        kernels = self.kernels()
         hidden = embeddings_forward(
             self.params, cfg, inputs["input_ids"], inputs["token_type_ids"], inputs["inputs_embeds"], kernels
         )
@@ -741,14 +905,18 @@ def checkpoint_files(extra_files: tuple[str, ...] = (), with_config: bool = True
 
 
 def read_checkpoint(
-    path: str | os.PathLike, dtype: np.dtype | type, config: RoFormerConfig | None = None,
+    path: str | os.PathLike, dtype: np.dtype | type | str | None, config: RoFormerConfig | None = None,
     extra_files: tuple[str, ...] = (), *, revision: str | None = None, cache_dir: str | os.PathLike | None = None,
     local_files_only: bool = False, token: str | bool | None = None, force_download: bool = False,
-    check_finite: bool = True,
-) -> tuple[RoFormerConfig, dict[str, Array], Path]:
-    """The config (unless given), the weights in ``dtype`` and the local directory of a checkpoint directory
-    or Hub id (``extra_files``: optional files fetched beside them, e.g. ``generation_config.json``;
-    ``check_finite``: refuse weights holding NaN or ±inf, see :func:`~roformer_np.weights.require_finite`)."""
+    check_finite: bool = True, quantize: str | None = None,
+) -> tuple[RoFormerConfig, dict[str, Array], Path, dict[str, Any]]:
+    """The config (unless given), the weights, the local directory of a checkpoint directory or Hub id, and
+    the ``dtype`` / ``quantize`` keywords the model is built with (``extra_files``: optional files fetched
+    beside them, e.g. ``generation_config.json``; ``check_finite``: refuse weights holding NaN or ±inf, see
+    :func:`~roformer_np.weights.require_finite`).
+
+    Float models get their weights in ``dtype``; bf16 / int8 ones get them as stored (memory-mapped, BF16 kept
+    as bits, an int8 checkpoint's matrices paired with their scales), to be converted tensor by tensor."""
     needed = checkpoint_files(extra_files, with_config=config is None)
     directory = resolve_checkpoint(path, needed, revision=revision, cache_dir=cache_dir,
                                    local_files_only=local_files_only, token=token, force_download=force_download)
@@ -758,7 +926,77 @@ def read_checkpoint(
         config = RoFormerConfig.from_pretrained(directory)
         if directory != Path(path):
             config.name_or_path = os.fspath(path)  # the Hub id, as transformers records it
-    return config, load_weights(directory, np.dtype(dtype), check_finite), directory
+    stored = checkpoint_precision(directory)
+    precision = settle_precision(dtype, quantize, stored, config, directory)
+    if lowp.resolve_precision(**precision)[1] not in LOWP_PRECISIONS:
+        return config, load_weights(directory, np.dtype(precision["dtype"]), check_finite), directory, precision
+    weights = load_weights(directory, None, check_finite, keep_bf16=True)
+    if stored == "int8":
+        weights = pair_int8(weights, str(directory))
+    return config, weights, directory, precision
+
+
+def _quant_method(config: RoFormerConfig) -> Any:
+    quantization = getattr(config, "quantization_config", None)
+    return quantization.get("quant_method") if isinstance(quantization, dict) else None
+
+
+def settle_precision(dtype: Any, quantize: str | None, stored: str | None, config: RoFormerConfig,
+                     where: Any) -> dict[str, Any]:
+    """The ``dtype`` / ``quantize`` a checkpoint is built with: as asked (``dtype=None``: float32), except that a
+    checkpoint saved in bf16 loads as bf16 unless another precision is asked for, and one saved in int8 only
+    as int8 (ValueError for ``dtype`` bfloat16 / float64 there: its weights are not converted again).
+    ``stored``: :func:`~roformer_np.weights.checkpoint_precision`; the config must agree with it."""
+    if (_quant_method(config) == INT8_QUANT_METHOD) != (stored == "int8"):
+        raise CheckpointError(
+            f"{where}: config.json's quantization_config and the weight file disagree on roformer_np's int8 "
+            f"format (weights: {stored or 'float'})")
+    if stored == "int8":
+        asked = "float32" if dtype is None else lowp.resolve_precision(dtype, quantize)[1]
+        if asked not in ("float32", "int8"):
+            raise ValueError(f"dtype={dtype!r}: the checkpoint at {where} holds int8 weights, which load only as "
+                             "they are (int8 weights, float32 compute): pass dtype=None or float32")
+        return {"dtype": np.float32, "quantize": "int8"}
+    if dtype is None:
+        dtype = "bfloat16" if stored == "bfloat16" and quantize is None else np.float32
+    lowp.resolve_precision(dtype, quantize)  # ValueError for a bad pair, before anything is read
+    return {"dtype": dtype, "quantize": quantize}
+
+
+def saved_config(config: RoFormerConfig, precision: str) -> RoFormerConfig:
+    """The config written beside a model's weights: bf16 ones say ``"dtype": "bfloat16"`` (Hugging Face loads
+    them in that dtype with ``dtype="auto"``), int8 ones carry ``quantization_config`` (roformer_np's format:
+    Hugging Face refuses the unknown method instead of misreading I8 tensors), float ones neither marker."""
+    if precision not in LOWP_PRECISIONS and _quant_method(config) != INT8_QUANT_METHOD:
+        return config
+    data = config.to_dict()
+    if _quant_method(config) == INT8_QUANT_METHOD:
+        data.pop("quantization_config")
+    if precision == "bfloat16":
+        data["dtype"] = "bfloat16"
+    elif precision == "int8":
+        data["quantization_config"] = {
+            "quant_method": INT8_QUANT_METHOD, "bits": 8, "weights": "symmetric per output channel (I8 '<name>' "
+            "with F32 '<name>_scale')", "activations": "dynamic per token", "compute_dtype": "float32",
+        }
+    return type(config).from_dict(data)
+
+
+def save_checkpoint(directory: Path, config: RoFormerConfig, precision: str, state: Callable[[], dict],
+                    low_precision_state: Callable[[], dict]) -> None:
+    """``config.json`` and ``model.safetensors`` of a model of ``precision`` (float: ``state()``; bf16 / int8:
+    ``low_precision_state()``). A low-precision model is not written over a float checkpoint (ValueError,
+    nothing written): the float weights could not be recovered from it."""
+    if precision in LOWP_PRECISIONS:
+        held = holds_float_checkpoint(directory)
+        if held is not None:
+            raise ValueError(f"directory {directory} holds a float checkpoint ({held.name}): a {precision} model "
+                             "is saved into another directory (a float checkpoint is never overwritten)")
+    saved_config(config, precision).save_pretrained(directory)
+    if precision in LOWP_PRECISIONS:
+        save_lowp_weights(low_precision_state(), directory, precision)
+    else:
+        save_weights(state(), directory)
 
 
 def _as_cache(past_key_values: Any, num_layers: int) -> KVCache | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import lowp
 from .activations import get_activation
 
 Array = np.ndarray
@@ -36,7 +37,12 @@ KERNELS = (
 # Building blocks
 # ---------------------------------------------------------------------------------------------
 def linear(x: Array, weight: Array, bias: Array | None = None) -> Array:
-    """``x @ weight.T + bias``: [..., in] -> [..., out] with weight [out, in]."""
+    """``x @ weight.T + bias``: [..., in] -> [..., out] with weight [out, in].
+
+    A bf16 or int8 weight (``weight.precision``) runs its own arithmetic (:func:`roformer_np.lowp.linear`).
+    """
+    if getattr(weight, "precision", None) in ("bfloat16", "int8"):
+        return lowp.linear(x, weight, bias)
     y = x @ weight.T
     if bias is not None:
         y += bias

@@ -6,6 +6,7 @@ checkpoint loads as-is. This is the one module that spells those names out.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import struct
@@ -18,6 +19,7 @@ import numpy as np
 from .config import RoFormerConfig, junnyu_field
 from .errors import CheckpointError
 from .jsonio import loads_json, read_json
+from .lowp import BF16Weight, Int8Weight
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
@@ -307,12 +309,23 @@ def _bf16_to_f32(bits: np.ndarray) -> np.ndarray:
     return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
-def read_safetensors(path: str | os.PathLike, dtype: np.dtype | None = None) -> dict[str, np.ndarray]:
+def safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file (its header validated)."""
+    try:
+        return _read_header(Path(path))[0]
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the safetensors file ({exc})") from None
+
+
+def read_safetensors(
+    path: str | os.PathLike, dtype: np.dtype | None = None, keep_bf16: bool = False
+) -> dict[str, np.ndarray]:
     """Tensors of one ``.safetensors`` file, memory-mapped.
 
     Tensors whose stored dtype equals ``dtype`` (or every float tensor when ``dtype`` is None and it is
-    F32/F64/F16) are read-only views into the mapped file, with no copy. BF16 always widens to float32
-    first; float tensors are converted to ``dtype`` when given.
+    F32/F64/F16) are read-only views into the mapped file, with no copy. BF16 widens to float32 first
+    (``keep_bf16``: it stays a mapped :class:`~roformer_np.lowp.BF16Weight` of its bits, or a float32 array when
+    not 2-D); float tensors are converted to ``dtype`` when given.
     """
     path = Path(path)
     if not path.is_file():
@@ -334,6 +347,9 @@ def read_safetensors(path: str | os.PathLike, dtype: np.dtype | None = None) -> 
             arr = np.zeros(shape, dtype=stored)
             arr.flags.writeable = False
         if stored == _ST_DTYPES["BF16"]:
+            if keep_bf16 and arr.ndim == 2:
+                out[name] = BF16Weight(arr)
+                continue
             arr = _bf16_to_f32(arr)
         if dtype is not None and arr.dtype.kind == "f" and arr.dtype != dtype:
             arr = arr.astype(dtype)
@@ -367,14 +383,15 @@ def release_pages(arr: np.ndarray) -> bool:
 
 
 def load_weights(
-    path: str | os.PathLike, dtype: np.dtype | None = None, check_finite: bool = True
+    path: str | os.PathLike, dtype: np.dtype | None = None, check_finite: bool = True, keep_bf16: bool = False
 ) -> dict[str, np.ndarray]:
     """All tensors of a checkpoint: a directory, a ``.safetensors`` file or a sharded index.
 
     Directories are searched for ``model.safetensors``, then ``model.safetensors.index.json`` (shards),
     then ``pytorch_model.bin`` and ``pytorch_model.bin.index.json`` (read without torch, see
     :mod:`roformer_np.torch_pickle` when available), Hugging Face's order of preference.
-    ``check_finite``: refuse a float tensor holding NaN or ±inf (:func:`require_finite`).
+    ``check_finite``: refuse a float tensor holding NaN or ±inf (:func:`require_finite`); ``keep_bf16``: BF16
+    matrices of a safetensors file stay bf16 (see :func:`read_safetensors`).
     """
     if not isinstance(check_finite, bool):
         raise ValueError(f"check_finite must be True or False, got {check_finite!r}")
@@ -383,19 +400,19 @@ def load_weights(
     if path.is_dir():
         for candidate in names:
             if (path / candidate).is_file():
-                return load_weights(path / candidate, dtype, check_finite)
+                return load_weights(path / candidate, dtype, check_finite, keep_bf16)
         raise CheckpointError(f"no weights in {path}: expected one of {', '.join(names)}")
     if not path.exists():
         raise CheckpointError(f"weight file not found: {path}")
     if path.name.endswith(".index.json"):
-        return _load_sharded(path, dtype, check_finite)  # each shard is checked as it is read
-    weights = _load_file(path, dtype)
+        return _load_sharded(path, dtype, check_finite, keep_bf16)  # each shard is checked as it is read
+    weights = _load_file(path, dtype, keep_bf16)
     if check_finite:
         require_finite(weights, str(path))
     return weights
 
 
-def _load_file(path: Path, dtype: np.dtype | None) -> dict[str, np.ndarray]:
+def _load_file(path: Path, dtype: np.dtype | None, keep_bf16: bool = False) -> dict[str, np.ndarray]:
     """The tensors of one weight file (``.bin`` or ``.safetensors``)."""
     if path.suffix == ".bin":
         try:
@@ -406,7 +423,7 @@ def _load_file(path: Path, dtype: np.dtype | None) -> dict[str, np.ndarray]:
                 "convert the checkpoint to model.safetensors"
             ) from None
         return read_torch_checkpoint(path, dtype)
-    return read_safetensors(path, dtype)
+    return read_safetensors(path, dtype, keep_bf16)
 
 
 def read_shard_index(index_path: Path) -> dict[str, str]:
@@ -431,13 +448,14 @@ def read_shard_index(index_path: Path) -> dict[str, str]:
     return weight_map
 
 
-def _load_sharded(index_path: Path, dtype: np.dtype | None, check_finite: bool) -> dict[str, np.ndarray]:
+def _load_sharded(index_path: Path, dtype: np.dtype | None, check_finite: bool, keep_bf16: bool = False
+                  ) -> dict[str, np.ndarray]:
     weight_map = read_shard_index(index_path)
     out: dict[str, np.ndarray] = {}
     for shard in sorted(set(weight_map.values())):
         if (index_path.parent / shard).is_dir():
             raise CheckpointError(f"{index_path}: shard {shard!r} is a directory, not a weight file")
-        tensors = load_weights(index_path.parent / shard, dtype, check_finite)
+        tensors = load_weights(index_path.parent / shard, dtype, check_finite, keep_bf16)
         for name in tensors:
             if weight_map.get(name) == shard:
                 out[name] = tensors[name]
@@ -472,6 +490,151 @@ def save_weights(
         tensors[name] = np.ascontiguousarray(arr)
     save_file(tensors, str(path), metadata={"format": "pt", **(metadata or {})})
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Low-precision checkpoints (bf16 / int8 weights, see the README's "bf16 and int8 weights")
+# ---------------------------------------------------------------------------------------------
+PRECISION_KEY = "roformer_np.precision"  # safetensors metadata: "bfloat16" or "int8"; absent: a float file
+INT8_SCHEME_KEY = "roformer_np.int8"
+INT8_SCHEME = "symmetric per output channel: weight[j, :] = q[j, :] * scale[j], q int8 in [-127, 127]"
+SCALE_SUFFIX = "_scale"  # "<name>.weight" (I8 [n, k]) has its scales in "<name>.weight_scale" (F32 [n])
+INT8_QUANT_METHOD = "roformer_np_int8"  # config.json's quantization_config.quant_method of an int8 checkpoint
+LOWP_PRECISIONS = ("bfloat16", "int8")
+# not linear weights: gathered by index (a handful of rows) or added as a table
+FLOAT_MATRICES = ("embeddings.token_type_embeddings.weight", "encoder.embed_positions.weight")
+
+
+def lowp_weight_keys(shapes: Mapping[str, tuple[int, ...]]) -> list[str]:
+    """The tensors a bf16 / int8 model holds in low precision: every linear weight and the word embeddings
+    (the matrices, [out, in]); norms, biases, the token-type embeddings and the sinusoidal table stay float32."""
+    return [k for k, shape in shapes.items()
+            if len(shape) == 2 and k.endswith(".weight") and not k.endswith(FLOAT_MATRICES)]
+
+
+def _weight_file(directory: Path) -> Path | None:
+    for name in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def checkpoint_precision(path: str | os.PathLike) -> str | None:
+    """``"bfloat16"`` or ``"int8"`` for a checkpoint roformer_np saved in low precision (its safetensors metadata
+    says so), None for any other checkpoint (a directory, a weight file or a shard index)."""
+    path = Path(path)
+    file = _weight_file(path) if path.is_dir() else path
+    if file is None or not file.is_file() or file.suffix == ".bin" or file.name.endswith(".bin.index.json"):
+        return None
+    if file.name.endswith(".index.json"):
+        shards = sorted(set(read_shard_index(file).values()))
+        if not shards:
+            return None
+        file = file.parent / shards[0]
+        if not file.is_file():
+            raise CheckpointError(f"{path}: shard {shards[0]!r} not found")
+    precision = safetensors_metadata(file).get(PRECISION_KEY)
+    if precision is not None and precision not in LOWP_PRECISIONS:
+        raise CheckpointError(f"{file}: metadata {PRECISION_KEY}={precision!r:.40}; expected one of {LOWP_PRECISIONS}")
+    return precision
+
+
+def holds_float_checkpoint(directory: str | os.PathLike) -> Path | None:
+    """The weight file of a float checkpoint in ``directory`` (one not saved in low precision), or None."""
+    directory = Path(directory)
+    file = _weight_file(directory) if directory.is_dir() else None
+    if file is None:
+        return None
+    try:
+        precision = checkpoint_precision(directory)
+    except CheckpointError:
+        return file  # unreadable: treated as someone's checkpoint, never overwritten
+    return None if precision in LOWP_PRECISIONS else file
+
+
+def pair_int8(weights: Mapping[str, object], source: str) -> dict[str, object]:
+    """An int8 checkpoint's tensors with each I8 matrix and its ``_scale`` vector made one
+    :class:`~roformer_np.lowp.Int8Weight`; CheckpointError for a scale without its matrix (or the reverse), a
+    wrong dtype or shape, a value -128, or a scale that is not finite and >= 0."""
+    out: dict[str, object] = {}
+    scales = {k[: -len(SCALE_SUFFIX)]: v for k, v in weights.items() if k.endswith(SCALE_SUFFIX)}
+    for name in scales:
+        if name not in weights:
+            raise CheckpointError(f"{source}: scale tensor {name + SCALE_SUFFIX!r} has no int8 weight {name!r}")
+    for name, arr in weights.items():
+        if name.endswith(SCALE_SUFFIX) and name[: -len(SCALE_SUFFIX)] in weights:
+            continue
+        is_int8 = isinstance(arr, np.ndarray) and arr.dtype == np.int8
+        if not is_int8:
+            if name in scales:
+                raise CheckpointError(f"{source}: tensor {name!r} has a scale but is {getattr(arr, 'dtype', '?')}, "
+                                      "not int8")
+            out[name] = arr
+            continue
+        if name not in scales:
+            raise CheckpointError(f"{source}: int8 tensor {name!r} has no scales ({name + SCALE_SUFFIX!r})")
+        scale = scales[name]
+        if arr.ndim != 2:
+            raise CheckpointError(f"{source}: int8 tensor {name!r} must be a matrix, got shape {arr.shape}")
+        if not isinstance(scale, np.ndarray) or scale.dtype != np.float32 or scale.shape != arr.shape[:1]:
+            raise CheckpointError(f"{source}: {name + SCALE_SUFFIX!r} must be float32 of shape {arr.shape[:1]}, got "
+                                  f"{getattr(scale, 'dtype', '?')} {getattr(scale, 'shape', '?')}")
+        if scale.size and not (np.isfinite(scale).all() and scale.min() >= 0):
+            raise CheckpointError(f"{source}: {name + SCALE_SUFFIX!r} must hold finite scales >= 0")
+        if arr.size and arr.min() < -127:
+            raise CheckpointError(f"{source}: int8 tensor {name!r} holds -128 (the format is symmetric: [-127, 127])")
+        out[name] = Int8Weight(arr, scale)
+    return out
+
+
+def _st_tensor(name: str, value: object) -> list[tuple[str, str, np.ndarray]]:
+    """(name, safetensors dtype tag, array) entries of one tensor of a low-precision state."""
+    if isinstance(value, BF16Weight):
+        return [(name, "BF16", value.bits)]
+    if isinstance(value, Int8Weight):
+        return [(name, "I8", value.q), (name + SCALE_SUFFIX, "F32", value.scale)]
+    arr = np.asarray(value)
+    if arr.dtype not in _NP_TO_ST:
+        raise ValueError(f"save_lowp_weights: tensor {name!r} has unsupported dtype {arr.dtype}")
+    return [(name, _NP_TO_ST[arr.dtype], arr)]
+
+
+def write_safetensors(tensors: list[tuple[str, str, np.ndarray]], path: Path, metadata: Mapping[str, str]) -> Path:
+    """A safetensors file of ``(name, dtype tag, array)`` (any tag, BF16 included), written beside ``path`` and
+    moved over it once complete (a model mapping the old file keeps reading the old file)."""
+    # wider items first, so every tensor starts aligned to its item size (the header is padded to 8 bytes)
+    ordered = sorted(tensors, key=lambda t: -t[2].dtype.itemsize)
+    header: dict[str, object] = {"__metadata__": dict(metadata)}
+    offset = 0
+    for name, tag, arr in ordered:
+        header[name] = {"dtype": tag, "shape": list(arr.shape), "data_offsets": [offset, offset + arr.nbytes]}
+        offset += arr.nbytes
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-(8 + len(text)) % 8)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as fh:
+            fh.write(struct.pack("<Q", len(text)) + text)
+            for _, _, arr in ordered:
+                fh.write(np.ascontiguousarray(arr).data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def save_lowp_weights(weights: Mapping[str, object], directory: str | os.PathLike, precision: str) -> Path:
+    """Write a bf16 / int8 model's tensors as ``model.safetensors`` in ``directory``: BF16 tensors, or I8 matrices
+    with their F32 ``<name>_scale``, the rest float32; the metadata names the format (:data:`PRECISION_KEY`)."""
+    if precision not in LOWP_PRECISIONS:
+        raise ValueError(f"precision must be one of {LOWP_PRECISIONS}, got {precision!r}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    metadata = {"format": "pt", PRECISION_KEY: precision}
+    if precision == "int8":
+        metadata[INT8_SCHEME_KEY] = INT8_SCHEME
+    tensors = [entry for name, value in weights.items() for entry in _st_tensor(name, value)]
+    return write_safetensors(tensors, directory / SAFE_WEIGHTS_NAME, metadata)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,17 +687,26 @@ def require_finite(weights: Mapping[str, np.ndarray], source: str) -> None:
     paged in, which the first forward pass does anyway); integer and boolean tensors cannot hold them.
     """
     for name, arr in weights.items():
-        if arr.dtype.kind != "f" or arr.size == 0:
+        finite = np.isfinite
+        if isinstance(arr, BF16Weight):  # kept as bits: a NaN or infinity has all eight exponent bits set
+            arr, finite = arr.bits, _bf16_finite
+        elif not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+            continue
+        if arr.size == 0:
             continue
         flat = arr.reshape(-1)
         for start in range(0, flat.size, FINITE_CHUNK):
-            if not np.isfinite(flat[start : start + FINITE_CHUNK]).all():
-                bad = sum(int(np.count_nonzero(~np.isfinite(flat[i : i + FINITE_CHUNK])))
+            if not finite(flat[start : start + FINITE_CHUNK]).all():
+                bad = sum(int(np.count_nonzero(~finite(flat[i : i + FINITE_CHUNK])))
                           for i in range(start, flat.size, FINITE_CHUNK))
                 raise CheckpointError(
                     f"{source}: tensor {name!r} holds {bad} non-finite value{'s' if bad > 1 else ''} (NaN or ±inf), "
                     "which would make every output NaN; pass check_finite=False to load it anyway"
                 )
+
+
+def _bf16_finite(bits: np.ndarray) -> np.ndarray:
+    return (bits & np.uint16(0x7F80)) != np.uint16(0x7F80)
 
 
 def check_layer_count(weights: Mapping[str, np.ndarray], config: RoFormerConfig, source: str) -> None:

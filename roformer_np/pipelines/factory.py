@@ -20,6 +20,7 @@ from ..heads import (
     RoFormerForTokenClassification,
 )
 from ..hub import CheckpointFiles, pop_hub_kwargs, resolve_checkpoint
+from ..lowp import resolve_precision
 from ..model import RoFormerModel, checkpoint_files
 from ..tokenizer import TOKENIZER_FILES, VOCAB_FILE
 from ..tokenizer_base import WordPieceTokenizer
@@ -88,19 +89,33 @@ def _load_tokenizer(model_dir: Path, tokenizer: Any, use_fast: bool, hub: dict[s
     return tokenizer_class_of(path, use_fast).from_pretrained(path)  # AutoTokenizer's table, one place
 
 
+def _check_precision(model: Any, dtype: Any, quantize: str | None) -> None:
+    """A loaded model is used as it is: ``dtype`` / ``quantize``, when given, must be what it holds."""
+    if dtype is None and quantize is None:
+        return
+    compute, precision = resolve_precision(np.float32 if dtype is None else dtype, quantize)
+    held = getattr(model, "precision", np.dtype(model.dtype).name)
+    if quantize is None and dtype is not None and np.dtype(model.dtype) == compute and precision == "float32":
+        return  # dtype=float32: the compute dtype of every model but a float64 one
+    if precision != held:
+        raise ValueError(f"dtype={dtype!r}, quantize={quantize!r} ask for {precision} weights, but the model object "
+                         f"holds {held} weights: load it with that precision (from_pretrained) or pass a directory")
+
+
 def pipeline(
     task: str,
     model: str | os.PathLike | Any | None = None,
     tokenizer: str | os.PathLike | WordPieceTokenizer | None = None,
     backend: str | None = None,
     num_threads: int | None = None,
-    dtype: np.dtype | type = np.float32,
+    dtype: np.dtype | type | str | None = None,
     batch_size: int = 1,
     use_fast: bool = True,
     revision: str | None = None,
     token: str | bool | None = None,
     device: Any = None,
     model_kwargs: dict[str, Any] | None = None,
+    quantize: str | None = None,
     **task_defaults: Any,
 ) -> Any:
     """A pipeline for ``task`` as in Hugging Face: ``pipeline("fill-mask", model=dir)("水在零度时会[MASK]")``.
@@ -118,7 +133,10 @@ def pipeline(
             model's directory. Needed when ``model`` is an object.
         backend: ``"auto"``, ``"numpy"`` or ``"native"`` for the model's kernels.
         num_threads: threads of the native kernels during the pipeline's forward passes.
-        dtype: the compute dtype when loading from a directory (float32 or float64).
+        dtype: when loading from a directory: float32 (the default) or float64, or ``"bfloat16"`` (``"bf16"``)
+            for bf16 weights (a checkpoint saved in bf16 / int8 loads in its own precision by default).
+        quantize: ``"int8"`` for int8 weights when loading from a directory (see the README's "bf16 and int8
+            weights"); with a model object, dtype and quantize must describe it (ValueError otherwise).
         batch_size: model rows per forward pass (inputs are grouped by length and padded).
         use_fast: load the tokenizer from a directory as the fast class its ``tokenizer_config.json`` names
             (as AutoTokenizer: :class:`RoFormerTokenizerFast`, or :class:`BertTokenizerFast` for the char / Sim /
@@ -148,7 +166,7 @@ def pipeline(
         with warnings.catch_warnings():
             if spec.model_class is RoFormerModel:  # a head checkpoint's unused head weights are expected here
                 warnings.filterwarnings("ignore", message=".*unused weights.*")
-            loaded = spec.model_class.from_pretrained(model_dir, dtype=dtype, backend=backend)
+            loaded = spec.model_class.from_pretrained(model_dir, dtype=dtype, backend=backend, quantize=quantize)
     else:
         if tokenizer is None:
             raise ValueError("pass tokenizer= (a directory with vocab.txt or a RoFormerTokenizer) with a model object")
@@ -157,6 +175,7 @@ def pipeline(
             loaded = model.roformer  # any head's encoder extracts features
         if not isinstance(loaded, spec.model_class):
             raise ValueError(f"{name} needs a {spec.model_class.__name__}, got {type(model).__name__}")
+        _check_precision(loaded, dtype, quantize)
         tok = _load_tokenizer(Path("."), tokenizer, use_fast, hub)
     return spec.pipeline(loaded, tok, batch_size=batch_size, backend=backend, num_threads=num_threads,
                          **task_defaults)
