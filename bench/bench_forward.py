@@ -254,10 +254,11 @@ def inputs(batch: int, seq: int, seed: int = 0):
     )
 
 
-def worker(name: str) -> None:
+def worker(name: str, factory=None) -> None:
     """One contender in its own process (its own OpenMP / BLAS runtimes and their settings), driven by
-    JSON commands on stdin; answers one JSON line per command on stdout."""
-    model = make(name, common.checkpoint())
+    JSON commands on stdin; answers one JSON line per command on stdout. ``factory(name, ckpt)`` builds the
+    contender's callables (default: :func:`make`; bench_lowp.py passes its own)."""
+    model = (factory or make)(name, common.checkpoint())
     state = {}
     tok = np.array([[7]], dtype=np.int64)
     config = None

@@ -1,10 +1,12 @@
 """Export the benchmark checkpoint to ONNX with torch.onnx.export (TorchScript exporter, dynamo=False).
 
-Three graphs, all with dynamic batch / sequence axes, opset 17:
+Three graphs of the base checkpoint, all with dynamic batch / sequence axes, opset 17:
 - encoder.onnx: RoFormerModel(input_ids, attention_mask, token_type_ids) -> last_hidden_state;
 - mlm.onnx: RoFormerForMaskedLM(...) -> logits;
 - decoder_step.onnx: RoFormerForCausalLM (is_decoder) one cached step: (input_ids, attention_mask,
   past k/v per layer) -> (logits of the new token, new k/v per layer).
+For bench_lowp.py also: the demo models of roformer_np/demo (export_demo) and ONNX Runtime's
+``quantize_dynamic`` int8 model of any graph (quantize_int8).
 """
 
 from __future__ import annotations
@@ -105,6 +107,60 @@ def export_all(checkpoint: Path, out_dir: Path) -> dict[str, Path]:
             dyn,
         )
     return paths
+
+
+DEMO_CLASSES = {
+    "sentiment": "RoFormerForSequenceClassification",
+    "ner": "RoFormerForTokenClassification",
+    "mlm": "RoFormerForMaskedLM",
+}
+
+
+def _fresh(out: Path, *sources: Path) -> bool:
+    return out.is_file() and all(out.stat().st_mtime >= s.stat().st_mtime for s in sources)
+
+
+def export_demo(model_dir: Path, task: str, out: Path) -> Path:
+    """One demo model of roformer_np/demo (float16 safetensors, run in float32) -> ``out``:
+    (input_ids, attention_mask, token_type_ids) -> (logits [batch, labels] or [batch, seq, labels],
+    last_hidden_state [batch, seq, hidden])."""
+    import torch
+    import transformers
+
+    if _fresh(out, model_dir / "model.safetensors"):
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model = getattr(transformers, DEMO_CLASSES[task]).from_pretrained(model_dir).float().eval()
+
+    class Both(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            o = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                           output_hidden_states=True, return_dict=True)
+            return o.logits, o.hidden_states[-1]
+
+    ids = torch.ones((1, 8), dtype=torch.long)
+    axes = {n: {0: "batch", 1: "seq"} for n in ("input_ids", "attention_mask", "token_type_ids", "hidden")}
+    axes["logits"] = {0: "batch"} if task == "sentiment" else {0: "batch", 1: "seq"}
+    _export(Both(model), (ids, ids, 0 * ids), out, list(axes)[:3], ["logits", "hidden"], axes)
+    return out
+
+
+def quantize_int8(src: Path, out: Path) -> Path:
+    """ONNX Runtime's own int8 mode of an exported graph: ``quantize_dynamic`` with symmetric per-channel int8
+    weights (its default op types: MatMul and the embedding Gather among them), dynamic uint8 activations."""
+    if _fresh(out, src):
+        return out
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.getLogger().setLevel(logging.ERROR)  # its "consider pre-processing" notice
+    quantize_dynamic(src, out, per_channel=True, weight_type=QuantType.QInt8)
+    return out
 
 
 if __name__ == "__main__":
