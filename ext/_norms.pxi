@@ -129,6 +129,9 @@ cdef void _embed_rows(int nrow, int E, Py_ssize_t *ids, Py_ssize_t *tts, real *w
 def embed(input_ids, token_type_ids, word_embeddings, token_type_embeddings, ln_weight, ln_bias, eps):
     """Gather word + token-type rows and normalise them (LayerNorm, or RMS when ln_weight is None): [B, T] ids ->
     [B, T, E]."""
+    if _lowp_kind(word_embeddings) != W_F32:  # bf16 / int8 rows: gathered (and widened) row by row
+        return _ops().embed(input_ids, token_type_ids, word_embeddings, token_type_embeddings, ln_weight, ln_bias,
+                            eps)
     dt = _dtype_of(word_embeddings, token_type_embeddings, ln_weight, ln_bias)
     if dt is None:
         return _fallback("embed", "unsupported dtype")(

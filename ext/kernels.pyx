@@ -110,11 +110,17 @@ def linear(x, weight, bias=None):
     dt = _dtype_of(x, weight) if bias is None else _dtype_of(x, weight, bias)
     if dt is None:
         return _fallback("linear", "unsupported dtype")(x, weight, bias)
-    # a single row with a plain weight (the tied LM decoder while decoding) stays on BLAS's GEMV, which reads
-    # the rows in place; our kernels would first re-pack the whole matrix, slice by slice
-    cdef bint own = _own_gemm(dt, _kdim(weight)) and (isinstance(weight, PackedWeight) or
-                                                      np.prod(np.shape(x)[:-1]) > 1)
-    xa, w = _c(x, dt), _wt(weight, dt, own)
+    cdef int kind = _lowp_kind(weight)
+    if kind != W_F32 and not _lowp_runs_here(dt):
+        return _ops().linear(x, weight, bias)  # bf16 / int8 off our micro-kernels: the emulating reference
+    # A single row with a plain weight (the tied LM decoder while decoding): the AVX-512 kernel reads the rows
+    # in place (rnp_rowplain_avx512), with the bits of any other row count, so a request's logits do not
+    # depend on what it is batched with. The AVX2 kernel would first re-pack the whole matrix slice by slice:
+    # there BLAS's GEMV reads the rows in place (its last bits may differ from a batched product's).
+    cdef bint own = kind != W_F32 or (_own_gemm(dt, _kdim(weight)) and (
+        isinstance(weight, PackedWeight) or _gemm_kernel == RNP_GEMM_AVX512 or np.prod(np.shape(x)[:-1]) > 1))
+    xa = _c(x, dt)
+    w = weight if kind != W_F32 else _wt(weight, dt, own)
     bb = None if bias is None else _c(bias, dt)
     cdef int n = w.shape[0], k = w.shape[1]
     if xa.shape[-1] != k:
@@ -127,16 +133,17 @@ def linear(x, weight, bias=None):
     cdef void *px = _ptr(xa)
     cdef void *pb = _ptr(bb)
     cdef void *py = _ptr(y)
-    cdef float *bp
-    cdef float *wp
+    cdef WRef r
+    cdef int failed = 0
     if own:
-        _weight_ptrs(w, &bp, &wp)
+        keep = _wref(w, &r)
         with nogil:
-            _sgemm(m, n, k, <float*>px, k, bp, wp, <float*>py, n, <float*>pb, 0, pb != NULL)
+            failed = _gemm_w(&r, m, n, k, <float*>px, k, <float*>py, n, <float*>pb, 0, pb != NULL)
+        if failed:
+            raise MemoryError("linear: could not allocate the low-precision GEMM's scratch")
         return y
     cdef void *pw = _ptr(w)
     cdef bint f32 = dt.itemsize == 4
-    cdef int failed = 0
     _guard.enter()
     with nogil:
         if f32:
@@ -187,8 +194,12 @@ def output_layer_norm(x, weight, bias, residual, ln_weight, ln_bias, eps):
     if dt is None:
         return _fallback("output_layer_norm", "unsupported dtype")(
             x, weight, bias, residual, ln_weight, ln_bias, eps)
-    cdef bint own = _own_gemm(dt, _kdim(weight))
-    xa, w, bb = _c(x, dt), _wt(weight, dt, own), _c(bias, dt)
+    cdef int kind = _lowp_kind(weight)
+    if kind != W_F32 and not _lowp_runs_here(dt):  # the emulating reference
+        return _ops().output_layer_norm(x, weight, bias, residual, ln_weight, ln_bias, eps)
+    cdef bint own = kind != W_F32 or _own_gemm(dt, _kdim(weight))
+    xa, bb = _c(x, dt), _c(bias, dt)
+    w = weight if kind != W_F32 else _wt(weight, dt, own)
     g, be = _c(ln_weight, dt), _c(ln_bias, dt)
     cdef int n = w.shape[0], k = w.shape[1]
     if xa.shape[-1] != k:
@@ -205,13 +216,16 @@ def output_layer_norm(x, weight, bias, residual, ln_weight, ln_bias, eps):
     cdef void *pg = _ptr(g)
     cdef void *pe = _ptr(be)
     cdef void *py = _ptr(y)
-    cdef float *bp
-    cdef float *wp
+    cdef WRef r
+    cdef int failed = 0
     if own:  # our GEMM, then bias + residual + norm row by row
-        _weight_ptrs(w, &bp, &wp)
+        keep = _wref(w, &r)
         with nogil:
-            _sgemm(m, n, k, <float*>px, k, bp, wp, <float*>py, n, NULL, 0, False)
-            _add_ln_rows[float](m, n, <float*>py, <float*>pb, <float*>pr, n, <float*>pg, <float*>pe, e)
+            failed = _gemm_w(&r, m, n, k, <float*>px, k, <float*>py, n, NULL, 0, False)
+            if not failed:
+                _add_ln_rows[float](m, n, <float*>py, <float*>pb, <float*>pr, n, <float*>pg, <float*>pe, e)
+        if failed:
+            raise MemoryError("output_layer_norm: could not allocate the low-precision GEMM's scratch")
         return y
     yt = _scratch(WS_GEMM, n, m, dt) if _use_fm(m) else None  # feature-major scratch
     cdef void *pw = _ptr(w)
@@ -245,8 +259,13 @@ def feed_forward(x, w_in, b_in, w_out, b_out, ln_weight, ln_bias, eps, activatio
     if code < 0:
         from roformer_np.activations import get_activation
         act = get_activation(activation)  # ValueError for unknown names, as the reference
-    cdef bint own = _own_gemm(dt, _kdim(w_in)) and _own_gemm(dt, _kdim(w_out))
-    xa, w1, b1, w2, b2 = _c(x, dt), _wt(w_in, dt, own), _c(b_in, dt), _wt(w_out, dt, own), _c(b_out, dt)
+    cdef bint lowp = _lowp_kind(w_in) != W_F32 or _lowp_kind(w_out) != W_F32
+    if lowp and not _lowp_runs_here(dt):  # the emulating reference
+        return _ops().feed_forward(x, w_in, b_in, w_out, b_out, ln_weight, ln_bias, eps, activation)
+    cdef bint own = lowp or (_own_gemm(dt, _kdim(w_in)) and _own_gemm(dt, _kdim(w_out)))
+    xa, b1, b2 = _c(x, dt), _c(b_in, dt), _c(b_out, dt)
+    w1 = w_in if _lowp_kind(w_in) != W_F32 else _wt(w_in, dt, own)
+    w2 = w_out if _lowp_kind(w_out) != W_F32 else _wt(w_out, dt, own)
     g, be = _c(ln_weight, dt), _c(ln_bias, dt)
     cdef int f = w1.shape[0], c = w1.shape[1]
     if xa.shape[-1] != c or w2.shape[1] != f or w2.shape[0] != c:
@@ -311,12 +330,9 @@ cdef object _feed_forward_own(xa, w1, b1, w2, b2, g, be, double eps, int code, a
     cdef int f = w1.shape[0], c = w1.shape[1]
     cdef int m = y.size // c
     hid = _scratch(WS_HIDDEN, m, f, np.dtype(np.float32))
-    cdef float *b1p = NULL
-    cdef float *w1p = NULL
-    cdef float *b2p = NULL
-    cdef float *w2p = NULL
-    _weight_ptrs(w1, &b1p, &w1p)
-    _weight_ptrs(w2, &b2p, &w2p)
+    cdef WRef r1, r2
+    cdef int failed = 0
+    keep1, keep2 = _wref(w1, &r1), _wref(w2, &r2)
     cdef void *px = _ptr(xa)
     cdef void *pb1 = _ptr(b1)
     cdef void *pb2 = _ptr(b2)
@@ -325,7 +341,9 @@ cdef object _feed_forward_own(xa, w1, b1, w2, b2, g, be, double eps, int code, a
     cdef void *ph = _ptr(hid)
     cdef void *py = _ptr(y)
     with nogil:
-        _sgemm(m, f, c, <float*>px, c, b1p, w1p, <float*>ph, f, <float*>pb1, code, True)
+        failed = _gemm_w(&r1, m, f, c, <float*>px, c, <float*>ph, f, <float*>pb1, code, True)
+    if failed:
+        raise MemoryError("feed_forward: could not allocate the low-precision GEMM's scratch")
     if act is not None:  # a rare activation: the reference's, between the two GEMMs
         _guard.enter()  # kernels called from inside it (another thread's too) see BLAS pinned, as on BLAS's path
         try:
@@ -334,6 +352,9 @@ cdef object _feed_forward_own(xa, w1, b1, w2, b2, g, be, double eps, int code, a
             _guard.exit()
         ph = _ptr(hid)
     with nogil:
-        _sgemm(m, c, f, <float*>ph, f, b2p, w2p, <float*>py, c, NULL, 0, False)
-        _add_ln_rows[float](m, c, <float*>py, <float*>pb2, <float*>px, c, <float*>pg, <float*>pe, eps)
+        failed = _gemm_w(&r2, m, c, f, <float*>ph, f, <float*>py, c, NULL, 0, False)
+        if not failed:
+            _add_ln_rows[float](m, c, <float*>py, <float*>pb2, <float*>px, c, <float*>pg, <float*>pe, eps)
+    if failed:
+        raise MemoryError("feed_forward: could not allocate the low-precision GEMM's scratch")
     return y
