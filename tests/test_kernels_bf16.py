@@ -246,6 +246,22 @@ def test_every_path_gives_the_same_bits(native, problem) -> None:
         assert np.array_equal(y, ys[0]), f"{path_id(path)} differs from {path_id(paths()[0])}"
 
 
+def test_subnormals_widening_exact_dot_flushes(native) -> None:
+    """Below the normal range the widening kernels still follow the definition (IEEE float32 FMAs), while
+    vdpbf16ps treats subnormal inputs and results as zero (architectural): off by less than 2^-126 here."""
+    tiny = 2.0**-130  # subnormal, exact in bf16
+    x = np.float32([[tiny, 0.0], [2.0**-70, 0.0]])
+    bits = rne_bits(np.float32([[1.0, 0.0], [2.0**-70, 0.0]]))
+    want = np.float32([[tiny, 0.0], [2.0**-70, 2.0**-140]])  # a subnormal input, a subnormal product
+    p = native.pack_bf16(bits)
+    for kernel, dot in paths():
+        y = native._gemm_bf16_forced(x, p, None, kernel, dot)
+        if dot:
+            assert np.abs(y.astype(np.float64) - want).max() < 2.0**-126 and y[1, 0] == want[1, 0]
+        else:
+            assert np.array_equal(y, want), f"{kernel} widening"
+
+
 @pytest.mark.parametrize("path", paths(), ids=path_id)
 def test_a_large_product_on_every_path(native, path) -> None:
     rng = np.random.default_rng(7)
