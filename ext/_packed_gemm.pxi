@@ -166,13 +166,6 @@ cdef inline void _weight_ptrs(object w, float **bp, float **wp):
         wp[0] = <float*>_ptr(w)
 
 
-cdef inline void _sgemm(int m, int n, int k, float *x, int ldx, float *bp, float *wp, float *y, int ldy,
-                        float *bias, int code, bint epilogue) noexcept nogil:
-    """y[m, n] = act(x @ w.T + bias) on our micro-kernels; w packed (bp) or plain [n, k] rows (wp)."""
-    rnp_sgemm(_gemm_kernel, m, n, k, x, ldx, bp, wp, k, NULL, 0, y, ldy, bias, code, epilogue,
-              _gemm_threads(_num_threads, m, n, k))
-
-
 def _gemm_forced(x, weight, bias=None, str kernel="avx512", int code=0):
     """Test hook: ``act(x @ weight.T + bias)`` on the named micro-kernel (weight plain or packed), whatever
     the kernel in force; x [M, K] float32."""
