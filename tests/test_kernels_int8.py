@@ -61,7 +61,8 @@ def ref_quantize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     amax = np.max(np.abs(x), axis=1) if x.shape[1] else np.zeros(x.shape[0], np.float32)
     with np.errstate(divide="ignore"):
         inv = np.where(amax > 0, np.float32(127.0) / amax, np.float32(0.0)).astype(np.float32)
-    q = np.clip(np.rint(x * inv[:, None]), -127, 127).astype(np.int8)
+    with np.errstate(invalid="ignore"):  # 0 * inf (a subnormal amax: inv = inf) is NaN, cast to 0
+        q = np.clip(np.rint(x * inv[:, None]), -127, 127).astype(np.int8)
     return q, (amax / np.float32(127.0)).astype(np.float32)
 
 
@@ -117,6 +118,7 @@ def test_quantize_rows_special_values(native) -> None:
         -np.abs(np.random.default_rng(1).standard_normal((3, 33))).astype(np.float32),
         np.array([[3.4e38, -3.4e38, 1e38, 1.0]], np.float32),
         np.array([[1e-30, -3e-31, 5e-31, 0.0]], np.float32),
+        np.array([[1e-38, 0.0, -1e-39, 5e-39], [1e-45, -1e-45, 0.0, 0.0]], np.float32),  # subnormal amax
         np.array([[0.0, 0.0, -2.0, 0.0, 0.0]], np.float32),
         np.random.default_rng(2).standard_normal((4, 16)).astype(np.float32),
         np.random.default_rng(3).standard_normal((5, 1)).astype(np.float32),
@@ -129,6 +131,29 @@ def test_quantize_rows_special_values(native) -> None:
         assert np.array_equal(s.view(np.int32), rs.view(np.int32)), "scale differs"
     q, _ = native.quantize_rows(ties)
     assert q[0].tolist() == [127, 0, 2, 2, 0, -2, -2, 126, -126, 3, -4, 0], "round half to even"
+    # amax subnormal: 127 / amax overflows to inf; the signs survive and zeros stay zero
+    q, _ = native.quantize_rows(np.array([[1e-38, 0.0, -1e-39, 5e-39]], np.float32))
+    assert q[0].tolist() == [127, 0, -127, 127]
+
+
+def test_agrees_with_the_numpy_emulation_module(native) -> None:
+    """roformer_np.lowp (the reference the model runs on the BLAS / NumPy paths) gives the same bits."""
+    from roformer_np import lowp
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((9, 1030)).astype(np.float32)
+    x[3] = 0.0
+    x[4] *= np.float32(1e-38)
+    qw, sw = lowp.quantize_weight(rng.standard_normal((70, 1030)).astype(np.float32))
+    b = rng.standard_normal(70).astype(np.float32)
+    q, s = native.quantize_rows(x)
+    with np.errstate(over="ignore", invalid="ignore"):  # the subnormal row: 127 / amax = inf
+        lq, ls = lowp.quantize_rows(x)
+        ref = lowp.linear_int8(x, qw, sw, b)
+    assert np.array_equal(q, lq) and np.array_equal(s, ls)
+    packed = native.pack_int8(qw, sw)
+    for kernel, dot in PATHS:
+        assert np.array_equal(native._gemm_int8_forced(x, packed, b, kernel, dot), ref), (kernel, dot)
 
 
 @HYP

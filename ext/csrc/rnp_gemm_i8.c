@@ -56,12 +56,16 @@ __attribute__((target("avx512f"))) static float quantize_row_avx512(int k, const
     inv = amax > 0.0f ? 127.0f / amax : 0.0f;
     {
         const __m512 vinv = _mm512_set1_ps(inv);
-        const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+        const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
         const __m512i fl = _mm512_set1_epi32(flip);
         for (kk = 0; kk < k; kk += 16) {
             const __mmask16 mk = k - kk >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - kk)) - 1u);
-            const __m512i r = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + kk), vinv));
-            const __m512i v = _mm512_xor_si512(_mm512_min_epi32(_mm512_max_epi32(r, lo), hi), fl);
+            __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + kk), vinv);
+            /* clamped before the conversion (the bounds are integers: the same as after rint), so that an
+               infinite product (amax subnormal: inv = inf) keeps its sign; NaN -> 0 as NumPy's cast gives */
+            p = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(p, p, _CMP_ORD_Q), p);
+            p = _mm512_min_ps(_mm512_max_ps(p, lo), hi);
+            const __m512i v = _mm512_xor_si512(_mm512_cvtps_epi32(p), fl);
             _mm512_mask_cvtepi32_storeu_epi8(q + kk, mk, v); /* the low byte of each */
         }
     }
@@ -84,8 +88,8 @@ static float quantize_row_scalar(int k, const float *x, int8_t *q, uint8_t flip)
     inv = amax > 0.0f ? 127.0f / amax : 0.0f;
     for (kk = 0; kk < k; kk++) {
         float r = nearbyintf(x[kk] * inv); /* round half to even in the default rounding mode */
-        /* NaN (x NaN or infinite: the row's scale is then NaN / inf too) -> -127, as the vector path */
-        int v = r != r ? -127 : (r > 127.0f ? 127 : (r < -127.0f ? -127 : (int)r));
+        /* NaN (x NaN or infinite: the row's scale is then NaN / inf too) -> 0, as NumPy's cast gives */
+        int v = r != r ? 0 : (r > 127.0f ? 127 : (r < -127.0f ? -127 : (int)r));
         q[kk] = (int8_t)(uint8_t)((uint8_t)(int8_t)v ^ flip);
     }
     return amax / 127.0f;
