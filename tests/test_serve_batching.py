@@ -41,19 +41,13 @@ def reference(task: str, model: Any = None, **kwargs: Any) -> Any:
     return pipeline(task, model=model, backend=BACKEND, **kwargs)
 
 
-# Tasks whose every projection runs on many rows at once (tokens), so a result does not depend on the other
-# rows of its pass: bit-identical to the request's own pipeline() call on the native kernels. The others
-# project one row per input (the classifier on [CLS], the LM head on a [MASK], a decoding step): the native
-# linear() sends a single row to BLAS's GEMV and several rows to its own GEMM, so a request computed alone and
-# the same request in a batch differ in the last bits of their scores.
-EXACT_TASKS = ("feature-extraction", "token-classification", "question-answering", "sentence-similarity")
-
-
 def matches(actual: Any, expected: Any, task: str) -> bool:
-    """``actual`` (a server's answer) against ``expected`` (the pipeline's): equal, floats bit for bit where
-    the kernels allow it (see EXACT_TASKS), else within float32 round-off (relative 1e-5); strings, labels,
-    tokens and the order of results always equal."""
-    if BACKEND == "native" and task in EXACT_TASKS:
+    """``actual`` (a server's answer) against ``expected`` (the pipeline's): on the native kernels equal bit for
+    bit for every task -- each row's products do not depend on the other rows of its pass (a single row with
+    a plain head weight runs the same kernels as a block of rows). On the NumPy backend (BLAS's GEMV for one
+    row, its GEMM for several) floats within float32 round-off (relative 1e-5); strings, labels, tokens and
+    the order of results always equal."""
+    if BACKEND == "native":
         return actual == expected
     if isinstance(actual, dict) and isinstance(expected, dict):
         return actual.keys() == expected.keys() and all(matches(actual[k], expected[k], task) for k in actual)
@@ -70,8 +64,7 @@ def as_json(value: Any) -> Any:
 
 
 def same(a: Any, b: Any, task: str = "text-classification") -> bool:
-    """A result of a batched pass against the request's own pipeline() call: see EXACT_TASKS for when that is
-    bit for bit."""
+    """A result of a batched pass against the request's own pipeline() call (see :func:`matches`)."""
     return matches(as_json(a), as_json(b), task)
 
 
