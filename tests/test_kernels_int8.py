@@ -59,7 +59,7 @@ def ref_quantize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """rnp_lowp.h's per-row quantization, float32 throughout: (q int8 [m, k], scale float32 [m])."""
     x = np.asarray(x, dtype=np.float32)
     amax = np.max(np.abs(x), axis=1) if x.shape[1] else np.zeros(x.shape[0], np.float32)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):  # inv of a zero / subnormal amax is not used / inf
         inv = np.where(amax > 0, np.float32(127.0) / amax, np.float32(0.0)).astype(np.float32)
     with np.errstate(invalid="ignore"):  # 0 * inf (a subnormal amax: inv = inf) is NaN, cast to 0
         q = np.clip(np.rint(x * inv[:, None]), -127, 127).astype(np.int8)
