@@ -77,6 +77,7 @@ cdef inline Py_ssize_t _st(object a, int axis, Py_ssize_t minimum):
 
 def _dtype_of(*arrays):
     """The common float dtype of the given arrays (None ones, absent parameters, are skipped), else None."""
-    dt = np.result_type(*[a.dtype if isinstance(a, PackedWeight) else np.asarray(a).dtype
+    # packed and bf16 / int8 weights say their dtype: np.asarray would widen a whole matrix just to ask
+    dt = np.result_type(*[a.dtype if isinstance(a, PackedWeight) or hasattr(a, "precision") else np.asarray(a).dtype
                           for a in arrays if a is not None])
     return dt if dt in _FLOATS else None

@@ -111,16 +111,20 @@ def quantize_rows(x: Any) -> tuple[Array, Array]:
     """Symmetric int8 per row: ``x [m, k]`` -> ``(q int8 [m, k], scale float32 [m])``, ``x ~ q * scale[:, None]``.
 
     Every operation is a float32 one, as in the kernels: ``inv = 127 / amax`` rounded once, ``x * inv`` rounded
-    once, then ``rint`` (ties to even). A row of zeros gets scale 0 and q 0.
+    once, then ``rint`` (ties to even) and the clamp. A row of zeros gets scale 0 and q 0. Beyond the ordinary:
+    a subnormal amax makes ``inv`` infinite (the clamp keeps each sign, 0 * inf gives NaN), and a NaN or
+    infinite x gives NaN products; a NaN product quantizes to 0.
     """
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"quantize_rows: x must be [rows, k], got shape {x.shape}")
     amax = np.abs(x).max(axis=1, initial=np.float32(0))  # [m]
     inv = np.zeros_like(amax)
-    np.divide(np.float32(127), amax, out=inv, where=amax > 0)
-    q = np.clip(np.rint(x * inv[:, None]), -127, 127).astype(np.int8)
-    return q, amax / np.float32(127)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.divide(np.float32(127), amax, out=inv, where=amax > 0)
+        q = np.clip(np.rint(x * inv[:, None]), -127, 127)
+    q[np.isnan(q)] = 0
+    return q.astype(np.int8), amax / np.float32(127)
 
 
 def quantize_weight(w: Any) -> tuple[Array, Array]:
