@@ -367,6 +367,8 @@ def base_accuracy(names: list[str], n_inputs: int) -> dict:
            for n in ("ort", "ort-int8") if n in names}
     meas = {n: Agreement() for n in list(ours) + list(ort) if n != "fp32"}
     step_bytes = {m: step_weight_bytes(model) for m, model in ours.items()}  # the causal LM's: same layers, head
+    held = {m: f"layers {type(model.roformer.params.layers[0].w_in).__name__}, word embeddings / LM decoder "
+               f"{type(model.decoder_weight).__name__}" for m, model in ours.items()}
     scale = []
     for seed in range(100, 100 + n_inputs):
         ids, mask = bf.inputs(1, 128, seed=seed)
@@ -383,7 +385,8 @@ def base_accuracy(names: list[str], n_inputs: int) -> dict:
             a.logits(lg, rl)
             a.predictions(lg.argmax(-1), rl.argmax(-1))
     res = {n: a.result() for n, a in meas.items()}
-    return {"per": res, "inputs": n_inputs, "max_abs_logit_fp32": max(scale), "step_bytes": step_bytes}
+    return {"per": res, "inputs": n_inputs, "max_abs_logit_fp32": max(scale), "step_bytes": step_bytes,
+            "held": held}
 
 
 def entities(tags: list[str]) -> set[tuple[int, int, str]]:
@@ -636,7 +639,9 @@ def main() -> None:
     from roformer_np.backend import config_info
 
     cfg = config_info()
-    print(f"roformer_np {cfg['native_path']}: GEMM kernel {cfg.get('gemm_kernel')}, low precision "
+    commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True,
+                            text=True).stdout.strip()
+    print(f"roformer_np {commit} {cfg['native_path']}: GEMM kernel {cfg.get('gemm_kernel')}, low precision "
           f"{cfg.get('lowp_kernels')}, {THREADS} threads; load average {os.getloadavg()}", flush=True)
     weight_mb = (ckpt / "model.safetensors").stat().st_size / 1e6
     times, rss, bw = {}, {}, 0.0
@@ -663,6 +668,7 @@ def main() -> None:
               f"bandwidth {bw:.1f} GB/s (2 threads); RSS: fresh process, forward (1, 512) then (8, 128), "
               "libs = high-water mark once the libraries are imported\n")
     print(accuracy_table(names, base, demo))
+    print("\nweights held as: " + "; ".join(f"{LABEL[m]}: {h}" for m, h in base["held"].items()))
     if demo:
         ids = ", ".join(f"{t} {d['same_ids']}/{d['texts']}" for t, d in demo.items())
         print(f"\nORT int8 is measured against ORT fp32 (the same export), ORT fp32 against ours fp32; token ids "
