@@ -602,8 +602,9 @@ def _st_tensor(name: str, value: object) -> list[tuple[str, str, np.ndarray]]:
 def write_safetensors(tensors: list[tuple[str, str, np.ndarray]], path: Path, metadata: Mapping[str, str]) -> Path:
     """A safetensors file of ``(name, dtype tag, array)`` (any tag, BF16 included), written beside ``path`` and
     moved over it once complete (a model mapping the old file keeps reading the old file)."""
-    # wider items first, so every tensor starts aligned to its item size (the header is padded to 8 bytes)
-    ordered = sorted(tensors, key=lambda t: -t[2].dtype.itemsize)
+    # wider items first, so every tensor starts aligned to its item size (the header is padded to 8 bytes);
+    # then by name: the same tensors give the same bytes whatever order they come in
+    ordered = sorted(tensors, key=lambda t: (-t[2].dtype.itemsize, t[0]))
     header: dict[str, object] = {"__metadata__": dict(metadata)}
     offset = 0
     for name, tag, arr in ordered:
