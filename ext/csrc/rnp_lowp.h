@@ -20,6 +20,8 @@ int8 numbers: weights symmetric per output channel, q_w[j, kk] in [-127, 127], w
 activations per row (token), computed in float32 exactly as the reference does:
     amax = max_kk |x[i, kk]|;  inv = amax > 0 ? 127.0f / amax : 0;  q_x[i, kk] = clamp(rint(x[i, kk] * inv), -127, 127)
     x_scale[i] = amax / 127.0f
+(Edge cases, the same in the reference: a NaN quantizes to 0; a row whose max is subnormal has inv = inf, so
+its nonzero values become +-127 and its zeros stay 0.)
 acc[i, j] = sum_kk q_x[i, kk] * q_w[j, kk] in int32 (exact: |acc| <= 127 * 127 * k, k <= RNP_I8_MAX_K).
 The VNNI kernel feeds vpdpbusd q_x + 128 (unsigned: q_x ^ 0x80) and subtracts 128 * colsum[j] (colsum[j] =
 sum_kk q_w[j, kk], computed at packing); the AVX2 kernel multiplies |q_x| by sign-adjusted q_w
@@ -30,7 +32,8 @@ activation when `epilogue` is set (rnp_vmath.h codes).
 Paths: `kernel` is RNP_GEMM_AVX512 or RNP_GEMM_AVX2 (rnp_gemm.h; never BLAS: the caller runs the reference
 there); `dot` selects vdpbf16ps / vpdpbusd (AVX-512 only; the caller checks rnp_lowp_cpu_supports). Weights
 come packed (bp) or as plain [n, ldw] rows (w; packed slice by slice on the fly: the tied word embeddings).
-Results do not depend on the thread count (fixed per-element order, tiles from rnp_pool). Returns 0. */
+Results do not depend on the thread count (fixed per-element order, tiles from rnp_pool). Returns 0, or -1
+when a scratch buffer cannot be allocated (the caller raises MemoryError). */
 #ifndef RNP_LOWP_H
 #define RNP_LOWP_H
 #include <stdint.h>
