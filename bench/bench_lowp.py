@@ -554,9 +554,9 @@ def targets(times: dict, rss: dict, weight_mb: float, base: dict | None, demo: d
     med = {k: {n: statistics.median(v) for n, v in per.items()} for k, per in times.items()}
     out = []
 
-    def check(text: str, value: float | None, ok: bool | None) -> None:
+    def check(text: str, value: float | None, ok: bool | None, fmt: str = ".3f") -> None:
         if value is not None:
-            out.append(f"- {text}: {value:.3f} {'PASS' if ok else 'FAIL'}")
+            out.append(f"- {text}: {value:{fmt}} {'PASS' if ok else 'FAIL'}")
 
     def ratio(key, n, ref):
         m = med.get(key, {})
@@ -578,24 +578,25 @@ def targets(times: dict, rss: dict, weight_mb: float, base: dict | None, demo: d
             check(f"{n} peak RSS ≤ {bound}× fp32 weights", v, v <= bound)
     if base and "bf16" in base["per"]:
         v = base["per"]["bf16"]["cos_mean"]
-        check("bf16 base mean cosine ≥ 0.999", v, v >= 0.999)
+        check("bf16 base mean cosine ≥ 0.999", v, v >= 0.999, ".6f")
     for task, d in (demo or {}).items():
         per = d["per"]
         if "bf16" in per:
-            check(f"bf16 {task} agreement ≥ 99.5%", 100 * per["bf16"]["agree"], per["bf16"]["agree"] >= 0.995)
+            v = per["bf16"]["agree"]
+            check(f"bf16 {task} agreement ≥ 99.5% (%)", 100 * v, v >= 0.995, ".2f")
             v = 100 * abs(d["metric"]["bf16"] - d["metric"]["fp32"])
-            check(f"bf16 {task} metric within 0.5 points of fp32 (|Δ| points)", v, v <= 0.5)
+            check(f"bf16 {task} metric within 0.5 points of fp32 (|Δ| points)", v, v <= 0.5, ".2f")
         if "int8" in per:
-            check(f"int8 {task} agreement ≥ 98%", 100 * per["int8"]["agree"], per["int8"]["agree"] >= 0.98)
+            check(f"int8 {task} agreement ≥ 98% (%)", 100 * per["int8"]["agree"], per["int8"]["agree"] >= 0.98, ".2f")
         if "int8" in per and "ort-int8" in per:
             a, o = per["int8"]["agree"], per["ort-int8"]["agree"]
-            check(f"int8 {task} agreement ≥ ORT int8's ({100 * o:.2f}%)", 100 * a, a >= o)
+            check(f"int8 {task} agreement ≥ ORT int8's ({100 * o:.2f}%)", 100 * a, a >= o, ".2f")
             a, o = d["metric"]["int8"], d["metric"]["ort-int8"]
-            check(f"int8 {task} metric ≥ ORT int8's ({100 * o:.2f})", 100 * a, a >= o)
+            check(f"int8 {task} metric ≥ ORT int8's ({100 * o:.2f})", 100 * a, a >= o, ".2f")
     if base and "int8" in base["per"] and "ort-int8" in base["per"]:
         a, o = base["per"]["int8"], base["per"]["ort-int8"]
         check(f"int8 base mean cosine ≥ ORT int8's ({o['cos_mean']:.6f})", a["cos_mean"],
-              a["cos_mean"] >= o["cos_mean"])
+              a["cos_mean"] >= o["cos_mean"], ".6f")
         check(f"int8 base max |Δ| MLM logits ≤ ORT int8's ({o['max_delta']:.3f})", a["max_delta"],
               a["max_delta"] <= o["max_delta"])
     return out
