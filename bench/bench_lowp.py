@@ -2,7 +2,7 @@
 
 One command (from the repository root, after building the extension; bench/requirements.txt):
 
-    python bench/bench_lowp.py            # everything (tens of minutes on 2 cores)
+    python bench/bench_lowp.py            # everything (about ten minutes on 2 cores)
     python bench/bench_lowp.py --quick    # fewer repeats, a subset of each held-out split
     python bench/bench_lowp.py --no-rss --skip-demo
 
