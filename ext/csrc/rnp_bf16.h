@@ -26,5 +26,8 @@ void rnp_bf16_tile_wide512(int mr, int kw, const float *a, long lda, const uint3
                            int acc);
 void rnp_bf16_tile_wide256(int mr, int kw, const float *a, long lda, const uint32_t *b, float *c, long ldc, int nc,
                            int acc);
+/* One row (m = 1) against np whole packed panels (pstride words apart) over all kw words, vdpbf16ps:
+   y[0:nc], the same bits as rnp_bf16_tile_dot512 over the K-blocks. */
+void rnp_bf16_row_dot512(int kw, const uint32_t *a, const uint32_t *bp, long pstride, int np, float *y, int nc);
 
 #endif /* RNP_BF16_H */

@@ -160,6 +160,14 @@ static void run_task(const bf16_job *g, int task, uint32_t *buf) {
     int i0, i1, p0, p1, p, i;
     long t0;
     rnp_tiling_task(&g->tiles, task, &i0, &i1, &p0, &p1);
+    if (g->bp && g->dot && i1 - i0 == 1) { /* one row (decoding): stream the panels once, several at a time */
+        int j0 = p0 * RNP_NR, nc = (g->n < p1 * RNP_NR ? g->n : p1 * RNP_NR) - j0;
+        float *c = g->y + (long)i0 * g->ldy + j0;
+        rnp_bf16_row_dot512((int)g->kw, (const uint32_t *)g->a + (long)i0 * g->lda,
+                            (const uint32_t *)g->bp + (long)p0 * g->kw * RNP_NR, g->kw * RNP_NR, p1 - p0, c, nc);
+        if (g->epilogue) write_out(g, c, 1, j0, nc);
+        return;
+    }
     for (t0 = 0; t0 < g->kw; t0 += RNP_BF16_KW) {
         int tc = g->kw - t0 < RNP_BF16_KW ? (int)(g->kw - t0) : RNP_BF16_KW;
         int last = t0 + tc >= g->kw;
