@@ -360,10 +360,14 @@ def convert(w: Any, precision: str, release: Callable[[Array], Any] | None = Non
             bits[r : r + step] = to_bf16_bits(w[r : r + step])
             if release is not None:
                 release(w[r : r + step])
-        return BF16Weight(bits)
-    q, scale = np.empty((n, k), dtype=np.int8), np.empty(n, dtype=np.float32)
-    for r in range(0, n, step):
-        q[r : r + step], scale[r : r + step] = quantize_rows(w[r : r + step])
-        if release is not None:
-            release(w[r : r + step])
-    return Int8Weight(q, scale)
+        out: BF16Weight | Int8Weight = BF16Weight(bits)
+    else:
+        q, scale = np.empty((n, k), dtype=np.int8), np.empty(n, dtype=np.float32)
+        for r in range(0, n, step):
+            q[r : r + step], scale[r : r + step] = quantize_rows(w[r : r + step])
+            if release is not None:
+                release(w[r : r + step])
+        out = Int8Weight(q, scale)
+    if release is not None:
+        release(w)  # and the pages around the blocks' edges, faulted in again by the next block's reads
+    return out

@@ -52,6 +52,7 @@ from .weights import (
     optional_keys,
     pair_int8,
     release_pages,
+    require_finite,
     save_lowp_weights,
     save_weights,
     sinusoidal_key,
@@ -156,12 +157,14 @@ class SinusoidalPositions:
         return table if dtype is None else table.astype(dtype)
 
 
-def build_params(weights: dict[str, Array], config: RoFormerConfig, dtype: np.dtype) -> Params:
+def build_params(weights: Mapping[str, Array], config: RoFormerConfig, dtype: np.dtype) -> Params:
     """Arrange a base-model state dict (no prefix, checked against :func:`base_model_shapes`, so the keys a
-    configuration has no use for are absent) into :class:`Params`, in ``dtype`` (bf16 / int8 containers, see
-    :func:`lowp_weights`, are kept as they are)."""
-    # no copy when the dtype already matches
-    w = {k: v if lowp.is_lowp(v) else np.asarray(v, dtype=dtype) for k, v in weights.items()}
+    configuration has no use for are absent) into :class:`Params`, in ``dtype``; :class:`LowpTensors` (a bf16 /
+    int8 model) converts each tensor as it is read instead."""
+    if isinstance(weights, LowpTensors):
+        w: Mapping[str, Any] = weights
+    else:  # no copy when the dtype already matches
+        w = {k: np.asarray(v, dtype=dtype) for k, v in weights.items()}
     table = w.get(sinusoidal_key())
     if table is None:
         table = SinusoidalPositions(config.max_position_embeddings, config.head_size, dtype)
@@ -301,25 +304,37 @@ def pack_params(params: Params, config: RoFormerConfig, sources: dict[str, Array
 # ---------------------------------------------------------------------------------------------
 # bf16 / int8 weights
 # ---------------------------------------------------------------------------------------------
-def lowp_weights(weights: Mapping[str, Any], lowp_keys: list[str] | set[str], precision: str) -> dict[str, Any]:
-    """A state dict with the ``lowp_keys`` tensors as bf16 / int8 containers (:func:`roformer_np.lowp.convert`,
-    a block of rows at a time, each block's file pages released once converted) and every other one float32.
+class LowpTensors(Mapping):
+    """A state dict as a bf16 / int8 model reads it: the ``lowp_keys`` tensors as bf16 / int8 containers
+    (:func:`roformer_np.lowp.convert`, a block of rows at a time, each block's file pages released once
+    converted), every other one float32 (kept in :attr:`floats`). Converted when read, so a model is built
+    tensor by tensor, each packed before the next is read: never the whole checkpoint in two forms at once.
 
     Containers already of ``precision`` (a low-precision checkpoint) are kept as they are: nothing is rounded
     twice. int8 containers are refused for bf16 (dequantizing and rounding again would lose both ways).
     """
-    out = {}
-    for key, value in weights.items():
-        if isinstance(value, lowp.Int8Weight) and precision != "int8":
-            raise ValueError(f"tensor {key!r} holds int8 weights: pass quantize='int8' (they are not dequantized "
-                             f"into a {precision} model)")
-        if key in lowp_keys:
-            out[key] = lowp.convert(value, precision, release_pages)
-        elif isinstance(value, lowp.BF16Weight):
-            out[key] = value.unpack()
-        else:
-            out[key] = np.asarray(value, dtype=np.float32)
-    return out
+
+    def __init__(self, weights: Mapping[str, Any], lowp_keys: set[str], precision: str) -> None:
+        for key, value in weights.items():
+            if isinstance(value, lowp.Int8Weight) and precision != "int8":
+                raise ValueError(f"tensor {key!r} holds int8 weights: pass quantize='int8' (they are not dequantized "
+                                 f"into a {precision} model)")
+        self._weights, self._lowp_keys, self.precision = weights, lowp_keys, precision
+        self.floats: dict[str, Array] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._weights[key]
+        if key in self._lowp_keys:
+            return lowp.convert(value, self.precision, release_pages)
+        if key not in self.floats:
+            self.floats[key] = value.unpack() if isinstance(value, lowp.BF16Weight) else np.asarray(value, np.float32)
+        return self.floats[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._weights)
+
+    def __len__(self) -> int:
+        return len(self._weights)
 
 
 def lowp_entries(params: Params, config: RoFormerConfig, sources: dict[str, Any], backend: str | None
@@ -628,9 +643,10 @@ class RoFormerModel(InferenceModeMixin):
         self._packed: dict[str, PackedEntry] = {}
         if self.precision in LOWP_PRECISIONS:
             # every linear weight and the word embeddings in bf16 / int8, converted tensor by tensor
-            plain = lowp_weights(plain, set(lowp_weight_keys(expected)), self.precision)
-            self.params = build_params(plain, config, dtype)
+            tensors = LowpTensors(plain, set(lowp_weight_keys(expected)), self.precision)
+            self.params = build_params(tensors, config, dtype)
             self._packed = lowp_entries(self.params, config, plain, backend)
+            plain = {k: tensors[k] for k in order if k not in self._packed}  # the float32 ones
         else:
             if any(isinstance(v, lowp.Int8Weight) for v in plain.values()):
                 raise ValueError("the weights hold int8 tensors: pass quantize='int8' (they are not dequantized "
@@ -639,8 +655,8 @@ class RoFormerModel(InferenceModeMixin):
             # float32 on roformer_np's micro-kernels: the linear weights are held packed, and only packed
             if packs_weights(dtype, backend):
                 self._packed = pack_params(self.params, config, plain)
-        for key in self._packed:
-            del plain[key]
+            for key in self._packed:
+                del plain[key]
         self.weights = ModelWeights(plain, self._packed, order)
 
     @property
@@ -930,7 +946,10 @@ def read_checkpoint(
     precision = settle_precision(dtype, quantize, stored, config, directory)
     if lowp.resolve_precision(**precision)[1] not in LOWP_PRECISIONS:
         return config, load_weights(directory, np.dtype(precision["dtype"]), check_finite), directory, precision
-    weights = load_weights(directory, None, check_finite, keep_bf16=True)
+    # as stored: each tensor's file pages are returned once checked, and again once converted
+    weights = load_weights(directory, None, check_finite=False, keep_bf16=True)
+    if check_finite:
+        require_finite(weights, str(directory), release=True)
     if stored == "int8":
         weights = pair_int8(weights, str(directory))
     return config, weights, directory, precision
@@ -990,8 +1009,9 @@ def save_checkpoint(directory: Path, config: RoFormerConfig, precision: str, sta
     if precision in LOWP_PRECISIONS:
         held = holds_float_checkpoint(directory)
         if held is not None:
-            raise ValueError(f"directory {directory} holds a float checkpoint ({held.name}): a {precision} model "
-                             "is saved into another directory (a float checkpoint is never overwritten)")
+            article = "an" if precision == "int8" else "a"
+            raise ValueError(f"directory {directory} holds a float checkpoint ({held.name}): {article} {precision} "
+                             "model is saved into another directory (a float checkpoint is never overwritten)")
     saved_config(config, precision).save_pretrained(directory)
     if precision in LOWP_PRECISIONS:
         save_lowp_weights(low_precision_state(), directory, precision)

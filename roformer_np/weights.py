@@ -681,11 +681,13 @@ LAYER_PREFIX = "encoder.layer."
 FINITE_CHUNK = 2**20  # elements per np.isfinite pass: a 1 MB scratch whatever the size of the tensor
 
 
-def require_finite(weights: Mapping[str, np.ndarray], source: str) -> None:
+def require_finite(weights: Mapping[str, np.ndarray], source: str, release: bool = False) -> None:
     """Raise :class:`CheckpointError` naming the first float tensor holding NaN or ±inf, and how many it holds.
 
     One such value makes every output NaN. Each float tensor is read once, in chunks (a memory-mapped file is
     paged in, which the first forward pass does anyway); integer and boolean tensors cannot hold them.
+    ``release``: return each checked chunk's file pages (:func:`release_pages`), for tensors that are converted
+    rather than used as stored, so the whole file is never resident at once.
     """
     for name, arr in weights.items():
         finite = np.isfinite
@@ -697,7 +699,10 @@ def require_finite(weights: Mapping[str, np.ndarray], source: str) -> None:
             continue
         flat = arr.reshape(-1)
         for start in range(0, flat.size, FINITE_CHUNK):
-            if not finite(flat[start : start + FINITE_CHUNK]).all():
+            ok = finite(flat[start : start + FINITE_CHUNK]).all()
+            if release:
+                release_pages(flat[start : start + FINITE_CHUNK])
+            if not ok:
                 bad = sum(int(np.count_nonzero(~finite(flat[i : i + FINITE_CHUNK])))
                           for i in range(start, flat.size, FINITE_CHUNK))
                 raise CheckpointError(

@@ -270,3 +270,33 @@ def test_bf16_nan_in_a_kept_weight_is_found(tmp_path) -> None:
         RoFormerModel.from_pretrained(saved)
     weights = load_weights(saved, keep_bf16=True, check_finite=False)
     assert isinstance(weights[WEIGHT], lowp.BF16Weight) and not weights[WEIGHT].bits.flags.owndata  # mapped
+
+
+@pytest.mark.parametrize("kw, bound", [({"dtype": "bfloat16"}, 0.6), ({"quantize": "int8"}, 0.35)])
+def test_loading_converts_tensor_by_tensor(tmp_path, monkeypatch, kw, bound) -> None:
+    """The allocations while loading a float32 checkpoint into a bf16 / int8 model stay near the low-precision
+    weights' size (each tensor converted a block at a time, each packed before the next): never a float32
+    copy of the weights, nor the whole model in two forms. (Blocks and finiteness chunks made small, as they
+    are against a real model's weights.)"""
+    import tracemalloc
+
+    from roformer_np import weights as weights_module
+
+    monkeypatch.setattr(lowp, "BLOCK_ELEMENTS", 1 << 14)
+    monkeypatch.setattr(weights_module, "FINITE_CHUNK", 1 << 14)
+
+    config = tiny_config(vocab_size=20_000, hidden_size=64, num_attention_heads=4, intermediate_size=256,
+                         num_hidden_layers=3)
+    weights = random_weights(config, 8, std=0.05)
+    float_bytes = sum(v.nbytes for v in weights.values())
+    RoFormerModel(config, weights).save_pretrained(tmp_path)
+    del weights
+    tracemalloc.start()
+    try:
+        model = RoFormerModel.from_pretrained(tmp_path, **kw)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    held = sum(v.nbytes for v in model.low_precision_state().values())
+    assert held < (0.52 if model.precision == "bfloat16" else 0.27) * float_bytes
+    assert peak < bound * float_bytes, f"peak {peak / float_bytes:.2f}x the float32 weights while loading"

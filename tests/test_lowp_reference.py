@@ -201,7 +201,9 @@ def test_convert_rounds_once_a_block_at_a_time() -> None:
     w = RNG.normal(size=(700, 1000)).astype(np.float16)  # a half-precision checkpoint, e.g. the demo models
     released = []
     b = lowp.convert(w, "bfloat16", released.append)
-    assert len(released) == -(-700 // (lowp.BLOCK_ELEMENTS // 1000)) and sum(r.shape[0] for r in released) == 700
+    blocks, whole = released[:-1], released[-1]  # each block once converted, then the whole tensor's pages
+    assert len(blocks) == -(-700 // (lowp.BLOCK_ELEMENTS // 1000)) > 1 and sum(r.shape[0] for r in blocks) == 700
+    assert whole.shape == w.shape and np.shares_memory(whole, w)
     np.testing.assert_array_equal(b.bits, lowp.to_bf16_bits(w.astype(np.float32)))
     assert lowp.convert(b, "bfloat16") is b  # a bf16 weight is not rounded again
     i = lowp.convert(b, "int8")  # bf16 -> int8 quantizes the exact bf16 values
