@@ -96,17 +96,17 @@ RNP_512 void rnp_bf16_tile_wide512(int mr, int kw, const float *a, long lda, con
 }
 
 /* One row (decoding) against NP whole packed panels over all kw words: 2 * NP independent vdpbf16ps chains
-   (one panel's two would wait on each other's latency), each panel one sequential stream, prefetched ahead.
+   (vdpbf16ps's latency is long: one panel's two chains would leave the unit idle), each panel one sequential stream, prefetched ahead.
    Per element the same words in the same order as dot512: the same bits. */
 RNP_BF16_DOT RNP_INLINE void row_dot512(const int NP, int kw, const uint32_t *a, const uint32_t *b, long pstride,
                                         float *y, int nc) {
-    __m512 c[8];
+    __m512 c[16];
     int q, t;
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (q = 0; q < 2 * NP; q++) c[q] = _mm512_setzero_ps();
     for (t = 0; t < kw; t++) {
         const __m512bh at = (__m512bh)_mm512_set1_epi32((int)a[t]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (q = 0; q < NP; q++) {
             const uint32_t *bq = b + q * pstride + (long)t * RNP_NR;
             _mm_prefetch((const char *)(bq + 64 * RNP_NR), _MM_HINT_T0);
@@ -114,7 +114,7 @@ RNP_BF16_DOT RNP_INLINE void row_dot512(const int NP, int kw, const uint32_t *a,
             c[2 * q + 1] = _mm512_dpbf16_ps(c[2 * q + 1], at, (__m512bh)_mm512_loadu_si512(bq + 16));
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (q = 0; q < NP; q++) {
         const int left = nc - q * RNP_NR;
         RNP_MASKS(left > 0 ? left : 0);
@@ -126,7 +126,11 @@ RNP_BF16_DOT RNP_INLINE void row_dot512(const int NP, int kw, const uint32_t *a,
 RNP_BF16_DOT void rnp_bf16_row_dot512(int kw, const uint32_t *a, const uint32_t *bp, long pstride, int np, float *y,
                                       int nc) {
     int p = 0;
-    for (; p + 4 <= np; p += 4) row_dot512(4, kw, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
+    for (; p + 8 <= np; p += 8) row_dot512(8, kw, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
+    if (np - p >= 4) {
+        row_dot512(4, kw, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
+        p += 4;
+    }
     if (np - p == 3) row_dot512(3, kw, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
     else if (np - p == 2) row_dot512(2, kw, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
     else if (np - p == 1) row_dot512(1, kw, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
