@@ -23,6 +23,7 @@ from roformer_np import (
     RoFormerForTokenClassification,
     RoFormerModel,
     lowp,
+    ops,
     pipeline,
     use_backend,
 )
@@ -331,3 +332,25 @@ def test_cli_refuses_bad_combinations(capsys) -> None:
     assert code == 2 and "quantize='int8' computes in float32" in err
     assert main(["info", "--quantize", "int8", "--backend", "numpy"]) == 0
     assert "int8 weights" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not native_available(), reason="the native extension is not built")
+@pytest.mark.parametrize("kw", MODES[1:])
+def test_blas_gemm_runs_the_reference_emulation(kw) -> None:
+    """ROFORMER_NP_GEMM=blas: bf16 / int8 weights stay plain and run roformer_np.lowp's GEMMs (never a plain
+    float GEMM), the other kernels native; the result is the NumPy backend's to float32 round-off."""
+    from roformer_np import threads
+
+    config = tiny_config(hidden_size=64, num_attention_heads=4, intermediate_size=128)
+    weights = random_weights(config, 9, std=0.05)
+    reference = RoFormerModel(config, dict(weights), backend="numpy", **kw)(input_ids=IDS).last_hidden_state
+    previous = threads.gemm_kernel()
+    threads.set_gemm_kernel("blas")
+    try:
+        model = RoFormerModel(config, dict(weights), backend="native", **kw)
+        assert isinstance(model.params.layers[0].w_in, (lowp.BF16Weight, lowp.Int8Weight))
+        assert model.kernels().linear is ops.linear
+        out = model(input_ids=IDS).last_hidden_state
+    finally:
+        threads.set_gemm_kernel(previous)
+    np.testing.assert_allclose(out, reference, rtol=1e-5, atol=1e-5)
