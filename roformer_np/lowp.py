@@ -45,10 +45,12 @@ _QNAN_BIT = np.uint32(0x0040)  # the top mantissa bit of a bf16: set, a NaN is q
 def resolve_precision(dtype: Any = np.float32, quantize: str | None = None) -> tuple[np.dtype, str]:
     """``(compute dtype, weight precision)`` of a ``dtype=`` / ``quantize=`` pair.
 
-    ``dtype``: a NumPy float32 / float64 dtype (or its name), or ``"bfloat16"`` / ``"bf16"`` (bf16 weights,
-    float32 compute); ``quantize``: None or ``"int8"`` (int8 weights, float32 compute, so ``dtype`` must be
-    float32). The precision is one of :data:`PRECISIONS`.
+    ``dtype``: a NumPy float32 / float64 dtype (or its name; None: float32), or ``"bfloat16"`` / ``"bf16"``
+    (bf16 weights, float32 compute); ``quantize``: None or ``"int8"`` (int8 weights, float32 compute, so
+    ``dtype`` must be float32). The precision is one of :data:`PRECISIONS`.
     """
+    if dtype is None:  # the default: float32
+        dtype = np.float32
     if quantize is not None and quantize not in QUANTIZE_CHOICES:
         raise ValueError(f"quantize must be None or one of {QUANTIZE_CHOICES}, got {quantize!r}")
     if isinstance(dtype, str) and dtype.lower() in DTYPE_NAMES:

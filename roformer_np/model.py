@@ -624,7 +624,7 @@ class RoFormerModel(InferenceModeMixin):
         backend: str | None = None,
         quantize: str | None = None,
     ) -> None:
-        if not isinstance(dtype, str) and np.dtype(dtype) not in SUPPORTED_DTYPES:
+        if dtype is not None and not isinstance(dtype, str) and np.dtype(dtype) not in SUPPORTED_DTYPES:
             raise ValueError(f"dtype must be float32 or float64 (or 'bfloat16' weights), got {np.dtype(dtype)}")
         # bf16 / int8 weights compute in float32: ``dtype`` is the compute dtype, ``precision`` the weights'
         dtype, self.precision = lowp.resolve_precision(dtype, quantize)
