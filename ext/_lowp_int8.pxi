@@ -4,7 +4,7 @@
 # dequantized in the tile write-out. vpdpbusd (AVX512_VNNI) or the widening vpmaddubsw kernel (AVX2).
 # Included by kernels.pyx after _lowp_bf16.pxi.
 
-from libc.stdint cimport int8_t, int32_t
+from libc.stdint cimport int8_t, int32_t, int64_t
 
 cdef extern from "csrc/rnp_lowp.h":
     void rnp_quantize_rows(int m, int k, const float *x, long ldx, int8_t *q, long ldq, float *scale) noexcept nogil
@@ -129,7 +129,33 @@ cdef class PackedInt8Weight:
         return a if dtype is None else a.astype(dtype, copy=False)
 
     def __getitem__(self, key):
+        # rows by integer index (the embedding gather): read from the panels and dequantized, the matrix is not
+        # unpacked
+        if (isinstance(key, (int, np.integer)) and not isinstance(key, bool)) or (
+                isinstance(key, (list, np.ndarray)) and np.asarray(key).dtype.kind in "iu"):
+            return self._rows(np.asarray(key, dtype=np.int64))
         return self.unpack()[key]
+
+    cdef object _rows(self, object ids):
+        """Rows ``ids`` (any shape of integers) -> float32 ``ids.shape + (k,)``: q * scale of each row."""
+        flat = ids.reshape(-1)
+        if flat.size and (flat.min() < -self.n or flat.max() >= self.n):
+            raise IndexError(f"row index out of range for a weight of {self.n} rows")
+        flat = np.where(flat < 0, flat + self.n, flat)
+        out = np.empty((flat.size, self.k), dtype=np.float32)
+        cdef const int64_t[::1] rid = np.ascontiguousarray(flat, dtype=np.int64)
+        cdef const int8_t[:, :, ::1] pan = self.panels.reshape(self.panels.shape[0], -1, RNP_NR * 4)
+        cdef const float[::1] sc = self.scale
+        cdef float[:, ::1] o = out
+        cdef Py_ssize_t r, kk, v, col
+        cdef int k = self.k
+        with nogil:
+            for r in range(rid.shape[0]):
+                v = rid[r]
+                col = (v % RNP_NR) * 4
+                for kk in range(k):  # word kk // 4 of the panel, byte kk % 4 of row v's word
+                    o[r, kk] = pan[v // RNP_NR, kk // 4, col + kk % 4] * sc[v]
+        return out.reshape(tuple(ids.shape) + (self.k,))
 
     def __reduce__(self):
         return (pack_int8, self.int8())

@@ -369,3 +369,19 @@ def test_bad_input_is_a_value_error_naming_the_argument(native) -> None:
         native._int8_acc_forced(np.ones((2, 9), np.int8), packed, kernel, dot)
     with pytest.raises(ValueError, match="colsum must be"):
         type(packed)(packed.panels, packed.colsum[:-1], packed.scale, 3, 8)
+
+
+def test_row_gathers_read_the_panels(native) -> None:
+    """Indexing rows (the embedding gather of int8 word embeddings) dequantizes just those rows from the
+    panels: the same float32 values as the whole unpacked matrix, for any shape of ids, negative ids included;
+    an id out of range is an IndexError."""
+    rng = np.random.default_rng(5)
+    q = rng.integers(-127, 128, (70, 13)).astype(np.int8)
+    scale = rng.random(70).astype(np.float32)
+    packed = native.pack_int8(q, scale)
+    full = q.astype(np.float32) * scale[:, None]
+    ids = np.array([[0, 5, 69], [33, -1, 31]])
+    assert np.array_equal(packed[ids], full[ids])
+    assert np.array_equal(packed[3], full[3]) and np.array_equal(packed[[1, 2]], full[[1, 2]])
+    with pytest.raises(IndexError):
+        packed[np.array([70])]
