@@ -4,7 +4,7 @@
 # hook that runs one named kernel. The dispatch of ordinary calls (ext/_lowp_gemm.pxi) reads ``panels``.
 # Included by kernels.pyx after _lowp_config.pxi.
 
-from libc.stdint cimport uint16_t
+from libc.stdint cimport uint16_t, uint32_t, int64_t
 
 cdef extern from "csrc/rnp_lowp.h":
     void rnp_f32_to_bf16(const float *x, long count, uint16_t *out) noexcept nogil
@@ -96,9 +96,20 @@ cdef class PackedBF16Weight:
         """Rows ``idx`` (integer array of any shape, negative from the end) straight from the panels."""
         if idx.size and (idx.min() < -self.n or idx.max() >= self.n):
             raise IndexError(f"index out of range for a weight of {self.n} rows")
-        j = np.where(idx < 0, idx + self.n, idx)
-        words = self.panels[j // RNP_NR, :, j % RNP_NR, :]  # idx.shape + [ceil(K / 2), 2]
-        return _bf16_widen(words.reshape(idx.shape + (2 * words.shape[-2],))[..., :self.k])
+        flat = np.where(idx < 0, idx + self.n, idx).reshape(-1)
+        out = np.empty((flat.size, self.k), dtype=np.uint32)  # float32 bits: the bf16 bits in the upper half
+        cdef const int64_t[::1] rid = np.ascontiguousarray(flat, dtype=np.int64)
+        cdef const uint16_t[:, :, ::1] pan = self.panels.reshape(self.panels.shape[0], -1, RNP_NR * 2)
+        cdef uint32_t[:, ::1] o = out
+        cdef Py_ssize_t r, kk, v, col
+        cdef int k = self.k
+        with nogil:
+            for r in range(rid.shape[0]):
+                v = rid[r]
+                col = (v % RNP_NR) * 2
+                for kk in range(k):  # word kk // 2 of the panel, half kk % 2 of row v's word
+                    o[r, kk] = (<uint32_t>pan[v // RNP_NR, kk // 2, col + kk % 2]) << 16
+        return out.view(np.float32).reshape(tuple(idx.shape) + (self.k,))
 
     def __array__(self, dtype=None, copy=None):
         a = self.unpack()

@@ -312,6 +312,32 @@ class Int8Weight(_LowpWeight):
         return Int8Weight, (self.q, self.scale)
 
 
+def pack_blockwise(w: Any, precision: str, pack: Callable[[Any], Any],
+                   release: Callable[[Array], Any] | None = None) -> Any:
+    """:func:`convert` then ``pack`` (``backend.pack_lowp``), a block of rows (whole 32-row panels) at a time,
+    into one packed weight: the matrix never exists in both layouts at once (the word embeddings, 31% of a
+    base model, would otherwise raise the peak memory of a load by their plain size)."""
+    n, k = w.shape
+    step = max(32, BLOCK_ELEMENTS // max(k, 1) // 32 * 32)
+    if n <= step:
+        return pack(convert(w, precision, release))
+    panels = colsum = scale = None
+    packed = None
+    for r in range(0, n, step):
+        block = w.rows(r, min(n, r + step)) if is_lowp(w) else w[r : r + step]
+        packed = pack(convert(block, precision, release))
+        if panels is None:
+            panels = np.empty((-(-n // 32),) + packed.panels.shape[1:], dtype=packed.panels.dtype)
+            if precision == "int8":
+                colsum, scale = np.empty(panels.shape[0] * 32, np.int32), np.empty(n, np.float32)
+        panels[r // 32 : r // 32 + packed.panels.shape[0]] = packed.panels
+        if precision == "int8":
+            colsum[r : r + packed.colsum.shape[0]] = packed.colsum
+            scale[r : r + packed.scale.shape[0]] = packed.scale
+    kind = type(packed)
+    return kind(panels, n, k) if precision == "bfloat16" else kind(panels, colsum, scale, n, k)
+
+
 def as_plain(weight: Any) -> BF16Weight | Int8Weight:
     """A plain container of a bf16 / int8 weight: itself, or the rows of a packed native one."""
     if isinstance(weight, (BF16Weight, Int8Weight)):

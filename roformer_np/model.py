@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -197,6 +197,7 @@ def build_params(weights: Mapping[str, Array], config: RoFormerConfig, dtype: np
     )
 
 
+WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 PackedEntry = tuple[Any, int, int]  # (PackedWeight, first row, end row) of one Hugging Face tensor
 
 
@@ -314,16 +315,21 @@ class LowpTensors(Mapping):
     twice. int8 containers are refused for bf16 (dequantizing and rounding again would lose both ways).
     """
 
-    def __init__(self, weights: Mapping[str, Any], lowp_keys: set[str], precision: str) -> None:
+    def __init__(self, weights: Mapping[str, Any], lowp_keys: set[str], precision: str,
+                 pack: Callable[[Any], Any] | None = None, pack_keys: Iterable[str] = ()) -> None:
         for key, value in weights.items():
             if isinstance(value, lowp.Int8Weight) and precision != "int8":
                 raise ValueError(f"tensor {key!r} holds int8 weights: pass quantize='int8' (they are not dequantized "
                                  f"into a {precision} model)")
         self._weights, self._lowp_keys, self.precision = weights, lowp_keys, precision
+        # ``pack_keys`` are converted straight into ``pack``'s layout, block by block (lowp.pack_blockwise)
+        self._pack, self._pack_keys = pack, set(pack_keys) if pack is not None else set()
         self.floats: dict[str, Array] = {}
 
     def __getitem__(self, key: str) -> Any:
         value = self._weights[key]
+        if key in self._pack_keys:
+            return lowp.pack_blockwise(value, self.precision, self._pack, release_pages)
         if key in self._lowp_keys:
             return lowp.convert(value, self.precision, release_pages)
         if key not in self.floats:
@@ -341,12 +347,13 @@ def lowp_entries(params: Params, config: RoFormerConfig, sources: dict[str, Any]
                  ) -> dict[str, PackedEntry]:
     """Where each low-precision tensor of a bf16 / int8 model lives (as :func:`pack_params`): the backbone
     linears packed for the low-precision micro-kernels when they run (:func:`runs_lowp_kernels`), else plain
-    containers; the word embeddings (gathered by row, and the tied LM decoder) and cross-attention (sliced by
-    rows) always plain. The model keeps no second copy of any of them."""
+    containers; the word embeddings likewise (packed while converted, see :class:`LowpTensors`: rows are
+    gathered from the panels, and the tied LM decoder streams them); cross-attention (sliced by rows) always
+    plain. The model keeps no second copy of any of them."""
     packed = runs_lowp_kernels(backend)
     entries = pack_params(params, config, sources if packed else None, pack_lowp if packed else _same)
     v = params.word_embeddings.shape[0]
-    entries["embeddings.word_embeddings.weight"] = (params.word_embeddings, 0, v)
+    entries[WORD_EMBEDDINGS] = (params.word_embeddings, 0, v)
     c = config.hidden_size
     for i, layer in enumerate(params.layers):
         cross = layer.crossattention
@@ -643,7 +650,10 @@ class RoFormerModel(InferenceModeMixin):
         self._packed: dict[str, PackedEntry] = {}
         if self.precision in LOWP_PRECISIONS:
             # every linear weight and the word embeddings in bf16 / int8, converted tensor by tensor
-            tensors = LowpTensors(plain, set(lowp_weight_keys(expected)), self.precision)
+            # the word embeddings (gathered by row from the panels, and the tied LM head's weight) are packed
+            # as they are converted, a block of rows at a time
+            tensors = LowpTensors(plain, set(lowp_weight_keys(expected)), self.precision,
+                                  pack_lowp if runs_lowp_kernels(backend) else None, (WORD_EMBEDDINGS,))
             self.params = build_params(tensors, config, dtype)
             self._packed = lowp_entries(self.params, config, plain, backend)
             plain = {k: tensors[k] for k in order if k not in self._packed}  # the float32 ones

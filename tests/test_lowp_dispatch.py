@@ -156,3 +156,38 @@ def test_show_config_names_the_low_precision_instructions(capsys) -> None:
     show_config()
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("bf16 / int8 weights"))
     assert "ROFORMER_NP_LOWP" in line
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+@pytest.mark.parametrize("n", [5, 32, 1000, 1031])
+def test_pack_blockwise_is_packing_the_whole(native, monkeypatch, precision, n) -> None:
+    """lowp.pack_blockwise (the word embeddings' load: converted and packed a block of 32-row panels at a time)
+    gives the very panels (and scales, column sums) of converting and packing the whole matrix at once."""
+    from roformer_np.backend import pack_lowp
+
+    monkeypatch.setattr(lowp, "BLOCK_ELEMENTS", 64 * 24)  # blocks of 64 rows of k = 24
+    w = np.random.default_rng(n).standard_normal((n, 24), dtype=np.float32)
+    whole = pack_lowp(lowp.convert(w, precision))
+    for source in (w, lowp.convert(w, precision)):  # a float matrix, or a saved low-precision one
+        blocks = lowp.pack_blockwise(source, precision, pack_lowp)
+        assert type(blocks) is type(whole) and blocks.shape == whole.shape
+        assert np.array_equal(blocks.panels, whole.panels)
+        if precision == "int8":
+            assert np.array_equal(blocks.colsum, whole.colsum) and np.array_equal(blocks.scale, whole.scale)
+
+
+def test_low_precision_models_hold_their_word_embeddings_packed(native) -> None:
+    """On the micro-kernels the word embeddings of a bf16 / int8 model are packed (the tied LM head streams the
+    panels; embedding rows are gathered from them) and give the reference's logits."""
+    from roformer_np import RoFormerForMaskedLM
+    from roformer_np.pipelines.factory import demo_model_dir
+
+    path = demo_model_dir("fill-mask")
+    ids = np.array([[101, 300, 103, 500, 102]])
+    for precision in ("bfloat16", "int8"):
+        kwargs = {"dtype": "bfloat16"} if precision == "bfloat16" else {"quantize": "int8"}
+        model = RoFormerForMaskedLM.from_pretrained(path, **kwargs)
+        table = model.roformer.params.word_embeddings
+        assert lowp.is_lowp(table) and not isinstance(table, (lowp.BF16Weight, lowp.Int8Weight)), type(table)
+        reference = RoFormerForMaskedLM.from_pretrained(path, backend="numpy", **kwargs)
+        np.testing.assert_allclose(model(input_ids=ids).logits, reference(input_ids=ids).logits, rtol=1e-4, atol=1e-4)
