@@ -166,7 +166,7 @@ def test_blas_is_single_threaded_inside_kernels_and_restored():
 @pytest.mark.skipif(not backend.native_available(), reason="the native extension is not built")
 @pytest.mark.parametrize(
     "env, expected",
-    [({}, "GOMP_SPINCOUNT=30000 (roformer_np's default"), ({"OMP_WAIT_POLICY": "passive"}, "OMP_WAIT_POLICY=passive")],
+    [({}, "GOMP_SPINCOUNT=3000 (roformer_np's default"), ({"OMP_WAIT_POLICY": "passive"}, "OMP_WAIT_POLICY=passive")],
 )
 def test_openmp_wait_policy_in_a_fresh_process(env, expected, tmp_path):
     """roformer_np sets a bounded spin only while loading the extension, and never over the user's choice."""
