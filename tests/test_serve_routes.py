@@ -475,3 +475,16 @@ def test_service_unavailable_while_stopping():
     assert asgi(app, "GET", "/health") == (503, {"error": "unhealthy", "error_type": "unhealthy"})
     assert asgi(app, "POST", "/predict", {"inputs": "好评"}) == (503, {"error": "the server is shutting down",
                                                                        "error_type": "unhealthy"})
+
+
+def test_low_precision_weights_are_served():
+    """``--quantize int8`` / ``--dtype bf16`` load the model so, /info names the weights' precision, and the
+    answers are the low-precision pipeline's."""
+    text = "这家店的面条非常好吃"
+    for flags, precision, options in ((("--quantize", "int8"), "int8", {"quantize": "int8"}),
+                                      (("--dtype", "bf16"), "bfloat16", {"dtype": "bfloat16"})):
+        expected = reference("text-classification", **options)
+        with ServerProcess("--task", "text-classification", *flags) as server, server.client() as client:
+            assert client.get("/info").json()["model_dtype"] == precision
+            answer = client.post("/predict", json={"inputs": text}).json()
+            assert matches(answer, as_json(expected(text, top_k=None)), "text-classification")

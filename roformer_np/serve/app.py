@@ -98,7 +98,9 @@ class Server:
 
         return {
             "model_id": self.model_name, "model_sha": None,
-            "model_dtype": str(np.dtype(getattr(self.pipe.model, "dtype", np.float32))),
+            # the weights' precision (bfloat16 / int8 weights compute in float32), as TEI names its dtype
+            "model_dtype": getattr(self.pipe.model, "precision", None)
+            or str(np.dtype(getattr(self.pipe.model, "dtype", np.float32))),
             "served_model_name": self.model_name, "model_type": model_type,
             "max_concurrent_requests": s.max_concurrent_requests, "max_input_length": self.max_input_length,
             "max_batch_tokens": s.max_batch_tokens, "max_batch_requests": s.max_batch_requests,
@@ -549,4 +551,5 @@ def load_pipeline(settings: ServeSettings) -> Any:
     defaults: dict = {}
     if task == "sentence-similarity" and settings.pooling is not None:
         defaults["pooling"] = settings.pooling
-    return pipeline(task, model=settings.model, backend=settings.backend, num_threads=settings.threads, **defaults)
+    return pipeline(task, model=settings.model, backend=settings.backend, num_threads=settings.threads,
+                    dtype=settings.dtype, quantize=settings.quantize, **defaults)

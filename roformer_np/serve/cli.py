@@ -56,6 +56,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: any free port, printed)")
     p.add_argument("--backend", choices=["auto", "numpy", "native"], help="kernels (default: auto)")
     p.add_argument("--threads", type=_positive_int, help="threads of the native kernels")
+    p.add_argument("--dtype", choices=["float32", "float64", "bfloat16", "bf16"],
+                   help="compute dtype, or bfloat16 (bf16) weights with float32 compute (default: float32, or the "
+                        "precision a low-precision checkpoint was saved in)")
+    p.add_argument("--quantize", choices=["int8"], help="int8 weights (float32 compute)")
     p.add_argument("--served-model-name", metavar="NAME", help="the model name /info and /v1/embeddings report")
     p.add_argument("--pooling", choices=["mean", "cls", "pooler"],
                    help="sentence vector of /embed and /similarity (default: mean; pooler for sentence-similarity)")
@@ -88,7 +92,8 @@ def settings_from(args: argparse.Namespace) -> ServeSettings:
     api_key = args.api_key if args.api_key is not None else os.environ.get(ENV_API_KEY) or None
     return ServeSettings(
         task=args.task, model=args.model, model_id=args.served_model_name, backend=args.backend,
-        threads=args.threads, pooling=args.pooling, max_concurrent_requests=args.max_concurrent_requests,
+        threads=args.threads, dtype=args.dtype, quantize=args.quantize, pooling=args.pooling,
+        max_concurrent_requests=args.max_concurrent_requests,
         max_batch_tokens=args.max_batch_tokens, max_batch_requests=args.max_batch_requests,
         max_client_batch_size=args.max_client_batch_size, max_input_length=args.max_input_length,
         payload_limit=args.payload_limit, auto_truncate=args.auto_truncate, length_grouping=args.length_grouping,

@@ -29,6 +29,8 @@ class ServeSettings:
     model_id: str | None = None  # the name /info and /v1/embeddings report (default: from ``model``)
     backend: str | None = None
     threads: int | None = None
+    dtype: str | None = None  # float32 / float64 / bfloat16 (bf16 weights); None: the checkpoint's own
+    quantize: str | None = None  # "int8": int8 weights
     pooling: str | None = None  # feature-extraction / sentence-similarity: cls, mean or pooler
     max_concurrent_requests: int = DEFAULTS["max_concurrent_requests"]
     max_batch_tokens: int = DEFAULTS["max_batch_tokens"]
