@@ -408,7 +408,10 @@ def load_weights(
         return _load_sharded(path, dtype, check_finite, keep_bf16)  # each shard is checked as it is read
     weights = _load_file(path, dtype, keep_bf16)
     if check_finite:
-        require_finite(weights, str(path))
+        # each checked chunk's file pages are returned: the model packs most tensors into another layout (and
+        # gathers only the rows it needs from the embeddings), so the whole file need never be resident at once
+        # -- a page read again faults back in from the page cache
+        require_finite(weights, str(path), release=True)
     return weights
 
 
