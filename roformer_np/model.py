@@ -391,9 +391,12 @@ def native_takes_lowp(linear: Any) -> bool:
         x = np.array([[1 + 2**-10, 0.0]], dtype=np.float32)
         plain = lowp.BF16Weight(np.array([[0x3F80, 0]], dtype=np.uint16))  # [[1, 0]]
         try:
-            _native_lowp[key] = all(float(np.asarray(linear(x, w))[0, 0]) == 1.0 for w in (plain, pack_lowp(plain)))
+            takes = all(float(np.asarray(linear(x, w))[0, 0]) == 1.0 for w in (plain, pack_lowp(plain)))
         except (TypeError, ValueError, RuntimeError):
-            _native_lowp[key] = False
+            takes = False
+        if not takes:  # not kept: a probe that failed under a passing condition must not disable the kernels
+            return False
+        _native_lowp[key] = True
     return _native_lowp[key]
 
 

@@ -180,14 +180,17 @@ def test_low_precision_models_hold_their_word_embeddings_packed(native) -> None:
     """On the micro-kernels the word embeddings of a bf16 / int8 model are packed (the tied LM head streams the
     panels; embedding rows are gathered from them) and give the reference's logits."""
     from roformer_np import RoFormerForMaskedLM
+    from roformer_np.model import runs_lowp_kernels
     from roformer_np.pipelines.factory import demo_model_dir
 
     path = demo_model_dir("fill-mask")
     ids = np.array([[101, 300, 103, 500, 102]])
     for precision in ("bfloat16", "int8"):
         kwargs = {"dtype": "bfloat16"} if precision == "bfloat16" else {"quantize": "int8"}
+        packed = runs_lowp_kernels()
         model = RoFormerForMaskedLM.from_pretrained(path, **kwargs)
         table = model.roformer.params.word_embeddings
-        assert lowp.is_lowp(table) and not isinstance(table, (lowp.BF16Weight, lowp.Int8Weight)), type(table)
+        plain = isinstance(table, (lowp.BF16Weight, lowp.Int8Weight))
+        assert lowp.is_lowp(table) and plain != packed, (type(table), packed)
         reference = RoFormerForMaskedLM.from_pretrained(path, backend="numpy", **kwargs)
         np.testing.assert_allclose(model(input_ids=ids).logits, reference(input_ids=ids).logits, rtol=1e-4, atol=1e-4)
