@@ -106,12 +106,12 @@ def _extensions() -> list:
     except ImportError as exc:
         _fail(f"Cython and NumPy are needed at build time ({exc}); pip's default build isolation installs them")
     # our GEMM micro-kernels and their driver: plain C, compiled into every extension module
-    c_sources = sorted(glob.glob(os.path.join("ext", "csrc", "*.c")))
+    c_sources = sorted(glob.glob(os.path.join("csrc", "*.c")))
     return [
         Extension(
             f"roformer_np._native.{os.path.splitext(os.path.basename(src))[0]}",
             [src, *c_sources],
-            include_dirs=[numpy.get_include(), "ext"],
+            include_dirs=[numpy.get_include(), "."],
             extra_compile_args=["-O3"] if os.name != "nt" else ["/O2"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         )

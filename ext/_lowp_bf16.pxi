@@ -1,4 +1,4 @@
-# bf16 weights (ext/csrc/rnp_gemm_bf16*.c, contract in ext/csrc/rnp_lowp.h): PackedBF16Weight holds a weight's
+# bf16 weights (csrc/rnp_gemm_bf16*.c, contract in csrc/rnp_lowp.h): PackedBF16Weight holds a weight's
 # bfloat16 bit patterns in the word-panel layout of the micro-kernels (two consecutive k of one output column
 # per 32-bit word, 32 columns per panel); pack_bf16 / f32_to_bf16 make them; _gemm_bf16_forced is the test
 # hook that runs one named kernel. The dispatch of ordinary calls (ext/_lowp_gemm.pxi) reads ``panels``.

@@ -1,4 +1,4 @@
-# int8 weights (ext/csrc/rnp_gemm_i8*.c, numerics in ext/csrc/rnp_lowp.h): symmetric per-output-channel
+# int8 weights (csrc/rnp_gemm_i8*.c, numerics in csrc/rnp_lowp.h): symmetric per-output-channel
 # weights q_w * scale packed once into 32-column panels of 4-k words (PackedInt8Weight, with the column sums
 # that vpdpbusd's unsigned operand needs), activations quantized per row on the fly, exact int32 sums,
 # dequantized in the tile write-out. vpdpbusd (AVX512_VNNI) or the widening vpmaddubsw kernel (AVX2).

@@ -1,4 +1,4 @@
-# roformer_np's own float32 GEMM (ext/csrc/rnp_gemm*.c): weights packed once into 32-column panels
+# roformer_np's own float32 GEMM (csrc/rnp_gemm*.c): weights packed once into 32-column panels
 # (PackedWeight), AVX-512F or AVX2+FMA micro-kernels chosen from CPUID at run time, tiles handed out to
 # threads by an atomic counter. The BLAS path (_blas_gemm.pxi) stays for float64, for CPUs with neither
 # instruction set, and whenever ROFORMER_NP_GEMM=blas.

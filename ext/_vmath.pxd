@@ -1,4 +1,4 @@
-# Cython declarations of the C helpers in ext/csrc/ (one header per job, all static: they compile into the
+# Cython declarations of the C helpers in csrc/ (one header per job, all static: they compile into the
 # module that cimports this file):
 #   rnp_common.h     the OpenMP shim, the target_clones dispatch macro, the per-thread workspace
 #   rnp_vmath.h      float32 exp/erf/tanh polynomials and the activations (bias + activation loops)

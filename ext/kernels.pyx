@@ -3,7 +3,7 @@
 
 Layout (scikit-learn style): a thin ``def`` wrapper validates and converts its arguments, allocates the
 outputs and calls a ``cdef ... nogil`` core. float32 GEMMs run on roformer_np's own micro-kernels
-(ext/csrc/rnp_gemm*.c: AVX-512F or AVX2+FMA, chosen from CPUID; weights packed once into panels, see
+(csrc/rnp_gemm*.c: AVX-512F or AVX2+FMA, chosen from CPUID; weights packed once into panels, see
 _packed_gemm.pxi) with bias + activation in the tile write-out and residual + norm in a row pass right after;
 float64, other CPUs and ``ROFORMER_NP_GEMM=blas`` go through ``scipy.linalg.cython_blas`` (s/dgemm)
 with the same fused epilogues, so every activation tensor is written once and re-read hot.

@@ -92,7 +92,7 @@ def _bounded_spin() -> Iterator[None]:
     """Load OpenMP with GOMP_SPINCOUNT=3000 unless the user chose a policy (environment restored after).
 
     Between parallel regions a worker spins briefly, then sleeps. The GEMMs run on roformer_np's own task
-    pool (ext/csrc/rnp_pool.c), OpenMP only the attention and row passes between them: an OpenMP worker still
+    pool (csrc/rnp_pool.c), OpenMP only the attention and row passes between them: an OpenMP worker still
     spinning when the next GEMM starts takes a core from the pool's threads. Measured here (2 cores, base
     model, (1, 128)): a 0.8 ms spin (30000) made the int8 forward 27.5 ms against 22 ms with 0.08 ms (3000),
     bf16 48 against 41 ms, float32 the same; a passive policy (0) paid a futex wake-up per region in

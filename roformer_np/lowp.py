@@ -1,6 +1,6 @@
 """bf16 and int8 weights: the numbers of roformer_np's low-precision GEMMs, written out in NumPy.
 
-The compiled kernels (``ext/csrc/rnp_lowp.h`` is their contract) compute exactly what this module computes;
+The compiled kernels (``csrc/rnp_lowp.h`` is their contract) compute exactly what this module computes;
 the NumPy backend runs these functions, and the kernel tests compare against them.
 
 bfloat16 ("bf16") is the upper half of a float32: 1 sign bit, the same 8 exponent bits, 7 mantissa bits. A

@@ -32,6 +32,7 @@ def _copy_sources(dst: Path) -> None:
     shutil.copy2(REPO / "setup.py", dst / "setup.py")
     # copy2 keeps mtimes: an up-to-date .c is not re-translated
     shutil.copytree(REPO / "ext", dst / "ext", ignore=shutil.ignore_patterns("*.so", "*.o"))
+    shutil.copytree(REPO / "csrc", dst / "csrc")
     shutil.copytree(
         REPO / "roformer_np",
         dst / "roformer_np",

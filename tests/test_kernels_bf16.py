@@ -1,4 +1,4 @@
-"""The bf16-weight GEMM (ext/csrc/rnp_gemm_bf16*.c, ext/_lowp_bf16.pxi): rounding, packing, every kernel path.
+"""The bf16-weight GEMM (csrc/rnp_gemm_bf16*.c, ext/_lowp_bf16.pxi): rounding, packing, every kernel path.
 
 The definition the kernels are held to (rnp_lowp.h), written out here in NumPy: x and w are rounded to bf16 by
 round-to-nearest-even on the float32 bits (``rne_bits``), the bf16 values widen exactly to float32, and the

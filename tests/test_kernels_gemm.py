@@ -1,4 +1,4 @@
-"""roformer_np's own float32 GEMM (ext/csrc/rnp_gemm*.c): each micro-kernel against ``ops.linear`` (the
+"""roformer_np's own float32 GEMM (csrc/rnp_gemm*.c): each micro-kernel against ``ops.linear`` (the
 oracle) and against the BLAS path, packed weights, the kernel switch and thread-count invariance.
 
 Tolerance: float32 with a K-term FMA chain per element: ``|y - exact| <= 1e-5 (|x| @ |w|.T + |b|)`` elementwise,

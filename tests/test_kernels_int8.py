@@ -1,4 +1,4 @@
-"""The int8-weight GEMM (ext/csrc/rnp_gemm_i8*.c, numerics in ext/csrc/rnp_lowp.h) against its definition.
+"""The int8-weight GEMM (csrc/rnp_gemm_i8*.c, numerics in csrc/rnp_lowp.h) against its definition.
 
 The reference is written here as the definition itself: rows quantized in float32 NumPy
 (``amax = max |x|``, ``inv = 127 / amax`` (0 for a zero row), ``q = clip(rint(x * inv), -127, 127)``,

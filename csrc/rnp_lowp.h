@@ -1,5 +1,5 @@
-/* roformer_np's low-precision GEMMs: bf16 weights (ext/csrc/rnp_gemm_bf16.c) and int8 weights
-   (ext/csrc/rnp_gemm_i8.c), both y[m, n] = act(x[m, k] @ w[n, k].T + bias) with float32 x and y.
+/* roformer_np's low-precision GEMMs: bf16 weights (csrc/rnp_gemm_bf16.c) and int8 weights
+   (csrc/rnp_gemm_i8.c), both y[m, n] = act(x[m, k] @ w[n, k].T + bias) with float32 x and y.
 
 Both layouts are the float32 panel layout of rnp_gemm.h applied to 32-bit WORDS: a word holds the 2 (bf16)
 or 4 (int8) consecutive k of one output column that one vdpbf16ps / vpdpbusd lane consumes. With
