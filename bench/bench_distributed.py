@@ -16,8 +16,10 @@ last one. The single-process rows are the same pipeline in this process with 1 a
 actor, from /proc, with 1 and then 2 actors alive at once (plain Ray actors holding the same
 PipelinePredictor, so that all of them are alive when measured; Ray Data retires idle map_batches actors):
 RSS and PSS, the private (anonymous) memory before the model is loaded, after it and after a batch, and the
-checkpoint file's mapping: resident, proportional (PSS: a page shared by n processes counts 1/n) and shared
-with another process. Bounded by ``--time-limit`` seconds in all.
+checkpoint file's mapping and the panel files' (the packed weights, when shared through the panel cache):
+resident, proportional (PSS: a page shared by n processes counts 1/n) and shared with another process; once
+with each actor holding its packed weights privately, once with them mapped from one panel cache; and one
+process's time per batch with private and with mapped panels. Bounded by ``--time-limit`` seconds in all.
 """
 
 from __future__ import annotations
@@ -109,18 +111,21 @@ class MemoryProbe:
     def memory(self) -> dict:
         from roformer_np.distributed.procinfo import mapped_files, process_memory
 
-        files = mapped_files()
+        files, panels = mapped_files(), mapped_files(suffix=".npy")
         now = process_memory()
         return {"pid": os.getpid(), "rss": now["rss"], "pss": now["pss"], "anon_before": self.before["rss_anon"],
                 "anon_loaded": self.loaded["rss_anon"], "anon_now": now["rss_anon"],
-                **{f"file_{k}": sum(f[k] for f in files.values()) for k in ("rss", "pss", "shared")}}
+                **{f"file_{k}": sum(f[k] for f in files.values()) for k in ("rss", "pss", "shared")},
+                **{f"panels_{k}": sum(f[k] for f in panels.values()) for k in ("rss", "pss", "shared")}}
 
 
-def probe_memory(ray, model: Path, texts: list[str], actors: int, batch_size: int) -> list[dict]:
-    """Memory of ``actors`` live actors that each loaded the model and ran one batch (all alive when measured)."""
+def probe_memory(ray, model: Path, texts: list[str], actors: int, batch_size: int, cache: Path | None
+                 ) -> list[dict]:
+    """Memory of ``actors`` live actors that each loaded the model and ran one batch (all alive when measured),
+    sharing the packed weights through the panel cache ``cache`` (None: each holds them privately)."""
     probe = ray.remote(num_cpus=1)(MemoryProbe)
-    handles = [probe.remote(task="text-classification", model=str(model), batch_size=batch_size)
-               for _ in range(actors)]
+    handles = [probe.remote(task="text-classification", model=str(model), batch_size=batch_size,
+                            panel_cache=None if cache is None else str(cache)) for _ in range(actors)]
     batch = {"text": np.array(texts[:64], dtype=object)}
     ray.get([h.run.remote(batch) for h in handles], timeout=300)
     reports = ray.get([h.memory.remote() for h in handles], timeout=60)
@@ -139,6 +144,25 @@ def single_process(model: Path, texts: list[str], batch_size: int, threads: int)
     return len(texts) / (time.perf_counter() - start)
 
 
+def mapped_cost(model: Path, texts: list[str], batch_size: int, cache: Path, repeats: int = 9) -> tuple:
+    """Median seconds of one batch through a pipeline holding private panels and one mapping them from the
+    panel cache (interleaved, 2 threads), and whether the two gave the same scores."""
+    from roformer_np import panel_cache, pipeline
+
+    private = pipeline("text-classification", model=str(model), batch_size=batch_size)
+    with panel_cache.sharing(cache):
+        mapped = pipeline("text-classification", model=str(model), batch_size=batch_size)
+    batch = texts[: 4 * batch_size]
+    same = [r["score"] for r in private(batch)] == [r["score"] for r in mapped(batch)]
+    times: dict[str, list[float]] = {"private": [], "mapped": []}
+    for i in range(repeats):
+        for name, pipe in (("private", private), ("mapped", mapped))[:: 1 if i % 2 else -1]:
+            start = time.perf_counter()
+            pipe(batch)
+            times[name].append(time.perf_counter() - start)
+    return float(np.median(times["private"])), float(np.median(times["mapped"])), same
+
+
 def check_loopback(label: str) -> str:
     from roformer_np.distributed.procinfo import descendants, non_loopback, sockets
 
@@ -151,7 +175,8 @@ def check_loopback(label: str) -> str:
     return f"{label}: {len(listening)} listening sockets, all on 127.0.0.1 ({names}); {len(found)} sockets in all"
 
 
-def run_ray(model: Path, texts: list[str], actors: list[int], batch_rows: int, batch_size: int) -> tuple[list, list]:
+def run_ray(model: Path, texts: list[str], actors: list[int], batch_rows: int, batch_size: int, cache: Path
+            ) -> tuple[list, list]:
     from roformer_np.distributed import init_loopback_ray
 
     init_loopback_ray(num_cpus=2)
@@ -166,7 +191,7 @@ def run_ray(model: Path, texts: list[str], actors: list[int], batch_rows: int, b
         cls = timed_predictor_class()
         for n in actors:
             scored = ds.map_batches(cls, fn_constructor_kwargs={"task": "text-classification", "model": str(model),
-                                                                "batch_size": batch_size},
+                                                                "batch_size": batch_size, "panel_cache": str(cache)},
                                     compute=ray.data.ActorPoolStrategy(size=n), batch_size=batch_rows,
                                     batch_format="pandas", num_cpus=1)
             start = time.time()
@@ -186,14 +211,16 @@ def run_ray(model: Path, texts: list[str], actors: list[int], batch_rows: int, b
             steady = (len(df) - first_rows) / max(df["t_done"].max() - firsts.min(), 1e-9)
             threads = sorted(set(df["threads"]))
             rates.append((f"Ray Data, {n} actor(s) ({threads} kernel threads each)", len(texts) / total, steady))
-        for n in actors:
-            memory += [(n, report) for report in probe_memory(ray, model, texts, n, batch_size)]
+        for label, where in (("private panels", None), ("panel cache", cache)):
+            for n in actors:
+                memory += [(label, n, r) for r in probe_memory(ray, model, texts, n, batch_size, where)]
     finally:
         ray.shutdown()
     return rates, memory, notes
 
 
-def run_dask(model: Path, texts: list[str], workers: list[int], batch_rows: int, batch_size: int) -> tuple[list, list]:
+def run_dask(model: Path, texts: list[str], workers: list[int], batch_rows: int, batch_size: int, cache: Path
+             ) -> tuple[list, list]:
     import dask.dataframe as dd
     import pandas as pd
     from distributed import Client
@@ -204,7 +231,8 @@ def run_dask(model: Path, texts: list[str], workers: list[int], batch_rows: int,
     frame = pd.DataFrame({"id": range(len(texts)), "text": texts})
     for n in workers:
         with loopback_dask_cluster(n_workers=n, threads_per_worker=1) as cluster, Client(cluster) as client:
-            plugin = PipelineWorkerPlugin("text-classification", str(model), batch_size=batch_size)
+            plugin = PipelineWorkerPlugin("text-classification", str(model), batch_size=batch_size,
+                                          panel_cache=str(cache))
             client.register_plugin(plugin)  # the model loads here, once per worker
             ddf = dd.from_pandas(frame, npartitions=max(1, len(texts) // batch_rows)).persist()
             client.wait_for_workers(n)
@@ -247,10 +275,12 @@ def main() -> None:
               f"{info['resolved_backend']}, GEMM {os.environ.get('ROFORMER_NP_GEMM', 'auto')}; {os.cpu_count()} cores")
         rates = [(f"single process, {t} thread(s)", single_process(model, texts, args.batch_size, t), None)
                  for t in (1, 2)]
-        more, memory, notes = run_ray(model, texts, [1, 2], args.batch_rows, args.batch_size)
+        cache = Path(tmp) / "panels"  # the packed weights' shared files (not ~/.cache)
+        cost = mapped_cost(model, texts, args.batch_size, Path(tmp) / "panels-cost")
+        more, memory, notes = run_ray(model, texts, [1, 2], args.batch_rows, args.batch_size, cache)
         rates += more
         if args.dask:
-            more, dask_notes = run_dask(model, texts, [1, 2], args.batch_rows, args.batch_size)
+            more, dask_notes = run_dask(model, texts, [1, 2], args.batch_rows, args.batch_size, cache)
             rates += more
             notes += dask_notes
     print()
@@ -260,14 +290,17 @@ def main() -> None:
         print(f"| {label} | {total:.1f} | {'' if steady is None else f'{steady:.1f}'} |")
     print()
     print(f"weights: {weight_bytes / MB:.1f} MB (model.safetensors)")
-    print("| live actors | pid | RSS | PSS | private before load | after load | after a batch | checkpoint mapped | "
-          "its PSS | shared with another process |")
+    print("| packed weights | live actors | pid | RSS | PSS | private before load | after load | after a batch | "
+          "checkpoint mapped / PSS / shared | panels mapped / PSS / shared |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for n, m in memory:
-        print(f"| {n} | {m['pid']} | {m['rss'] / MB:.1f} | {m['pss'] / MB:.1f} | {m['anon_before'] / MB:.1f} | "
-              f"{m['anon_loaded'] / MB:.1f} | {m['anon_now'] / MB:.1f} | {m['file_rss'] / MB:.1f} | "
-              f"{m['file_pss'] / MB:.1f} | {m['file_shared'] / MB:.1f} |")
+    for label, n, m in memory:
+        print(f"| {label} | {n} | {m['pid']} | {m['rss'] / MB:.1f} | {m['pss'] / MB:.1f} | "
+              f"{m['anon_before'] / MB:.1f} | {m['anon_loaded'] / MB:.1f} | {m['anon_now'] / MB:.1f} | "
+              f"{m['file_rss'] / MB:.1f} / {m['file_pss'] / MB:.1f} / {m['file_shared'] / MB:.1f} | "
+              f"{m['panels_rss'] / MB:.1f} / {m['panels_pss'] / MB:.1f} / {m['panels_shared'] / MB:.1f} |")
     print("(MB = 10^6 bytes; private = RssAnon: memory no other process can share)")
+    print(f"one process, {4 * args.batch_size} rows: private panels {cost[0] * 1e3:.1f} ms, mapped from the panel "
+          f"cache {cost[1] * 1e3:.1f} ms ({cost[1] / cost[0]:.2f}x), same scores: {cost[2]}")
     print()
     for note in notes:
         print(note)

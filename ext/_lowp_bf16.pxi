@@ -46,6 +46,11 @@ cdef class PackedBF16Weight:
                              f"{_bf16_panels_shape(n, k)}, got {panels.dtype} {panels.shape}")
         self.panels, self.n, self.k = panels, n, k
 
+    def _rebind_panels(self, panels):
+        """Hold ``panels`` instead of the current ones: the same bytes elsewhere, e.g. a read-only memory map
+        that other processes share (:mod:`roformer_np.panel_cache` compares every byte before calling this)."""
+        self.panels = _same_layout(self.panels, panels)
+
     @property
     def precision(self):
         return "bfloat16"

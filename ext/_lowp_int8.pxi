@@ -77,6 +77,11 @@ cdef class PackedInt8Weight:
             raise ValueError(f"k = {k} is above the int8 GEMM's limit {RNP_I8_MAX_K}")
         self.panels, self.colsum, self.scale, self.n, self.k = panels, colsum, scale, n, k
 
+    def _rebind_panels(self, panels):
+        """Hold ``panels`` instead of the current ones: the same bytes elsewhere, e.g. a read-only memory map
+        that other processes share (:mod:`roformer_np.panel_cache` compares every byte before calling this)."""
+        self.panels = _same_layout(self.panels, panels)
+
     @property
     def precision(self):
         return "int8"

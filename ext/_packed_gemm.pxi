@@ -101,6 +101,11 @@ cdef class PackedWeight:
     def __len__(self):
         return self.n
 
+    def _rebind_panels(self, panels):
+        """Hold ``panels`` instead of the current ones: the same bytes elsewhere, e.g. a read-only memory map
+        that other processes share (:mod:`roformer_np.panel_cache` compares every byte before calling this)."""
+        self.panels = _same_layout(self.panels, panels)
+
     def unpack(self):
         """The ``[N, K]`` float32 array (a new one on every call)."""
         out = np.empty((self.n, self.k), dtype=np.float32)

@@ -81,3 +81,11 @@ def _dtype_of(*arrays):
     dt = np.result_type(*[a.dtype if isinstance(a, PackedWeight) or hasattr(a, "precision") else np.asarray(a).dtype
                           for a in arrays if a is not None])
     return dt if dt in _FLOATS else None
+
+
+cdef object _same_layout(object held, object panels):
+    """``panels`` if it can stand for ``held`` (same dtype, shape, C order): the check of ``_rebind_panels``."""
+    panels = np.asarray(panels)
+    if panels.dtype != held.dtype or panels.shape != held.shape or not panels.flags.c_contiguous:
+        raise ValueError(f"panels must be C-contiguous {held.dtype} {held.shape}, got {panels.dtype} {panels.shape}")
+    return panels

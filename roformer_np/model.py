@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import lowp, ops
+from . import lowp, ops, panel_cache
 from .activations import get_activation
 from .backend import get_kernels, pack_lowp, pack_weight, packs_lowp, packs_weights
 from .cache import KVCache
@@ -671,6 +671,9 @@ class RoFormerModel(InferenceModeMixin):
             for key in self._packed:
                 del plain[key]
         self.weights = ModelWeights(plain, self._packed, order)
+        shared_dir = panel_cache.active_directory()
+        if shared_dir is not None and self._packed:  # one copy of the packed weights per machine, not per process
+            panel_cache.share_packed((held for held, _, _ in self._packed.values()), shared_dir)
 
     @property
     def has_pooler(self) -> bool:

@@ -21,6 +21,15 @@ def pytest_configure(config) -> None:
 
     if native_available():
         os.environ.setdefault(ENV_STRICT, "1")
+    # the distributed predictors share packed weights through ~/.cache/roformer_np/panels by default: the
+    # tests (and the Ray / Dask workers they start, which inherit this) write a temporary one instead
+    if "ROFORMER_NP_PANEL_CACHE" not in os.environ:
+        import atexit
+        import shutil
+        import tempfile
+
+        os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="roformer-np-test-cache-")
+        atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 
 def golden_manifest() -> dict:

@@ -494,3 +494,45 @@ def test_actors_share_the_mapped_float32_checkpoint(ray_cluster, tmp_path: Path)
         assert m["rss"] >= 0.5 * size, (m, size)
         assert m["shared"] >= 0.9 * m["rss"], m  # ... and those pages are the other actor's pages too
         assert m["pss"] <= 0.6 * m["rss"], m
+
+
+@ray_only
+def test_actors_share_the_packed_weights_through_the_panel_cache(ray_cluster, tmp_path: Path) -> None:
+    from roformer_np.backend import packs_weights
+
+    ray = ray_cluster
+    cache = tmp_path / "panels"
+    model = demo_model_dir("text-classification")
+
+    class Probe:  # as above, with the packed weights mapped from ``cache``
+        def __init__(self, model: str, cache: str) -> None:
+            self.predictor = PipelinePredictor("text-classification", model=model, panel_cache=cache)
+
+        def run(self, texts: list[str]) -> list[float]:
+            return list(self.predictor({"text": np.array(texts, dtype=object)})["score"])
+
+        def mapping(self) -> dict:
+            from roformer_np.distributed.procinfo import mapped_files
+
+            return mapped_files(suffix=".npy")
+
+    actors = [ray.remote(num_cpus=1)(Probe).remote(str(model), str(cache)) for _ in range(2)]
+    try:
+        scores = ray.get([a.run.remote(TEXTS[:4]) for a in actors], timeout=120)
+        maps = ray.get([a.mapping.remote() for a in actors], timeout=60)  # both actors alive
+    finally:
+        for a in actors:
+            ray.kill(a)
+    # bit-identical to a process that holds its panels privately
+    assert scores[0] == scores[1] == [r["score"] for r in reference("text-classification", model=model)(TEXTS[:4])]
+    files = {str(p): p.stat().st_size for p in cache.glob("*.npy")}
+    if not packs_weights(np.float32):  # the NumPy reference path: nothing packed, nothing to share
+        assert files == {} and maps == [{}, {}]
+        return
+    assert files, "the actors wrote no panel files"
+    for m in maps:
+        assert set(m) == set(files), (sorted(m), sorted(files))  # every packed weight mapped from the cache
+        rss = sum(v["rss"] for v in m.values())
+        assert rss >= 0.9 * sum(files.values()), (rss, files)  # ... and read (the forward touched every page)
+        assert sum(v["shared"] for v in m.values()) >= 0.9 * rss  # ... and those pages are the other actor's
+        assert sum(v["pss"] for v in m.values()) <= 0.6 * rss

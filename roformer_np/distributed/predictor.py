@@ -19,8 +19,9 @@ class PipelinePredictor:
         ds.map_batches(PipelinePredictor, fn_constructor_kwargs={"task": "text-classification"},
                        concurrency=2, batch_size=64, batch_format="pandas")
 
-    Ray builds one instance per actor, so the model is loaded once per actor (memory-mapped from its
-    safetensors file; see the README for what the actors of one node share). A batch is a pandas
+    Ray builds one instance per actor, so the model is loaded once per actor: memory-mapped from its
+    safetensors file, its packed weights mapped from the panel cache (see ``panel_cache``), so the actors of one
+    node share both. A batch is a pandas
     DataFrame, a dict of NumPy arrays (Ray's ``"numpy"`` format) or a pyarrow Table; the result is the same
     type with the input columns unchanged and the result columns added, rows in the same order. Results are
     exactly those of the single-process pipeline on the same texts.
@@ -36,6 +37,10 @@ class PipelinePredictor:
             pipeline result exactly as the pipeline returns it (any task, any options).
         batch_size: model rows per forward pass inside a batch (the pipeline's ``batch_size``; results do not
             depend on it).
+        panel_cache: where the processes of one machine share the packed weights of the compiled kernels
+            (:mod:`roformer_np.panel_cache`: each weight written once as a file, mapped read-only by every actor,
+            results unchanged): ``"auto"`` (``$ROFORMER_NP_PANEL_CACHE``, else ``~/.cache/roformer_np/panels``),
+            a directory, or None for private copies.
         pipeline_options: everything else :func:`roformer_np.pipeline` takes: the task's options (``top_k``,
             ``aggregation_strategy``, ``pooling`` …) and ``backend``, ``num_threads``, ``dtype``, ….
 
@@ -64,8 +69,10 @@ class PipelinePredictor:
         text_pair_column: str | None = None,
         output_column: str | None = None,
         batch_size: int = 8,
+        panel_cache: str | os.PathLike | None = "auto",
         **pipeline_options: Any,
     ) -> None:
+        from .. import panel_cache as panels
         from ..pipelines import pipeline
 
         self.task = resolve_task(task)
@@ -74,7 +81,9 @@ class PipelinePredictor:
         options = dict(pipeline_options)
         if self.task == "feature-extraction" and output_column is None:
             options["return_tensors"] = True  # embedding columns hold arrays, not nested lists
-        self.pipeline = pipeline(self.task, model=model, batch_size=batch_size, **options)
+        self.panel_cache = panels.default_directory() if panel_cache == "auto" else panel_cache
+        with panels.sharing(self.panel_cache):  # the packed weights: one copy per machine, not per actor
+            self.pipeline = pipeline(self.task, model=model, batch_size=batch_size, **options)
         self.pid = os.getpid()
         self._lock = threading.Lock()
 
