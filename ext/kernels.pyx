@@ -113,12 +113,10 @@ def linear(x, weight, bias=None):
     cdef int kind = _lowp_kind(weight)
     if kind != W_F32 and not _lowp_runs_here(dt):
         return _ops().linear(x, weight, bias)  # bf16 / int8 off our micro-kernels: the emulating reference
-    # A single row with a plain weight (the tied LM decoder while decoding): the AVX-512 kernel reads the rows
-    # in place (rnp_rowplain_avx512), with the bits of any other row count, so a request's logits do not
-    # depend on what it is batched with. The AVX2 kernel would first re-pack the whole matrix slice by slice:
-    # there BLAS's GEMV reads the rows in place (its last bits may differ from a batched product's).
-    cdef bint own = kind != W_F32 or (_own_gemm(dt, _kdim(weight)) and (
-        isinstance(weight, PackedWeight) or _gemm_kernel == RNP_GEMM_AVX512 or np.prod(np.shape(x)[:-1]) > 1))
+    # A single row with a plain weight (the tied LM decoder while decoding, a classifier head) stays on our
+    # kernels too: both read the rows in place (rnp_rowplain_avx512 / _avx2) with the bits of any other row
+    # count, so a request's results do not depend on what it is batched with (BLAS's GEMV would differ).
+    cdef bint own = kind != W_F32 or _own_gemm(dt, _kdim(weight))
     xa = _c(x, dt)
     w = weight if kind != W_F32 else _wt(weight, dt, own)
     bb = None if bias is None else _c(bias, dt)

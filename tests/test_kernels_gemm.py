@@ -196,6 +196,27 @@ def test_concurrent_calls_from_python_threads(native) -> None:
         assert all(np.array_equal(r, expected[i]) for r in results[i])
 
 
+@pytest.mark.parametrize("kernel", micro_kernels())
+@HYP
+@given(problems())
+def test_public_linear_gives_a_row_alone_its_bits_in_a_block(native, kernel, problem) -> None:
+    """What the server's batching relies on: ``linear`` itself (not only the driver) sends a row alone to a
+    micro-kernel path with the bits of a block of rows, for plain and packed weights, on each micro-kernel."""
+    from roformer_np import threads
+
+    x, w, b = problem
+    previous = threads.gemm_kernel()
+    try:
+        threads.set_gemm_kernel(kernel)
+        for weight, layout in ((w, "plain"), (native.pack_weight(w), "packed")):
+            block = native.linear(x, weight, b)
+            for i in (0, len(x) - 1):
+                alone = native.linear(x[i : i + 1], weight, b)
+                assert np.array_equal(alone, block[i : i + 1]), f"{kernel} {layout}: row {i} alone differs"
+    finally:
+        threads.set_gemm_kernel(previous)
+
+
 def test_kernel_switch(native) -> None:
     from roformer_np import threads
 
