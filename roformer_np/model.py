@@ -333,7 +333,15 @@ class LowpTensors(Mapping):
         if key in self._lowp_keys:
             return lowp.convert(value, self.precision, release_pages)
         if key not in self.floats:
-            self.floats[key] = value.unpack() if isinstance(value, lowp.BF16Weight) else np.asarray(value, np.float32)
+            if isinstance(value, lowp.BF16Weight):
+                self.floats[key] = value.unpack()
+            else:
+                # a private copy (they are small: norms, biases, token types, the table), and the file pages
+                # returned: a view would keep faulting in the page-cache folios it shares with the big tensors
+                # around it (converted and released), tens of MB of a file the model no longer reads
+                self.floats[key] = np.array(value, np.float32)
+                if isinstance(value, np.ndarray):
+                    release_pages(value)
         return self.floats[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -491,6 +499,7 @@ def self_attention_block(
             v = kernels.apply_rotary(v, sin, cos)
         k, v = cache.update(layer, k, v)  # [B, H, S, D]
         context, probs = kernels.attention(q, k, v, mask, head_mask, output_attentions)
+    del q, k, v  # the [B, T, 3C] projection (the cache keeps its own rows): not alive beside the output's buffers
     out = kernels.output_layer_norm(context, p.w_out, p.b_out, h, p.ln_weight, p.ln_bias, config.layer_norm_eps)
     return out, probs
 
