@@ -79,7 +79,7 @@ def test_the_subpackage_imports_only_the_standard_library_numpy_and_the_declared
     declared = re.search(r'^serve = \[(.*)\]$', (REPO / "pyproject.toml").read_text(encoding="utf-8"), re.M)
     assert declared, "pyproject.toml has no serve extra"
     extra = {re.match(r'"([A-Za-z0-9_.-]+)', item.strip())[1].lower() for item in declared[1].split(",")}
-    assert extra == {"uvicorn", "starlette"}
+    assert extra == {"uvicorn", "starlette", "httptools", "uvloop"}
     stdlib = set(sys.stdlib_module_names) if hasattr(sys, "stdlib_module_names") else None
     found = set()
     for path in SERVE.glob("*.py"):
@@ -96,3 +96,18 @@ def test_the_subpackage_imports_only_the_standard_library_numpy_and_the_declared
         top = {a.name.split(".")[0] for n in tree.body if isinstance(n, ast.Import) for a in n.names}
         top |= {n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom) and n.level == 0}
         assert not top & extra, (name, top)
+
+
+def test_server_kernel_threads_leave_the_event_loop_a_core(monkeypatch):
+    import argparse
+
+    from roformer_np.serve import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    for cpus, expected in ((1, 1), (2, 1), (8, 7)):
+        monkeypatch.setattr(cli.os, "sched_getaffinity", lambda pid, n=cpus: set(range(n)), raising=False)
+        assert cli.default_threads() == expected
+        assert cli.settings_from(parser.parse_args(["--task", "text-classification"])).threads == expected
+    explicit = cli.settings_from(parser.parse_args(["--task", "text-classification", "--threads", "2"]))
+    assert explicit.threads == 2  # an explicit --threads is kept as given

@@ -55,7 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: any free port, printed)")
     p.add_argument("--backend", choices=["auto", "numpy", "native"], help="kernels (default: auto)")
-    p.add_argument("--threads", type=_positive_int, help="threads of the native kernels")
+    p.add_argument("--threads", type=_positive_int,
+                   help="threads of the native kernels (default: one fewer than the usable CPUs, at least 1: the "
+                        "HTTP event loop keeps a core)")
     p.add_argument("--dtype", choices=["float32", "float64", "bfloat16", "bf16"],
                    help="compute dtype, or bfloat16 (bf16) weights with float32 compute (default: float32, or the "
                         "precision a low-precision checkpoint was saved in)")
@@ -88,11 +90,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--access-log", action="store_true", help="log every request")
 
 
+def default_threads() -> int:
+    """Kernel threads of a server: the usable CPUs but one (the event loop's), at least one."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus - 1)
+
+
 def settings_from(args: argparse.Namespace) -> ServeSettings:
     api_key = args.api_key if args.api_key is not None else os.environ.get(ENV_API_KEY) or None
     return ServeSettings(
         task=args.task, model=args.model, model_id=args.served_model_name, backend=args.backend,
-        threads=args.threads, dtype=args.dtype, quantize=args.quantize, pooling=args.pooling,
+        threads=args.threads if args.threads is not None else default_threads(), dtype=args.dtype,
+        quantize=args.quantize, pooling=args.pooling,
         max_concurrent_requests=args.max_concurrent_requests,
         max_batch_tokens=args.max_batch_tokens, max_batch_requests=args.max_batch_requests,
         max_client_batch_size=args.max_client_batch_size, max_input_length=args.max_input_length,
