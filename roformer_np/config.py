@@ -111,7 +111,7 @@ def _label_map(value: Any, name: str, key: type, item: type) -> dict:
         raise ValueError(f"config {name} should be a dictionary, got {type(value).__name__}")
     try:
         return {key(k): item(v) for k, v in value.items()}
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int() of 2e308 (JSON's inf)
         raise ValueError(f"config {name} holds an entry that is not {key.__name__} -> {item.__name__}: {exc}") from None
 
 

@@ -201,6 +201,16 @@ def test_negative_num_labels_in_config_json_is_refused(tmp_path) -> None:
         RoFormerForSequenceClassification.from_pretrained(tmp_path)
 
 
+@pytest.mark.parametrize("label2id", [{"neg": 2e308, "pos": 1}, {"neg": math.inf}, {"neg": -math.inf},
+                                      {"neg": math.nan}])
+def test_a_label_id_beyond_any_integer_is_a_value_error(tmp_path, label2id) -> None:
+    """Found by the config fuzzer: JSON's 2e+308 reads as inf, and int(inf) raised OverflowError."""
+    id2label = {"0": "neg", "1": "pos"}  # label2id is read only beside id2label, as in transformers
+    (tmp_path / "config.json").write_text(json.dumps({**TINY, "id2label": id2label, "label2id": label2id}))
+    with pytest.raises(ValueError, match="config label2id holds an entry that is not str -> int"):
+        RoFormerConfig.from_pretrained(tmp_path)
+
+
 def test_an_empty_id2label_is_refused() -> None:
     with pytest.raises(ValueError, match="num_labels"):
         RoFormerConfig(**{**TINY, "id2label": {}})
