@@ -103,6 +103,7 @@ def _json_mutator(data, rng, atheris, targets):
 
 def run(area: str, seconds: int, rss_mb: int, address_space_gb: float, artifacts: Path) -> dict:
     """Fuzz one area in a child process; returns its statistics (runs, coverage, peak RSS, outcome)."""
+    earlier = {p.name for p in artifacts.glob(f"{area}-*")}
     work = Path(tempfile.mkdtemp(prefix=f"roformer-fuzz-{area}-"))
     args = [f"-max_total_time={seconds}", f"-rss_limit_mb={rss_mb}", "-timeout=20", "-max_len=65536",
             f"-artifact_prefix={artifacts}/{area}-", "-print_final_stats=1", str(work), str(HERE / "corpus" / area)]
@@ -118,7 +119,8 @@ def run(area: str, seconds: int, rss_mb: int, address_space_gb: float, artifacts
     elapsed = time.monotonic() - started
     log = proc.stderr
     stats = {k: int(v) for k, v in re.findall(r"stat::(\w+):\s+(\d+)", log)}
-    crashes = sorted(p.name for p in artifacts.glob(f"{area}-*"))
+    # only what this run wrote: a finding left in the directory by an earlier run is not this run's
+    crashes = sorted(p.name for p in artifacts.glob(f"{area}-*") if p.name not in earlier)
     return {"area": area, "exit": proc.returncode, "seconds": round(elapsed, 1),
             "runs": stats.get("number_of_executed_units", 0), "peak_rss_mb": stats.get("peak_rss_mb", 0),
             "coverage": _last(r"cov: (\d+)", log), "corpus": len(list(work.iterdir())), "artifacts": crashes,
