@@ -1,12 +1,27 @@
-"""Shared by the Ray and Dask tests: a per-test time limit (SIGALRM) and the review texts they run on."""
+"""Shared by the server, Ray and Dask tests: a per-test time limit (SIGALRM), the review texts they run on, and
+the import of an optional extra (a skip, or with ROFORMER_NP_REQUIRE_EXTRAS=1, as in CI's extras leg, a failure)."""
 
 from __future__ import annotations
 
+import importlib
+import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 
+import pytest
 from conftest import REPO
+
+REQUIRED = os.environ.get("ROFORMER_NP_REQUIRE_EXTRAS") == "1"
+
+
+def extra_module(name: str, extra: str) -> ModuleType:
+    """``name`` imported; missing, the calling test module is skipped (``pip install ".[extra]"`` brings it),
+    unless CI requires the extras, where a missing one must fail rather than pass unseen."""
+    if REQUIRED:
+        return importlib.import_module(name)
+    return pytest.importorskip(name, reason=f'needs {name}: pip install ".[{extra}]"')
 
 
 @contextmanager

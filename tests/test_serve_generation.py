@@ -15,11 +15,12 @@ import warnings
 
 import numpy as np
 import pytest
+from bounded import extra_module
 from conftest import random_weights, tiny_config
 
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("uvicorn")
-pytest.importorskip("starlette")
+httpx = extra_module("httpx", "serve")  # the tests' HTTP client (CI installs it beside the extra)
+extra_module("uvicorn", "serve")
+extra_module("starlette", "serve")
 
 from test_serve_batching import reference, reviews  # noqa: E402
 from test_serve_process import ServerProcess  # noqa: E402

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bounded import extra_module
 
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("uvicorn")
-pytest.importorskip("starlette")
+httpx = extra_module("httpx", "serve")  # the tests' HTTP client (CI installs it beside the extra)
+extra_module("uvicorn", "serve")
+extra_module("starlette", "serve")
 
 from test_serve_batching import BACKEND, as_json, reference, reviews  # noqa: E402
 

@@ -18,12 +18,13 @@ import warnings
 
 import numpy as np
 import pytest
+from bounded import extra_module
 from conftest import random_weights, tiny_config
 from fake_models import VOCAB, make_model_dir, write_vocab
 
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("uvicorn")
-pytest.importorskip("starlette")
+httpx = extra_module("httpx", "serve")  # the tests' HTTP client (CI installs it beside the extra)
+extra_module("uvicorn", "serve")
+extra_module("starlette", "serve")
 
 from test_serve_batching import BACKEND, as_json, matches, reference, reviews  # noqa: E402
 from test_serve_process import ServerProcess  # noqa: E402
