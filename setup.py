@@ -68,6 +68,21 @@ def _fail(reason: str) -> None:
     raise SystemExit(1)
 
 
+def _probe(compiler) -> None:
+    """One line of C through the compiler before Cython's translation (most of a minute): a missing or broken
+    compiler then fails at once, not after the wait."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "roformer_np_probe.c")
+        with open(src, "w", encoding="ascii") as f:
+            f.write("int roformer_np_probe(void) { return 0; }\n")
+        try:
+            compiler.compile([src], output_dir=tmp)
+        except Exception as exc:  # noqa: BLE001 - CompileError, or the OS's when the program is missing
+            _fail(f"the C compiler does not work ({_short(exc)}); is a C compiler installed?")
+
+
 class KernelBuildExt(build_ext):
     """Translate the .pyx files here (not when setup.py merely writes metadata or an sdist), then compile
     with OpenMP, else without it."""
@@ -83,6 +98,7 @@ class KernelBuildExt(build_ext):
     def build_extensions(self) -> None:
         from Cython.Build import cythonize
 
+        _probe(self.compiler)
         try:
             translated = cythonize(self.extensions, compiler_directives=CYTHON_DIRECTIVES, quiet=True)
         except Exception as exc:  # noqa: BLE001

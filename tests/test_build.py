@@ -4,8 +4,8 @@ kernel sources, and serial kernels from a compiler without OpenMP.
 Each case builds a copy of the sources in a temporary directory (``setup.py build_ext``), so nothing
 here touches the package under test. pyproject.toml is not copied: these cases are about setup.py, and its
 metadata needs a newer setuptools than the test environment may have (pip's isolated build gets one; .ci/run
-checks the failure message through pip). The no-OpenMP case really compiles the kernels (about 15 s) and
-checks the result runs and agrees with the reference.
+checks the failure message through pip). The no-OpenMP case really compiles the kernels (at -O0: about 15 s)
+and checks the result runs and agrees with the reference.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ def _copy_sources(dst: Path) -> None:
     )
 
 
-def _build(tmp_path: Path, drop_pyx: bool = False, **env: str) -> subprocess.CompletedProcess:
-    _copy_sources(tmp_path)
+def _build(tmp_path: Path, drop_pyx: bool = False, copy: bool = True, **env: str) -> subprocess.CompletedProcess:
+    if copy:
+        _copy_sources(tmp_path)
     if drop_pyx:  # what the old, incomplete sdist held
         for pyx in (tmp_path / "ext").glob("*.pyx"):
             pyx.unlink()
@@ -74,10 +75,39 @@ def _assert_fails_with_instructions(proc: subprocess.CompletedProcess, reason: s
     assert "ROFORMER_NP_PUREPYTHON=1 pip install" in proc.stderr and "C compiler" in proc.stderr, proc.stderr
 
 
+def _cc_wrapper(tmp_path: Path, refuse: str) -> Path:
+    """A compiler that fails when an argument matches the shell pattern ``refuse`` and otherwise runs the real
+    one at -O0: these cases are about setup.py's paths, not the optimiser (-O3 would take most of a minute)."""
+    wrapper = tmp_path / "cc-wrapper"
+    real_cc = shutil.which("gcc") or shutil.which("cc")
+    wrapper.write_text(
+        textwrap.dedent(f"""\
+        #!/bin/sh
+        for a in "$@"; do case "$a" in {refuse}) echo "cc: refusing $a" >&2; exit 1;; esac; done
+        for a in "$@"; do shift; case "$a" in -O2|-O3) set -- "$@" -O0;; *) set -- "$@" "$a";; esac; done
+        exec {real_cc} "$@"
+        """)
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 def test_no_compiler_fails_with_instructions(tmp_path):
     pytest.importorskip("Cython", reason="Cython is needed to reach the compile step (pip install '.[test]')")
-    proc = _build(tmp_path, CC="/bin/false", LDSHARED="/bin/false")
-    _assert_fails_with_instructions(proc, "the compiler failed on roformer_np._native.kernels")
+    _copy_sources(tmp_path)
+    (tmp_path / "ext" / "kernels.c").unlink(missing_ok=True)
+    proc = _build(tmp_path, copy=False, CC="/bin/false", LDSHARED="/bin/false")
+    _assert_fails_with_instructions(proc, "the C compiler does not work")
+    assert not _built(tmp_path)
+    assert not (tmp_path / "ext" / "kernels.c").exists()  # it failed at once, before Cython's translation
+
+
+def test_a_compiler_that_fails_on_the_kernels_fails_with_instructions(tmp_path):
+    pytest.importorskip("Cython", reason="Cython is needed to reach the compile step (pip install '.[test]')")
+    cc = _cc_wrapper(tmp_path, refuse="*kernels.c")
+    proc = _build(tmp_path, CC=str(cc), LDSHARED=f"{cc} -shared")
+    _assert_fails_with_instructions(proc, "the compiler failed on roformer_np._native.kernels with OpenMP")
+    assert "and without it" in proc.stderr
     assert not _built(tmp_path)
 
 
@@ -97,16 +127,7 @@ def test_missing_kernel_sources_with_pure_python_requested(tmp_path):
 def test_compiler_without_openmp_builds_serial_kernels(tmp_path):
     pytest.importorskip("Cython", reason="Cython is needed to build the kernels (pip install '.[test]')")
     pytest.importorskip("scipy.linalg.cython_blas")
-    wrapper = tmp_path / "cc-no-openmp"
-    real_cc = shutil.which("gcc") or shutil.which("cc")
-    wrapper.write_text(
-        textwrap.dedent(f"""\
-        #!/bin/sh
-        for a in "$@"; do [ "$a" = "-fopenmp" ] && {{ echo "cc: -fopenmp unsupported" >&2; exit 1; }}; done
-        exec {real_cc} "$@"
-        """)
-    )
-    wrapper.chmod(0o755)
+    wrapper = _cc_wrapper(tmp_path, refuse="-fopenmp")
     proc = _build(tmp_path, CC=str(wrapper), LDSHARED=f"{wrapper} -shared")
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count(WARNING) == 1 and "without OpenMP" in proc.stderr
