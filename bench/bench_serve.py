@@ -12,7 +12,9 @@ process on 127.0.0.1 (a free port; loopback only), the demo sentiment model by d
 * ``N clients``: N client processes, each with its own keep-alive connection, sending ``--requests``
   requests each (processes, not threads: a thread waiting for the client's GIL would count as latency);
 * ``N clients, unbatched``: the same against a server started with ``--max-batch-requests 1``;
-* ``N clients, padded``: a server with ``--length-grouping padded`` (lengths mixed in a pass).
+* ``N clients, padded``: a server with ``--length-grouping padded`` (lengths mixed in a pass);
+* ``N clients, W workers``: a server with ``--workers W`` (W processes on the port, each its own model and
+  batcher; default W = the CPUs, 0 leaves the row out).
 
 Requests/s is the requests over the wall time of the row; latency is each request's, at the client. Every
 answer must be 200 with the same labels as the one-by-one answers for the same text (scores within 1e-5):
@@ -156,6 +158,8 @@ def main() -> int:
     parser.add_argument("--model", help="checkpoint directory (default: the demo model)")
     parser.add_argument("--time-limit", type=float, default=300.0, help="seconds in all (default 300)")
     parser.add_argument("--no-padded", action="store_true", help="leave out the padded-grouping row")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="server processes of the last row (default: the CPUs; 0 or 1: no such row)")
     parser.add_argument("--server-args", default="", help="more options for every server, e.g. \"--threads 1\"")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args()
@@ -164,7 +168,12 @@ def main() -> int:
     texts = reviews()
     total = args.clients * args.requests
     started = time.monotonic()
-    rows_planned = 3 if args.no_padded else 4
+    variants = [("unbatched (--max-batch-requests 1)", ["--max-batch-requests", "1"])]
+    if not args.no_padded:
+        variants.append(("padded (--length-grouping padded)", ["--length-grouping", "padded"]))
+    if args.workers > 1:
+        variants.append((f"{args.workers} workers (--workers {args.workers})", ["--workers", str(args.workers)]))
+    rows_planned = 2 + len(variants)
     base = (["--model", args.model] if args.model else []) + args.server_args.split()
     rows: list[tuple[str, dict]] = []
 
@@ -178,8 +187,7 @@ def main() -> int:
         rows.append((f"{args.clients} clients", run(server.port, args.clients, args.requests, texts, deadline(1))))
     finally:
         server.stop()
-    for label, extra in [("unbatched (--max-batch-requests 1)", ["--max-batch-requests", "1"]),
-                         ("padded (--length-grouping padded)", ["--length-grouping", "padded"])][:rows_planned - 2]:
+    for label, extra in variants:
         server = Server(args.task, base + extra)
         try:
             rows.append((f"{args.clients} clients, {label}", run(server.port, args.clients, args.requests, texts,

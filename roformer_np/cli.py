@@ -389,11 +389,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .serve.cli import MissingExtra, run
+    from .serve.cli import MissingExtra, StartupError, run
 
     try:
         return run(args)
-    except MissingExtra as exc:
+    except (MissingExtra, StartupError) as exc:
         raise CliError(str(exc)) from None
 
 

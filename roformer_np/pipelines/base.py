@@ -9,6 +9,7 @@ small methods: ``_check_input``, ``_preprocess``, ``_forward`` and ``_postproces
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import itertools
 from collections.abc import Iterable, Iterator
@@ -101,6 +102,16 @@ def _thread_limit(num_threads: int | None) -> contextlib.AbstractContextManager:
     return thread_limit(num_threads)
 
 
+
+@functools.cache
+def _option_names(parse_options: Any) -> tuple[frozenset, bool]:
+    """The keyword options a ``_parse_options`` function takes, and whether it takes any (``**options``: it
+    checks them itself). Cached per function: ``inspect.signature`` costs more than a server's whole request
+    handling."""
+    params = inspect.signature(parse_options).parameters
+    names = frozenset(name for name, p in params.items() if name != "self")
+    return names, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
 class Pipeline:
     """Base class of the task pipelines: call with one input, a list, or any iterable.
 
@@ -140,9 +151,8 @@ class Pipeline:
     # -- options ---------------------------------------------------------------------------------
     def _options(self, given: dict[str, Any]) -> dict[str, Any]:
         """Check the options by the keyword signature of ``_parse_options`` (a typo raises, never vanishes)."""
-        params = inspect.signature(self._parse_options).parameters
-        open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())  # checks them itself
-        unknown = sorted(set(given) - set(params))
+        params, open_ended = _option_names(type(self)._parse_options)
+        unknown = sorted(set(given) - params)
         if unknown and not open_ended:
             raise TypeError(f"{self.task} pipeline: unknown option(s) {unknown}; known: {sorted(params)}")
         return self._parse_options(**given)

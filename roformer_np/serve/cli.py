@@ -7,12 +7,13 @@ are missing.
 The server binds 127.0.0.1 unless ``--host`` says otherwise. It prints one line when it listens
 (``roformer-np serve: ... on http://HOST:PORT``; ``--port 0`` takes a free port and prints it). On SIGTERM
 or Ctrl-C it stops listening, answers every request already received (queued ones too), then exits with
-status 0.
+status 0. ``--workers N`` runs N such server processes on the one socket (:mod:`.workers`).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import ipaddress
 import os
 import signal
@@ -55,9 +56,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: any free port, printed)")
     p.add_argument("--backend", choices=["auto", "numpy", "native"], help="kernels (default: auto)")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="server processes on the one port, each with its own model and batcher, sharing the packed "
+                        "weights (default 1; one process answers about one core's worth of requests)")
     p.add_argument("--threads", type=_positive_int,
-                   help="threads of the native kernels (default: one fewer than the usable CPUs, at least 1: the "
-                        "HTTP event loop keeps a core)")
+                   help="threads of the native kernels per worker (default: the usable CPUs divided among the "
+                        "workers, less one for each worker's HTTP event loop; at least 1)")
     p.add_argument("--dtype", choices=["float32", "float64", "bfloat16", "bf16"],
                    help="compute dtype, or bfloat16 (bf16) weights with float32 compute (default: float32, or the "
                         "precision a low-precision checkpoint was saved in)")
@@ -90,17 +94,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--access-log", action="store_true", help="log every request")
 
 
-def default_threads() -> int:
-    """Kernel threads of a server: the usable CPUs but one (the event loop's), at least one."""
+def default_threads(workers: int = 1) -> int:
+    """Kernel threads of each of ``workers`` server processes: its share of the usable CPUs but one (its event
+    loop's), at least one."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cpus - 1)
+    return max(1, cpus // workers - 1)
 
 
 def settings_from(args: argparse.Namespace) -> ServeSettings:
     api_key = args.api_key if args.api_key is not None else os.environ.get(ENV_API_KEY) or None
     return ServeSettings(
         task=args.task, model=args.model, model_id=args.served_model_name, backend=args.backend,
-        threads=args.threads if args.threads is not None else default_threads(), dtype=args.dtype,
+        threads=args.threads if args.threads is not None else default_threads(args.workers), dtype=args.dtype,
         quantize=args.quantize, pooling=args.pooling,
         max_concurrent_requests=args.max_concurrent_requests,
         max_batch_tokens=args.max_batch_tokens, max_batch_requests=args.max_batch_requests,
@@ -111,6 +116,10 @@ def settings_from(args: argparse.Namespace) -> ServeSettings:
 
 class MissingExtra(RuntimeError):
     pass
+
+
+class StartupError(RuntimeError):
+    """The server could not start (a worker process failed to)."""
 
 
 def _imports() -> Any:
@@ -146,17 +155,54 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def answered_requests(server_state: Any) -> int:
+    """Requests a server answered, its own probes (/health, /metrics, /info) left out."""
+    return int(server_state.metrics.request_success.total(exclude={"route": ("/health", "/metrics", "/info")}))
+
+
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     uvicorn, create_app = _imports()
+    workers = int(getattr(args, "workers", 1))
+    if workers > 1:  # the workers share the packed weights through the panel cache (written by this first load)
+        from .. import panel_cache
+
+        os.environ.setdefault(panel_cache.ENV, str(panel_cache.default_directory()))
     app = create_app(settings)  # loads the model: a bad --model fails before anything listens
     server_state = app.state.server
+    info = dict(server_state.info)
+    if workers > 1:  # each worker loads its own; this copy is not needed any more
+        del app, server_state
+        gc.collect()
     sock = bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     if not _is_loopback(host) and settings.api_key is None:
         print(f"roformer-np serve: warning: listening on {host}, which other machines may reach, without "
               "--api-key", file=sys.stderr)
+    how_many = f", {workers} workers" if workers > 1 else ""
+    announce = (f"roformer-np serve: {info['task']} model {info['model_id']} ({info['backend']} backend{how_many}) "
+                f"on http://{shown}:{port}")
+    if workers > 1:
+        from .workers import supervise
+
+        try:
+            answered, stopped_on = supervise(sock, settings, args, announce)
+        except RuntimeError as exc:
+            raise StartupError(str(exc)) from None
+        finally:
+            sock.close()
+    else:
+        answered, stopped_on = _serve(uvicorn, app, sock, args, announce)
+    how = f" on {signal.Signals(stopped_on).name}" if stopped_on else ""
+    print(f"roformer-np serve: stopped{how} after answering {answered} request{'' if answered == 1 else 's'}",
+          flush=True)
+    return 0
+
+
+def _serve(uvicorn: Any, app: Any, sock: socket.socket, args: argparse.Namespace,
+           announce: str) -> tuple[int, int | None]:
+    """One process: uvicorn on ``sock`` until SIGTERM / SIGINT; (requests answered, the signal)."""
     config = uvicorn.Config(app, lifespan="on", log_level=args.log_level, access_log=args.access_log,
                             timeout_graceful_shutdown=args.graceful_timeout, server_header=False)
     server = uvicorn.Server(config)
@@ -164,17 +210,11 @@ def run(args: argparse.Namespace) -> int:
     # uvicorn handles SIGTERM/SIGINT while it runs, then re-raises the signal to the handler it found: this
     # one, so that a graceful stop ends with status 0 instead of the default action (death by the signal)
     previous = {sig: signal.signal(sig, lambda s, f: stopped_by.append(s)) for sig in (signal.SIGTERM, signal.SIGINT)}
-    info = server_state.info
-    print(f"roformer-np serve: {info['task']} model {info['model_id']} ({info['backend']} backend) on "
-          f"http://{shown}:{port}", flush=True)
+    print(announce, flush=True)
     try:
         server.run(sockets=[sock])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
-    answered = int(server_state.metrics.request_success.total(exclude={"route": ("/health", "/metrics", "/info")}))
-    how = f" on {signal.Signals(stopped_by[0]).name}" if stopped_by else ""
-    print(f"roformer-np serve: stopped{how} after answering {answered} request{'' if answered == 1 else 's'}",
-          flush=True)
-    return 0
+    return answered_requests(app.state.server), (stopped_by[0] if stopped_by else None)
