@@ -127,6 +127,26 @@ class ServerProcess:
         self.log.close()
 
 
+def post_in_threads(server: ServerProcess, body: dict, results: list, finished: list | None = None) -> list:
+    """One started client thread per slot of ``results``, each POSTing ``body`` to /predict on its own
+    connection: ``results[i]`` gets (status, JSON) or ("error", repr) for a lost request (failed by the caller),
+    ``finished[i]`` the time it ended. The threads are returned for joining."""
+    def send(i: int) -> None:
+        with server.client() as client:
+            try:
+                answer = client.post("/predict", json=body)
+                results[i] = (answer.status_code, answer.json())
+            except Exception as exc:  # a lost request: recorded, then failed by the caller
+                results[i] = ("error", repr(exc))
+            if finished is not None:
+                finished[i] = time.monotonic()
+
+    threads = [threading.Thread(target=send, args=(i,), daemon=True) for i in range(len(results))]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
 def connect_refused(port: int) -> bool:
     """Whether a new TCP connection to 127.0.0.1:``port`` is refused (nobody listening)."""
     try:
@@ -186,18 +206,7 @@ def test_sigterm_stops_listening_and_answers_every_request_in_flight():
     results: list = [None] * 24
     finished: list = [0.0] * 24
     with ServerProcess("--task", "text-classification", "--max-batch-requests", "1") as server:
-        def send(i: int) -> None:
-            with server.client() as client:
-                try:
-                    answer = client.post("/predict", json={"inputs": [[t] for t in long_texts], "truncate": True})
-                    results[i] = (answer.status_code, answer.json())
-                except Exception as exc:  # a lost request: recorded, then failed below
-                    results[i] = ("error", repr(exc))
-                finished[i] = time.monotonic()
-
-        threads = [threading.Thread(target=send, args=(i,), daemon=True) for i in range(len(results))]
-        for thread in threads:
-            thread.start()
+        threads = post_in_threads(server, {"inputs": [[t] for t in long_texts], "truncate": True}, results, finished)
         # wait until the server has received every request (most are still queued): "in flight" is what it has
         # received; a connection still in the kernel's backlog when the listening socket closes is reset, as
         # with any server (and on a busy machine the last clients may connect late)

@@ -19,7 +19,7 @@ extra_module("uvicorn", "serve")
 extra_module("starlette", "serve")
 
 from test_serve_batching import as_json, reference, reviews  # noqa: E402
-from test_serve_process import ServerProcess  # noqa: E402
+from test_serve_process import ServerProcess, post_in_threads  # noqa: E402
 
 WORKER_MODULE = "roformer_np.serve.workers"
 
@@ -105,17 +105,7 @@ def test_sigterm_answers_every_request_the_workers_have_received():
     expected = as_json(reference("text-classification")(long_texts, top_k=None, truncation=True, max_length=512))
     results: list = [None] * 12
     with ServerProcess("--task", "text-classification", "--workers", "2", "--max-batch-requests", "1") as server:
-        def send(i: int) -> None:
-            with server.client() as client:
-                try:
-                    answer = client.post("/predict", json={"inputs": [[t] for t in long_texts], "truncate": True})
-                    results[i] = (answer.status_code, answer.json())
-                except Exception as exc:  # a lost request: recorded, then failed below
-                    results[i] = ("error", repr(exc))
-
-        threads = [threading.Thread(target=send, args=(i,), daemon=True) for i in range(len(results))]
-        for thread in threads:
-            thread.start()
+        threads = post_in_threads(server, {"inputs": [[t] for t in long_texts], "truncate": True}, results)
         # every client connected and accepted by a worker (a connection still in the kernel's accept queue when
         # the socket closes is reset, as with any server), then a moment for the workers to read the requests:
         # each takes far longer to compute than that
