@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rnp_amx.h"
 #include "rnp_bf16.h"
 #include "rnp_gemm.h"
 #include "rnp_lowp.h"
@@ -113,7 +114,7 @@ void rnp_bf16_unpack(const uint16_t *packed, int n, int k, uint16_t *w, int nthr
 
 typedef struct {
     rnp_tiling tiles;
-    int kernel, dot, m, n, k, kw, mr, code, epilogue;
+    int kernel, dot, amx, m, n, k, kw, mr, code, epilogue;
     const float *x;    /* the caller's rows [m, ldx] */
     long ldx;
     void *a;           /* x rounded: bf16 words [m, kw] (dot) or float32 values [m, 2 kw] (widening) */
@@ -136,6 +137,7 @@ static void round_task(void *ctx, int t) {
             uint16_t *row = (uint16_t *)((uint32_t *)g->a + (long)i * g->lda);
             bf16_bits(x, g->k, row);
             if (g->k % 2) row[g->k] = 0; /* the odd k's last word: zero upper half */
+            if (g->amx) memset((uint32_t *)g->a + (long)i * g->lda + g->kw, 0, 4 * (size_t)(g->lda - g->kw));
         } else {
             float *row = (float *)g->a + (long)i * g->lda;
             bf16_values(x, g->k, row);
@@ -160,6 +162,19 @@ static void run_task(const bf16_job *g, int task, uint32_t *buf) {
     int i0, i1, p0, p1, p, i;
     long t0;
     rnp_tiling_task(&g->tiles, task, &i0, &i1, &p0, &p1);
+    if (g->amx) { /* AMX: a block of up to 32 rows x one panel over the whole of k per call */
+        for (p = p0; p < p1; p++) {
+            int j0 = p * RNP_NR, nc = g->n - j0 < RNP_NR ? g->n - j0 : RNP_NR;
+            const uint32_t *b = (const uint32_t *)g->bp + (long)p * g->kw * RNP_NR;
+            for (i = i0; i < i1; i += g->mr) {
+                int mr = i1 - i < g->mr ? i1 - i : g->mr;
+                float *c = g->y + (long)i * g->ldy + j0;
+                rnp_bf16_tile_amx(mr, (int)g->kw, (const uint32_t *)g->a + i * g->lda, g->lda, b, c, g->ldy, nc);
+                if (g->epilogue) write_out(g, c, mr, j0, nc);
+            }
+        }
+        return;
+    }
     if (g->bp && g->dot && i1 - i0 == 1) { /* one row (decoding): stream the panels once, several at a time */
         int j0 = p0 * RNP_NR, nc = (g->n < p1 * RNP_NR ? g->n : p1 * RNP_NR) - j0;
         float *c = g->y + (long)i0 * g->ldy + j0;
@@ -208,7 +223,7 @@ int rnp_gemm_bf16(int kernel, int dot, int m, int n, int k, const float *a, long
                   int nthreads) {
     bf16_job g;
     size_t bytes;
-    long i;
+    long i, rows;
     if (m <= 0 || n <= 0) return 0;
     if (k <= 0) { /* an empty sum: y = act(bias) */
         for (i = 0; i < m; i++) {
@@ -219,13 +234,18 @@ int rnp_gemm_bf16(int kernel, int dot, int m, int n, int k, const float *a, long
         return 0;
     }
     g.kernel = kernel; g.dot = dot && kernel == RNP_GEMM_AVX512; g.m = m; g.n = n; g.k = k; g.kw = (k + 1) / 2;
+    /* AMX for packed weights only (a plain weight would have to be packed whole first): dot == RNP_LOWP_AMX */
+    g.amx = g.dot && dot == RNP_LOWP_AMX && bp != NULL;
     g.x = a; g.ldx = lda; g.bp = bp; g.w = w; g.ldw = ldw;
     g.y = y; g.ldy = ldy; g.bias = bias; g.code = code; g.epilogue = epilogue;
-    g.mr = rnp_tile_rows(kernel);
-    g.lda = g.dot ? g.kw : 2 * g.kw;
-    bytes = (size_t)m * (size_t)g.lda * 4; /* words or floats: 4 bytes each */
+    g.mr = g.amx ? 32 : rnp_tile_rows(kernel);
+    /* AMX reads whole 16-word steps of 16 rows at a time: rows padded to 16 words, 16 * ceil(m / 16) rows */
+    g.lda = g.amx ? (g.kw + 15) / 16 * 16 : (g.dot ? g.kw : 2 * g.kw);
+    rows = g.amx ? (m + 15) / 16 * 16 : m;
+    bytes = (size_t)rows * (size_t)g.lda * 4; /* words or floats: 4 bytes each */
     g.a = rnp_workspace(0, bytes);         /* this file's slot 0 on the calling thread: kept across calls */
     if (g.a == NULL) return 1;
+    if (rows > m) memset((uint32_t *)g.a + (long)m * g.lda, 0, 4 * (size_t)(rows - m) * (size_t)g.lda);
     /* x rounded once (on the pool only when there is enough of it to pay for waking a worker) */
     rnp_parallel_for(round_task, &g, (m + RNP_ROUND_ROWS - 1) / RNP_ROUND_ROWS,
                      (long)m * k >= 65536 ? nthreads : 1);

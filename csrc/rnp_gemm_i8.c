@@ -16,6 +16,7 @@ a multiple of 4 with zeros), already offset by +128 (q ^ 0x80) for the VNNI kern
 #include <stdlib.h>
 #include <string.h>
 
+#include "rnp_amx.h"
 #include "rnp_common.h"
 #include "rnp_gemm.h"
 #include "rnp_lowp.h"
@@ -219,7 +220,7 @@ void rnp_i8_unpack(const int8_t *packed, int n, int k, int8_t *w, int nthreads) 
 
 typedef struct {
     rnp_tiling tiles;
-    int vnni, m, n, k, kw, mr, code, epilogue;
+    int vnni, amx, m, n, k, kw, mr, code, epilogue;
     const int8_t *qa; /* [m, ldqa] padded rows (q ^ 0x80 for VNNI) */
     long ldqa;
     const float *sx; /* x scales; NULL: int32 output (the test hook) */
@@ -231,10 +232,34 @@ typedef struct {
     long ldy;
 } i8_job;
 
+/* bias + activation on a finished tile's rows (in L1) */
+static void write_rows(const i8_job *g, float *c, int rows, int j0, int nc) {
+    int r;
+    for (r = 0; r < rows; r++) {
+        float *row = c + (long)r * g->ldy;
+        if (g->bias) rnp_bias_act_f32(row, g->bias + j0, nc, g->code);
+        else if (g->code != 0) rnp_sbias_act_f32(row, 0.0f, nc, g->code);
+    }
+}
+
 static void i8_run_task(const i8_job *g, int task, int8_t *buf) {
     int i0, i1, p0, p1, p, i, t0;
     int32_t slice_sum[RNP_NR];
     rnp_tiling_task(&g->tiles, task, &i0, &i1, &p0, &p1);
+    if (g->amx) { /* AMX: a block of up to 32 rows x one panel over the whole of k per call */
+        for (p = p0; p < p1; p++) {
+            const int j0 = p * RNP_NR, nc = g->n - j0 < RNP_NR ? g->n - j0 : RNP_NR;
+            for (i = i0; i < i1; i += g->mr) {
+                const int mr = i1 - i < g->mr ? i1 - i : g->mr;
+                float *c = (float *)g->y + (long)i * g->ldy + j0;
+                rnp_i8_tile_amx(mr, g->kw, (const uint8_t *)g->qa + (long)i * g->ldqa, g->ldqa,
+                                g->bp + (long)p * RNP_I8_PANEL_BYTES(g->kw), g->colsum + j0, c, g->ldy, nc,
+                                g->sx ? g->sx + i : NULL, g->sx ? g->sw + j0 : NULL);
+                if (g->sx && g->epilogue) write_rows(g, c, mr, j0, nc);
+            }
+        }
+        return;
+    }
     for (t0 = 0; t0 < g->kw || t0 == 0; t0 += RNP_I8_KCW) { /* k = 0: one empty block writes the zeros */
         const int tw = g->kw - t0 < RNP_I8_KCW ? g->kw - t0 : RNP_I8_KCW;
         const int last = t0 + tw >= g->kw;
@@ -260,14 +285,7 @@ static void i8_run_task(const i8_job *g, int task, int8_t *buf) {
                                      sx ? g->sw + j0 : NULL);
                 else
                     rnp_i8_tile_avx2(mr, tw, a, g->ldqa, b, NULL, c, g->ldy, nc, t0 > 0, sx, sx ? g->sw + j0 : NULL);
-                if (sx && g->epilogue) {
-                    int r;
-                    for (r = 0; r < mr; r++) {
-                        float *row = c + (long)r * g->ldy;
-                        if (g->bias) rnp_bias_act_f32(row, g->bias + j0, nc, g->code);
-                        else if (g->code != 0) rnp_sbias_act_f32(row, 0.0f, nc, g->code);
-                    }
-                }
+                if (sx && g->epilogue) write_rows(g, c, mr, j0, nc);
             }
         }
     }
@@ -297,30 +315,40 @@ static void quant_task(void *ctx, int task) {
                        qj->scale + i0, qj->flip);
 }
 
+/* AMX for packed weights only (a plain weight runs on VNNI: the same bits) */
+static int use_amx(int kernel, int dot, const int8_t *bp) {
+    return kernel == RNP_GEMM_AVX512 && dot == RNP_LOWP_AMX && bp != NULL;
+}
+
 /* the shared part of rnp_gemm_i8 / rnp_gemm_i8_acc: the padded activation rows are ready in qa */
 static void i8_gemm_run(i8_job *g, int kernel, int dot, int m, int n, int k, int nthreads) {
     g->vnni = kernel == RNP_GEMM_AVX512 && dot;
+    g->amx = use_amx(kernel, dot, g->bp) && k > 0;
     g->m = m; g->n = n; g->k = k; g->kw = (k + 3) / 4;
-    g->mr = g->vnni ? 12 : 4;
+    g->mr = g->amx ? 32 : (g->vnni ? 12 : 4);
     rnp_tiling_init(&g->tiles, m, n, g->mr);
     rnp_parallel_for(i8_task_fn, g, g->tiles.ntasks, nthreads);
 }
 
-/* padded rows: ldqa = 4 * ceil(k / 4) bytes (at least 4), plus m scales after them */
-static long qa_stride(int k) { return k > 0 ? 4L * ((k + 3) / 4) : 4; }
+/* padded rows: ldqa = 4 * ceil(k / 4) bytes (at least 4); AMX reads whole 64-byte steps of 16 rows, so its rows
+   are padded to 64 bytes and there are 16 * ceil(m / 16) of them */
+static long qa_stride(int k, int amx) { return amx ? 64L * ((k + 63) / 64) : (k > 0 ? 4L * ((k + 3) / 4) : 4); }
+static long qa_rows(int m, int amx) { return amx ? (m + 15) / 16 * 16 : m; }
 
 int rnp_gemm_i8(int kernel, int dot, int m, int n, int k, const float *a, long lda, const int8_t *bp,
                 const int32_t *colsum, const int8_t *w, long ldw, const float *w_scale, float *y, long ldy,
                 const float *bias, int code, int epilogue, int nthreads) {
     i8_job g;
     quant_job qj;
-    const long ldqa = qa_stride(k);
-    const size_t qbytes = (size_t)m * ldqa, bytes = qbytes + sizeof(float) * (size_t)m + 64;
+    const int amx = use_amx(kernel, dot, bp) && k > 0;
+    const long ldqa = qa_stride(k, amx), rows = qa_rows(m, amx);
+    const size_t qbytes = (size_t)rows * ldqa, bytes = qbytes + sizeof(float) * (size_t)m + 64;
     int8_t *qa;
     int i;
     if (m <= 0 || n <= 0) return 0;
     qa = (int8_t *)rnp_workspace(RNP_WS_I8, bytes);
     if (qa == NULL) return -1;
+    if (rows > m) memset(qa + (long)m * ldqa, 0x80, (size_t)(rows - m) * ldqa); /* AMX's pad rows: q = 0 */
     qj.m = m; qj.k = k; qj.x = a; qj.ldx = lda; qj.q = qa; qj.ldq = ldqa;
     qj.scale = (float *)(qa + (qbytes + 63) / 64 * 64); qj.flip = kernel == RNP_GEMM_AVX512 && dot ? 0x80 : 0;
     if (ldqa > k) /* the zero padding of each row's last word (offset like the values) */
@@ -338,14 +366,16 @@ int rnp_gemm_i8(int kernel, int dot, int m, int n, int k, const float *a, long l
 int rnp_gemm_i8_acc(int kernel, int dot, int m, int n, int k, const int8_t *qa, long ldqa, const int8_t *bp,
                     const int32_t *colsum, const int8_t *w, long ldw, int32_t *acc, long ldacc, int nthreads) {
     i8_job g;
-    const long ld = qa_stride(k);
-    const size_t bytes = (size_t)m * ld;
+    const int amx = use_amx(kernel, dot, bp) && k > 0;
+    const long ld = qa_stride(k, amx), rows = qa_rows(m, amx);
+    const size_t bytes = (size_t)rows * ld;
     const uint8_t flip = kernel == RNP_GEMM_AVX512 && dot ? 0x80 : 0;
     int8_t *q;
     int i, kk;
     if (m <= 0 || n <= 0) return 0;
     q = (int8_t *)rnp_workspace(RNP_WS_I8, bytes);
     if (q == NULL) return -1;
+    if (rows > m) memset(q + (long)m * ld, flip, (size_t)(rows - m) * ld);
     for (i = 0; i < m; i++) {
         for (kk = 0; kk < k; kk++) q[(long)i * ld + kk] = (int8_t)((uint8_t)qa[(long)i * ldqa + kk] ^ flip);
         for (; kk < ld; kk++) q[(long)i * ld + kk] = (int8_t)flip;

@@ -29,8 +29,14 @@ sum_kk q_w[j, kk], computed at packing); the AVX2 kernel multiplies |q_x| by sig
 Write-out (in the tile, while in L1): y = (float)acc * (x_scale[i] * w_scale[j]), then + bias and the
 activation when `epilogue` is set (rnp_vmath.h codes).
 
+AMX (rnp_gemm_amx.c): tdpbusd's int32 sums are exact, so int8 on AMX gives the same bits as VNNI. tdpbf16ps
+does not add in vdpbf16ps's order (measured: most elements differ in the last bits), so bf16 on AMX agrees
+with the other kernels and the reference to float32 round-off only; its result still depends on nothing but
+the inputs (every row count, tile and thread count runs the same tile kernel over the whole of k).
+
 Paths: `kernel` is RNP_GEMM_AVX512 or RNP_GEMM_AVX2 (rnp_gemm.h; never BLAS: the caller runs the reference
-there); `dot` selects vdpbf16ps / vpdpbusd (AVX-512 only; the caller checks rnp_lowp_cpu_supports). Weights
+there); `dot` (RNP_LOWP_*) selects vdpbf16ps / vpdpbusd, or AMX tiles for packed weights (AVX-512 only; the
+caller checks rnp_lowp_cpu_supports). Weights
 come packed (bp) or as plain [n, ldw] rows (w; packed slice by slice on the fly: the tied word embeddings).
 Results do not depend on the thread count (fixed per-element order, tiles from rnp_pool). Returns 0, or -1
 when a scratch buffer cannot be allocated (the caller raises MemoryError). */
@@ -40,8 +46,12 @@ when a scratch buffer cannot be allocated (the caller raises MemoryError). */
 
 #define RNP_I8_MAX_K 131072 /* 127 * 127 * k stays below 2^31 */
 
-enum { RNP_DOT_BF16 = 1, RNP_DOT_VNNI = 2 };
-int rnp_lowp_cpu_supports(int dot); /* CPUID: avx512bf16 (+avx512f) / avx512vnni (+avx512bw) */
+enum { RNP_DOT_BF16 = 1, RNP_DOT_VNNI = 2, RNP_DOT_AMX = 3 };
+/* CPUID: avx512bf16 (+avx512f) / avx512vnni (+avx512bw) / AMX-TILE, -BF16, -INT8 (+ the tile state granted) */
+int rnp_lowp_cpu_supports(int dot);
+/* the GEMMs' `dot` argument: widening kernels, the AVX-512 dot instructions, or AMX tiles (packed weights;
+   a plain weight runs on the dot instructions) */
+enum { RNP_LOWP_WIDEN = 0, RNP_LOWP_DOT = 1, RNP_LOWP_AMX = 2 };
 
 /* bf16 */
 void rnp_f32_to_bf16(const float *x, long count, uint16_t *out);

@@ -169,9 +169,10 @@ def f32_to_bf16(x):
     return out
 
 
-def _gemm_bf16_forced(x, weight, bias=None, str kernel="avx512", bint dot=True, int code=0):
+def _gemm_bf16_forced(x, weight, bias=None, str kernel="avx512", object dot=True, int code=0):
     """Test hook: ``act(x @ bf16(weight).T + bias)`` on the named kernel, whatever is in force: ``kernel``
-    "avx512" or "avx2", ``dot`` vdpbf16ps (AVX-512 only) or the widening kernel. x [M, K] float32 (rounded to
+    "avx512" or "avx2", ``dot`` True for vdpbf16ps, "amx" for AMX tiles (AVX-512 only; a plain weight runs on
+    vdpbf16ps) or False for the widening kernel. x [M, K] float32 (rounded to
     bf16 inside); weight a PackedBF16Weight, or uint16 bits [N, K] (the plain-rows path: packed slice by slice
     on the fly)."""
     xa = _rowview(np.asarray(x), np.dtype(np.float32))  # strided rows are read in place (lda), like wp's
@@ -200,8 +201,7 @@ def _gemm_bf16_forced(x, weight, bias=None, str kernel="avx512", bint dot=True, 
     if kernel not in ("avx512", "avx2") or not rnp_gemm_cpu_supports(GEMM_KERNELS.index(kernel)):
         raise ValueError(f"kernel {kernel!r} is not a micro-kernel this CPU runs")
     cdef int code_k = GEMM_KERNELS.index(kernel)
-    if dot and (code_k != RNP_GEMM_AVX512 or not rnp_lowp_cpu_supports(RNP_DOT_BF16)):
-        raise ValueError(f"dot=True needs the avx512 kernel and a CPU with AVX512_BF16 (kernel {kernel!r})")
+    cdef int mode = _forced_dot(dot, code_k, RNP_DOT_BF16, "_gemm_bf16_forced")
     cdef int m = xa.shape[0]
     ldx = _st(xa, 0, k)
     y = np.zeros((m, n), dtype=np.float32)
@@ -210,7 +210,7 @@ def _gemm_bf16_forced(x, weight, bias=None, str kernel="avx512", bint dot=True, 
     cdef float *pb = <float*>_ptr(bb)
     cdef int rc
     with nogil:
-        rc = rnp_gemm_bf16(code_k, dot, m, n, k, px, ldx, bp, wp, ldw, py, n, pb, code, pb != NULL or code != 0,
+        rc = rnp_gemm_bf16(code_k, mode, m, n, k, px, ldx, bp, wp, ldw, py, n, pb, code, pb != NULL or code != 0,
                            _gemm_threads(_num_threads, m, n, k))
     if rc:
         raise MemoryError("_gemm_bf16_forced: could not allocate the rounded rows of x")

@@ -101,7 +101,7 @@ cdef inline int _gemm_w(const WRef *r, int m, int n, int k, const float *x, int 
         return rnp_sgemm(_gemm_kernel, m, n, k, x, ldx, <const float*>r.bp, <const float*>r.w, r.ldw, NULL, 0,
                          y, ldy, bias, code, epilogue, nt)
     if r.kind == W_BF16:
-        return rnp_gemm_bf16(_gemm_kernel, avx512 and _lowp_dot_bf16, m, n, k, x, ldx, <const uint16_t*>r.bp,
+        return rnp_gemm_bf16(_gemm_kernel, _lowp_bf16 if avx512 else RNP_LOWP_WIDEN, m, n, k, x, ldx, <const uint16_t*>r.bp,
                              <const uint16_t*>r.w, r.ldw, y, ldy, bias, code, epilogue, nt)
-    return rnp_gemm_i8(_gemm_kernel, avx512 and _lowp_dot_i8, m, n, k, x, ldx, <const int8_t*>r.bp, r.colsum,
+    return rnp_gemm_i8(_gemm_kernel, _lowp_i8 if avx512 else RNP_LOWP_WIDEN, m, n, k, x, ldx, <const int8_t*>r.bp, r.colsum,
                        <const int8_t*>r.w, r.ldw, r.scale, y, ldy, bias, code, epilogue, nt)

@@ -212,15 +212,13 @@ def quantize_rows(x):
     return q, scale
 
 
-cdef int _int8_kernel(str kernel, bint dot) except -1:
-    """The C kernel code of a test hook's ``kernel`` / ``dot``; ValueError when this CPU cannot run it."""
+cdef int _int8_kernel(str kernel) except -1:
+    """The C kernel code of a test hook's ``kernel``; ValueError when this CPU cannot run it."""
     if kernel not in ("avx512", "avx2"):
         raise ValueError(f"kernel must be 'avx512' or 'avx2', got {kernel!r}")
     cdef int code_k = GEMM_KERNELS.index(kernel)
     if not rnp_gemm_cpu_supports(code_k):
         raise ValueError(f"kernel {kernel!r}: this CPU does not support it")
-    if dot and (code_k != RNP_GEMM_AVX512 or not rnp_lowp_cpu_supports(RNP_DOT_VNNI)):
-        raise ValueError(f"dot=True needs the avx512 kernel on a CPU with AVX512_VNNI (kernel {kernel!r})")
     return code_k
 
 
@@ -235,11 +233,12 @@ cdef object _int8_weight(object weight):
     raise ValueError(f"weight must be a PackedInt8Weight or a (q, scale) pair, got {type(weight).__name__}")
 
 
-def _gemm_int8_forced(x, weight, bias=None, str kernel="avx512", bint dot=True, int code=0):
-    """Test hook: ``act(quantize_rows(x) . q.T * scales + bias)`` on the named micro-kernel (``dot``:
-    vpdpbusd, else the widening AVX2 kernel), whatever the kernels in force. ``weight``: a PackedInt8Weight
+def _gemm_int8_forced(x, weight, bias=None, str kernel="avx512", object dot=True, int code=0):
+    """Test hook: ``act(quantize_rows(x) . q.T * scales + bias)`` on the named micro-kernel (``dot``: True
+    vpdpbusd, "amx" AMX tiles for a packed weight, False the widening AVX2 kernel), whatever the kernels in force. ``weight``: a PackedInt8Weight
     or a ``(q, scale)`` pair (plain rows, packed slice by slice on the fly); x ``[M, K]`` float32."""
-    cdef int code_k = _int8_kernel(kernel, dot)
+    cdef int code_k = _int8_kernel(kernel)
+    cdef int mode = _forced_dot(dot, code_k, RNP_DOT_VNNI, "int8 GEMM")
     packed, qv, ldw_, sw = _int8_weight(weight)
     cdef int n = sw.shape[0]
     cdef int k = packed.k if packed is not None else qv.shape[1]
@@ -275,17 +274,18 @@ def _gemm_int8_forced(x, weight, bias=None, str kernel="avx512", bint dot=True, 
     cdef int rc = 0
     if m and n:
         with nogil:
-            rc = rnp_gemm_i8(code_k, dot, m, n, k, px, ldx, bp, cs, wp, ldw, ps, py, n, pb, code,
+            rc = rnp_gemm_i8(code_k, mode, m, n, k, px, ldx, bp, cs, wp, ldw, ps, py, n, pb, code,
                              pb != NULL or code != 0, nt)
     if rc != 0:
         raise MemoryError("int8 GEMM: could not allocate its activation buffer")
     return y
 
 
-def _int8_acc_forced(qx, weight, str kernel="avx512", bint dot=True):
+def _int8_acc_forced(qx, weight, str kernel="avx512", object dot=True):
     """Test hook: the int32 sums ``qx . q.T`` (qx int8 [M, K] in [-127, 127], already quantized) on the
     named micro-kernel; ``weight`` as for :func:`_gemm_int8_forced`."""
-    cdef int code_k = _int8_kernel(kernel, dot)
+    cdef int code_k = _int8_kernel(kernel)
+    cdef int mode = _forced_dot(dot, code_k, RNP_DOT_VNNI, "int8 GEMM")
     packed, qv, ldw_, sw = _int8_weight(weight)
     cdef int n = sw.shape[0]
     cdef int k = packed.k if packed is not None else qv.shape[1]
@@ -310,7 +310,7 @@ def _int8_acc_forced(qx, weight, str kernel="avx512", bint dot=True):
     cdef int rc = 0
     if m and n:
         with nogil:
-            rc = rnp_gemm_i8_acc(code_k, dot, m, n, k, pq, ldq, bp, cs, wp, ldw, pa, n, nt)
+            rc = rnp_gemm_i8_acc(code_k, mode, m, n, k, pq, ldq, bp, cs, wp, ldw, pa, n, nt)
     if rc != 0:
         raise MemoryError("int8 GEMM: could not allocate its activation buffer")
     return acc

@@ -20,7 +20,7 @@ ENV_OMP = "OMP_NUM_THREADS"
 ENV_GEMM = "ROFORMER_NP_GEMM"
 GEMM_CHOICES = ("auto", "avx512", "avx2", "blas")
 ENV_LOWP = "ROFORMER_NP_LOWP"
-LOWP_CHOICES = ("auto", "dot", "widen")
+LOWP_CHOICES = ("auto", "amx", "dot", "widen")
 _setting: int | None = None
 _native = None  # the kernels module, once configure_native() ran
 
@@ -194,7 +194,7 @@ def set_gemm_kernel(name: str) -> str:
 
 
 def requested_lowp_kernels() -> str:
-    """``ROFORMER_NP_LOWP`` (auto, dot or widen; empty means auto); ValueError for anything else."""
+    """``ROFORMER_NP_LOWP`` (auto, amx, dot or widen; empty means auto); ValueError for anything else."""
     value = os.environ.get(ENV_LOWP, "").strip().lower() or "auto"
     if value not in LOWP_CHOICES:
         raise ValueError(f"{ENV_LOWP} must be one of {LOWP_CHOICES}, got {value!r}")
@@ -202,10 +202,12 @@ def requested_lowp_kernels() -> str:
 
 
 def set_lowp_kernels(name: str) -> str:
-    """Choose how bf16 / int8 weights are multiplied on the AVX-512 GEMM: ``"dot"`` with the dot-product
-    instructions (vdpbf16ps, vpdpbusd; ValueError when the CPU has neither), ``"widen"`` with the widening
-    kernels (the same numbers from plain FMAs / vpmaddubsw), ``"auto"`` the dot instructions the CPU has.
-    Returns the choice now in force."""
+    """Choose how bf16 / int8 weights are multiplied on the AVX-512 GEMM: ``"amx"`` on AMX tiles (tdpbf16ps,
+    tdpbusd; packed weights, ValueError without AMX), ``"dot"`` with the dot-product instructions (vdpbf16ps,
+    vpdpbusd; ValueError when the CPU has neither), ``"widen"`` with the widening kernels (the same numbers
+    from plain FMAs / vpmaddubsw), ``"auto"`` the best of these the CPU has. int8 gives the same bits on
+    every path; bf16 on AMX adds in its own order (float32 round-off from the others). Returns the choice
+    now in force."""
     if name not in LOWP_CHOICES:
         raise ValueError(f"low-precision kernels must be one of {LOWP_CHOICES}, got {name!r}")
     if _native is None:

@@ -32,14 +32,16 @@ def native():
     return kernels
 
 
-def paths() -> list[tuple[str, bool]]:
-    """(kernel, dot) pairs this CPU runs: vdpbf16ps, then the AVX-512F and AVX2 widening kernels."""
+def paths() -> list[tuple[str, bool | str]]:
+    """(kernel, dot) pairs this CPU runs: AMX tiles, vdpbf16ps, then the AVX-512F and AVX2 widening kernels."""
     if not native_available():
         return []
     from roformer_np._native import kernels
 
-    out = []
+    out: list[tuple[str, bool | str]] = []
     if kernels._gemm_cpu_supports("avx512"):
+        if kernels._amx_cpu_supports():
+            out.append(("avx512", "amx"))
         if kernels._bf16_dot_cpu_supports():
             out.append(("avx512", True))
         out.append(("avx512", False))
@@ -48,8 +50,13 @@ def paths() -> list[tuple[str, bool]]:
     return out
 
 
-def path_id(p: tuple[str, bool]) -> str:
-    return f"{p[0]}-{'dot' if p[1] else 'widen'}"
+def path_id(p: tuple[str, bool | str]) -> str:
+    return f"{p[0]}-{p[1] if isinstance(p[1], str) else ('dot' if p[1] else 'widen')}"
+
+
+def same_order_paths() -> list[tuple[str, bool | str]]:
+    """The paths that add in vdpbf16ps's order (AMX adds in its own: float32 round-off apart)."""
+    return [p for p in paths() if p[1] != "amx"]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -226,7 +233,11 @@ def test_kernel_against_the_definition(native, path, problem) -> None:
     y = native._gemm_bf16_forced(x, bits, b, kernel, dot)  # plain rows: packed slice by slice on the fly
     check_product(y, x, bits, b, f"{path_id(path)} plain")
     packed = native.pack_bf16(bits)
-    assert np.array_equal(native._gemm_bf16_forced(x, packed, b, kernel, dot), y), "packed and plain weights differ"
+    if dot == "amx":  # AMX runs packed weights only (plain rows stay on vdpbf16ps): its own order
+        y = native._gemm_bf16_forced(x, packed, b, kernel, dot)
+        check_product(y, x, bits, b, f"{path_id(path)} packed")
+    else:
+        assert np.array_equal(native._gemm_bf16_forced(x, packed, b, kernel, dot), y), "packed and plain differ"
     last = native._gemm_bf16_forced(x[-1:], packed, b, kernel, dot)
     assert np.array_equal(last, y[-1:]), "a row alone differs from the same row in a block"
     # x already holding bf16 values: rounding it again changes nothing
@@ -241,9 +252,10 @@ def test_every_path_gives_the_same_bits(native, problem) -> None:
     numbers: vdpbf16ps flushes subnormals, which these data never produce)."""
     x, bits, b = problem
     packed = native.pack_bf16(bits)
-    ys = [native._gemm_bf16_forced(x, packed, b, kernel, dot) for kernel, dot in paths()]
-    for y, path in zip(ys[1:], paths()[1:]):
-        assert np.array_equal(y, ys[0]), f"{path_id(path)} differs from {path_id(paths()[0])}"
+    same = same_order_paths()
+    ys = [native._gemm_bf16_forced(x, packed, b, kernel, dot) for kernel, dot in same]
+    for y, path in zip(ys[1:], same[1:]):
+        assert np.array_equal(y, ys[0]), f"{path_id(path)} differs from {path_id(same[0])}"
 
 
 def test_subnormals_widening_exact_dot_flushes(native) -> None:
@@ -363,3 +375,7 @@ def test_bad_arguments_are_a_value_error(native) -> None:
         native._gemm_bf16_forced(x, bits, None, "sse", False)
     with pytest.raises(ValueError, match="dot=True needs"):
         native._gemm_bf16_forced(x, bits, None, "avx2", True)
+    with pytest.raises(ValueError, match="dot='amx' needs the avx512 kernel"):
+        native._gemm_bf16_forced(x, bits, None, "avx2", "amx")
+    with pytest.raises(ValueError, match="dot must be True, False or 'amx'"):
+        native._gemm_bf16_forced(x, bits, None, "avx512", "tiles")

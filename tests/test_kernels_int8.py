@@ -33,14 +33,16 @@ def native():
     return kernels
 
 
-def int8_paths() -> list[tuple[str, bool]]:
-    """(kernel, dot) pairs this CPU runs: vpdpbusd, the AVX-512 kernel widening, the AVX2 kernel."""
+def int8_paths() -> list[tuple[str, bool | str]]:
+    """(kernel, dot) pairs this CPU runs: AMX tiles, vpdpbusd, the AVX-512 kernel widening, the AVX2 kernel."""
     if not native_available():
         return []
     from roformer_np._native import kernels
 
-    paths = []
+    paths: list[tuple[str, bool | str]] = []
     if kernels._gemm_cpu_supports("avx512"):
+        if kernels._amx_cpu_supports():
+            paths.append(("avx512", "amx"))
         try:
             kernels._int8_acc_forced(np.zeros((1, 4), np.int8), (np.zeros((1, 4), np.int8), np.ones(1, np.float32)))
             paths.append(("avx512", True))
@@ -209,8 +211,8 @@ def test_output_equals_the_reference_bit_for_bit(native, kernel, dot, problem) -
 @HYP
 @given(problems())
 def test_every_path_and_row_count_gives_the_same_bits(native, problem) -> None:
-    """Exact sums: vpdpbusd, the AVX-512 kernel forced to widen and the AVX2 kernel agree, and a row alone
-    (M = 1) equals the same row inside a block."""
+    """Exact sums: AMX, vpdpbusd, the AVX-512 kernel forced to widen and the AVX2 kernel agree, and a row
+    alone (M = 1) equals the same row inside a block."""
     x, qw, sw, b = problem
     packed = native.pack_int8(qw, sw)
     ys = [native._gemm_int8_forced(x, packed, b, kernel, dot) for kernel, dot in PATHS]
@@ -363,6 +365,10 @@ def test_bad_input_is_a_value_error_naming_the_argument(native) -> None:
         native._gemm_int8_forced(x, packed, None, "blas", False)
     with pytest.raises(ValueError, match="dot=True needs the avx512 kernel"):
         native._gemm_int8_forced(x, packed, None, "avx2", True)
+    with pytest.raises(ValueError, match="dot='amx' needs the avx512 kernel"):
+        native._gemm_int8_forced(x, packed, None, "avx2", "amx")
+    with pytest.raises(ValueError, match="dot must be True, False or 'amx'"):
+        native._int8_acc_forced(np.zeros((2, 8), np.int8), packed, "avx512", 1)
     with pytest.raises(ValueError, match="qx values must lie"):
         native._int8_acc_forced(bad_q[:, :8], packed, kernel, dot)
     with pytest.raises(ValueError, match="qx must be int8 \\[M, 8\\]"):

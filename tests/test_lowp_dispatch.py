@@ -34,13 +34,14 @@ def paths(native) -> list[tuple[str, str]]:
         if native._gemm_cpu_supports(kernel):
             out.append((kernel, "widen"))
             if kernel == "avx512":
-                try:
-                    native._set_lowp("dot")
-                    out.append((kernel, "dot"))
-                except ValueError:
-                    pass
-                finally:
-                    native._set_lowp("auto")
+                for choice in ("dot", "amx"):
+                    try:
+                        native._set_lowp(choice)
+                        out.append((kernel, choice))
+                    except ValueError:
+                        pass
+                    finally:
+                        native._set_lowp("auto")
     return out
 
 
@@ -94,7 +95,8 @@ def test_linear_matches_the_reference(native, on_path, precision, m, n, k) -> No
         if on_path[0] != "blas":  # our kernels (not BLAS under the reference): a row alone has its bits in a
             # block, so a request batched with others sees the same logits
             assert np.array_equal(native.linear(x[-1:], weight, b), y[-1:]), f"{layout}: row alone differs"
-    assert np.array_equal(native.linear(x, plain, b), native.linear(x, packed, b)), "plain and packed differ"
+    if not (precision == "bfloat16" and on_path[1] == "amx"):  # AMX runs packed bf16 weights in its own order
+        assert np.array_equal(native.linear(x, plain, b), native.linear(x, packed, b)), "plain and packed differ"
 
 
 @pytest.mark.parametrize("on_path", all_paths(), indirect=True, ids=lambda p: "-".join(p))
@@ -193,4 +195,12 @@ def test_low_precision_models_hold_their_word_embeddings_packed(native) -> None:
         plain = isinstance(table, (lowp.BF16Weight, lowp.Int8Weight))
         assert lowp.is_lowp(table) and plain != packed, (type(table), packed)
         reference = RoFormerForMaskedLM.from_pretrained(path, backend="numpy", **kwargs)
-        np.testing.assert_allclose(model(input_ids=ids).logits, reference(input_ids=ids).logits, rtol=1e-4, atol=1e-4)
+        out, want = model(input_ids=ids).logits, reference(input_ids=ids).logits
+        if precision == "bfloat16":
+            # Each GEMM agrees with the reference to float32 round-off, but the next GEMM rounds its input to
+            # bf16, and a sum one ulp apart can round to the neighbouring bf16 (2^-8 relative) there: through
+            # this trained model's layers that shows as ~1e-3 in its logits (measured 8.4e-4 on vdpbf16ps, AMX
+            # and the widening kernels alike), far below the bf16 model's own distance from float32 (1e-2).
+            np.testing.assert_allclose(out, want, rtol=0, atol=3e-3)
+        else:
+            np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
