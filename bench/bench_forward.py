@@ -519,15 +519,20 @@ def report(times: dict, peak: float, rss: dict, agreement: dict, weight_mb: floa
             )
 
 
-def profile_native(repeats: int) -> None:
-    """Time per kernel of the native forward, and the share of pure GEMM time inside each."""
+PROFILE_MODES = {"fp32": {}, "bf16": {"dtype": "bfloat16"}, "int8": {"quantize": "int8"}}
+
+
+def profile_native(repeats: int, mode: str = "fp32") -> None:
+    """Time per kernel of the native forward, and the share of pure GEMM time inside each (``mode``: the
+    weights' precision, as from_pretrained loads them)."""
     from roformer_np import RoFormerModel, set_num_threads, thread_limit
     from roformer_np import backend as be
 
     set_num_threads(THREADS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = RoFormerModel.from_pretrained(common.checkpoint(), backend="native")
+        model = RoFormerModel.from_pretrained(common.checkpoint(), backend="native", **PROFILE_MODES[mode])
+    print(f"weights: {mode}")
     kernels = be.get_kernels("native")
     acc: dict[str, float] = {}
 
@@ -607,6 +612,8 @@ def main() -> None:
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--no-rss", action="store_true")
     parser.add_argument("--profile", action="store_true", help="profile the native forward only")
+    parser.add_argument("--profile-mode", choices=sorted(PROFILE_MODES), default="fp32",
+                        help="with --profile: the weights' precision (fp32, bf16 or int8)")
     parser.add_argument("--busy", action="store_true",
                         help="run one busy-looping process beside the timings (a neighbour taking a core)")
     parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
@@ -625,7 +632,7 @@ def main() -> None:
         return
     repeats = args.repeats or (5 if args.quick else 15)
     if args.profile:
-        profile_native(repeats)
+        profile_native(repeats, args.profile_mode)
         return
     names = [n.strip() for n in args.contenders.split(",") if n.strip()]
     ckpt = common.checkpoint()

@@ -6,6 +6,11 @@
 /* CPUID reports AMX-TILE, AMX-BF16 and AMX-INT8 and the kernel granted this process the tile state. */
 int rnp_amx_available(void);
 
+/* A task of tile calls runs between rnp_amx_begin (loads the tile configuration on this thread) and
+   rnp_amx_end (releases the tiles). */
+void rnp_amx_begin(void);
+void rnp_amx_end(void);
+
 /* c[mr, nc] = a[mr, kw words] . b (a whole packed panel: [kw words, 32], rows RNP_NR words apart), over all
    of k; mr <= 32, nc <= 32. a: rows lda words apart, lda a multiple of 16, rows 16 * ceil(mr / 16) readable,
    zero beyond the real words. bf16: bf16 word pairs -> float32 c. int8: unsigned bytes (q_x ^ 0x80) ->

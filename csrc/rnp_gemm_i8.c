@@ -247,6 +247,7 @@ static void i8_run_task(const i8_job *g, int task, int8_t *buf) {
     int32_t slice_sum[RNP_NR];
     rnp_tiling_task(&g->tiles, task, &i0, &i1, &p0, &p1);
     if (g->amx) { /* AMX: a block of up to 32 rows x one panel over the whole of k per call */
+        rnp_amx_begin();
         for (p = p0; p < p1; p++) {
             const int j0 = p * RNP_NR, nc = g->n - j0 < RNP_NR ? g->n - j0 : RNP_NR;
             for (i = i0; i < i1; i += g->mr) {
@@ -258,6 +259,7 @@ static void i8_run_task(const i8_job *g, int task, int8_t *buf) {
                 if (g->sx && g->epilogue) write_rows(g, c, mr, j0, nc);
             }
         }
+        rnp_amx_end();
         return;
     }
     for (t0 = 0; t0 < g->kw || t0 == 0; t0 += RNP_I8_KCW) { /* k = 0: one empty block writes the zeros */
@@ -315,15 +317,16 @@ static void quant_task(void *ctx, int task) {
                        qj->scale + i0, qj->flip);
 }
 
-/* AMX for packed weights only (a plain weight runs on VNNI: the same bits) */
-static int use_amx(int kernel, int dot, const int8_t *bp) {
-    return kernel == RNP_GEMM_AVX512 && dot == RNP_LOWP_AMX && bp != NULL;
+/* AMX for packed weights and more than one row; a plain weight, or a lone row (memory-bound: AMX streams it
+   slower, as for bf16), runs on VNNI: the same bits */
+static int use_amx(int kernel, int dot, const int8_t *bp, int m) {
+    return kernel == RNP_GEMM_AVX512 && dot == RNP_LOWP_AMX && bp != NULL && m > 1;
 }
 
 /* the shared part of rnp_gemm_i8 / rnp_gemm_i8_acc: the padded activation rows are ready in qa */
 static void i8_gemm_run(i8_job *g, int kernel, int dot, int m, int n, int k, int nthreads) {
     g->vnni = kernel == RNP_GEMM_AVX512 && dot;
-    g->amx = use_amx(kernel, dot, g->bp) && k > 0;
+    g->amx = use_amx(kernel, dot, g->bp, m) && k > 0;
     g->m = m; g->n = n; g->k = k; g->kw = (k + 3) / 4;
     g->mr = g->amx ? 32 : (g->vnni ? 12 : 4);
     rnp_tiling_init(&g->tiles, m, n, g->mr);
@@ -340,7 +343,7 @@ int rnp_gemm_i8(int kernel, int dot, int m, int n, int k, const float *a, long l
                 const float *bias, int code, int epilogue, int nthreads) {
     i8_job g;
     quant_job qj;
-    const int amx = use_amx(kernel, dot, bp) && k > 0;
+    const int amx = use_amx(kernel, dot, bp, m) && k > 0;
     const long ldqa = qa_stride(k, amx), rows = qa_rows(m, amx);
     const size_t qbytes = (size_t)rows * ldqa, bytes = qbytes + sizeof(float) * (size_t)m + 64;
     int8_t *qa;
@@ -366,7 +369,7 @@ int rnp_gemm_i8(int kernel, int dot, int m, int n, int k, const float *a, long l
 int rnp_gemm_i8_acc(int kernel, int dot, int m, int n, int k, const int8_t *qa, long ldqa, const int8_t *bp,
                     const int32_t *colsum, const int8_t *w, long ldw, int32_t *acc, long ldacc, int nthreads) {
     i8_job g;
-    const int amx = use_amx(kernel, dot, bp) && k > 0;
+    const int amx = use_amx(kernel, dot, bp, m) && k > 0;
     const long ld = qa_stride(k, amx), rows = qa_rows(m, amx);
     const size_t bytes = (size_t)rows * ld;
     const uint8_t flip = kernel == RNP_GEMM_AVX512 && dot ? 0x80 : 0;

@@ -32,7 +32,9 @@ activation when `epilogue` is set (rnp_vmath.h codes).
 AMX (rnp_gemm_amx.c): tdpbusd's int32 sums are exact, so int8 on AMX gives the same bits as VNNI. tdpbf16ps
 does not add in vdpbf16ps's order (measured: most elements differ in the last bits), so bf16 on AMX agrees
 with the other kernels and the reference to float32 round-off only; its result still depends on nothing but
-the inputs (every row count, tile and thread count runs the same tile kernel over the whole of k).
+the inputs (every tile and thread count runs the same tile kernel over the whole of k), but a lone row (m = 1,
+memory-bound: decoding one sequence) runs the vdpbf16ps row kernel, so its bits are not those of the same row
+inside a block.
 
 Paths: `kernel` is RNP_GEMM_AVX512 or RNP_GEMM_AVX2 (rnp_gemm.h; never BLAS: the caller runs the reference
 there); `dot` (RNP_LOWP_*) selects vdpbf16ps / vpdpbusd, or AMX tiles for packed weights (AVX-512 only; the
