@@ -205,3 +205,37 @@ def test_low_precision_models_hold_their_word_embeddings_packed(native) -> None:
             np.testing.assert_allclose(out, want, rtol=0, atol=3e-3)
         else:
             np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+
+
+def test_the_low_precision_choice_and_what_it_names(native, monkeypatch) -> None:
+    """ROFORMER_NP_LOWP / set_lowp_kernels: auto takes AMX where the CPU offers it, else the dot instructions;
+    amx and dot are refused (ValueError) where the CPU lacks them; an unknown name is refused too."""
+    from roformer_np import threads
+
+    before = threads.lowp_kernels()["choice"]
+    avx512 = native._gemm_cpu_supports("avx512") and native._get_gemm_kernel() == "avx512"
+    try:
+        threads.set_lowp_kernels("auto")
+        auto = threads.lowp_kernels()
+        if avx512 and native._amx_cpu_supports():
+            assert auto["bf16"].startswith("AMX tdpbf16ps") and auto["int8"].startswith("AMX tdpbusd")
+        elif avx512 and native._bf16_dot_cpu_supports():
+            assert auto["bf16"] == "vdpbf16ps"
+        if native._amx_cpu_supports():
+            assert threads.set_lowp_kernels("amx") == "amx"
+            threads.set_lowp_kernels("dot")
+            assert "AMX" not in threads.lowp_kernels()["bf16"] + threads.lowp_kernels()["int8"]
+        else:
+            with pytest.raises(ValueError, match="ROFORMER_NP_LOWP='amx'"):
+                threads.set_lowp_kernels("amx")
+        threads.set_lowp_kernels("widen")
+        assert threads.lowp_kernels()["bf16"] == "widening FMA"
+        with pytest.raises(ValueError, match="must be one of"):
+            threads.set_lowp_kernels("tiles")
+        monkeypatch.setenv("ROFORMER_NP_LOWP", "AMX ")
+        assert threads.requested_lowp_kernels() == "amx"
+        monkeypatch.setenv("ROFORMER_NP_LOWP", "vnni")
+        with pytest.raises(ValueError, match="ROFORMER_NP_LOWP must be one of"):
+            threads.requested_lowp_kernels()
+    finally:
+        threads.set_lowp_kernels(before)
