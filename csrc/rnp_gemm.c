@@ -98,16 +98,6 @@ typedef struct {
 
 typedef void (*tile_fn)(int, int, const float *, long, const float *, long, float *, long, int, int);
 
-/* bias + activation on a finished tile's rows (in L1): the reference order, sum first, then + bias */
-static void write_out(const gemm_job *g, float *c, int rows, int j0, int nc) {
-    int i;
-    for (i = 0; i < rows; i++) {
-        float *row = c + (long)i * g->ldy;
-        if (g->bias) rnp_bias_act_f32(row, g->bias + j0, nc, g->code);
-        else if (g->code != 0) rnp_sbias_act_f32(row, 0.0f, nc, g->code);
-    }
-}
-
 /* One tile: rows [i0, i0 + mb) x panels [p0, p0 + group), K-block by K-block. buf: a [RNP_KC, 32] slice for
    packing a plain weight on the fly. */
 static void run_task(const gemm_job *g, int t, float *buf) {
@@ -120,7 +110,7 @@ static void run_task(const gemm_job *g, int t, float *buf) {
         float *c = g->y + (long)i0 * g->ldy + j0;
         rnp_row_avx512(g->k, g->a + (long)i0 * g->lda, g->bp + (long)p0 * RNP_NR * g->k, (long)RNP_NR * g->k,
                        p1 - p0, c, nc);
-        if (g->epilogue) write_out(g, c, 1, j0, nc);
+        if (g->epilogue) rnp_tile_bias_act(c, g->ldy, 1, g->bias, j0, nc, g->code);
         return;
     }
     if (g->w && i1 - i0 == 1) { /* one row, plain weight rows: read in place, no packing */
@@ -128,7 +118,7 @@ static void run_task(const gemm_job *g, int t, float *buf) {
         float *c = g->y + (long)i0 * g->ldy + j0;
         (g->kernel == RNP_GEMM_AVX512 ? rnp_rowplain_avx512 : rnp_rowplain_avx2)(
             g->k, g->a + (long)i0 * g->lda, g->w + (long)j0 * g->ldw, g->ldw, nc, c);
-        if (g->epilogue) write_out(g, c, 1, j0, nc);
+        if (g->epilogue) rnp_tile_bias_act(c, g->ldy, 1, g->bias, j0, nc, g->code);
         return;
     }
     for (k0 = 0; k0 < g->k; k0 += RNP_KC) {
@@ -158,7 +148,7 @@ static void run_task(const gemm_job *g, int t, float *buf) {
                 int mr = i1 - i < g->mr ? i1 - i : g->mr;
                 float *c = g->y + (long)i * g->ldy + j0;
                 tile(mr, kc, g->a + (long)i * g->lda + k0, g->lda, b, ldb, c, g->ldy, nc, k0 > 0);
-                if (last && g->epilogue) write_out(g, c, mr, j0, nc);
+                if (last && g->epilogue) rnp_tile_bias_act(c, g->ldy, mr, g->bias, j0, nc, g->code);
             }
         }
     }

@@ -146,16 +146,6 @@ static void round_task(void *ctx, int t) {
     }
 }
 
-/* bias + activation on a finished tile's rows (in L1): the reference order, sum first, then + bias */
-static void write_out(const bf16_job *g, float *c, int rows, int j0, int nc) {
-    int i;
-    for (i = 0; i < rows; i++) {
-        float *row = c + (long)i * g->ldy;
-        if (g->bias) rnp_bias_act_f32(row, g->bias + j0, nc, g->code);
-        else if (g->code != 0) rnp_sbias_act_f32(row, 0.0f, nc, g->code);
-    }
-}
-
 /* One tile: rows [i0, i1) x panels [p0, p1), K-block by K-block (the accumulators pass through y exactly).
    buf: a [RNP_BF16_KW, 32]-word slice for packing a plain weight on the fly. */
 static void run_task(const bf16_job *g, int task, uint32_t *buf) {
@@ -171,7 +161,7 @@ static void run_task(const bf16_job *g, int task, uint32_t *buf) {
                 int mr = i1 - i < g->mr ? i1 - i : g->mr;
                 float *c = g->y + (long)i * g->ldy + j0;
                 rnp_bf16_tile_amx(mr, (int)g->kw, (const uint32_t *)g->a + i * g->lda, g->lda, b, c, g->ldy, nc);
-                if (g->epilogue) write_out(g, c, mr, j0, nc);
+                if (g->epilogue) rnp_tile_bias_act(c, g->ldy, mr, g->bias, j0, nc, g->code);
             }
         }
         rnp_amx_end();
@@ -182,7 +172,7 @@ static void run_task(const bf16_job *g, int task, uint32_t *buf) {
         float *c = g->y + (long)i0 * g->ldy + j0;
         rnp_bf16_row_dot512((int)g->kw, (const uint32_t *)g->a + (long)i0 * g->lda,
                             (const uint32_t *)g->bp + (long)p0 * g->kw * RNP_NR, g->kw * RNP_NR, p1 - p0, c, nc);
-        if (g->epilogue) write_out(g, c, 1, j0, nc);
+        if (g->epilogue) rnp_tile_bias_act(c, g->ldy, 1, g->bias, j0, nc, g->code);
         return;
     }
     for (t0 = 0; t0 < g->kw; t0 += RNP_BF16_KW) {
@@ -209,7 +199,7 @@ static void run_task(const bf16_job *g, int task, uint32_t *buf) {
                 else
                     rnp_bf16_tile_wide256(mr, tc, (const float *)g->a + i * g->lda + 2 * t0, g->lda, b, c, g->ldy,
                                           nc, t0 > 0);
-                if (last && g->epilogue) write_out(g, c, mr, j0, nc);
+                if (last && g->epilogue) rnp_tile_bias_act(c, g->ldy, mr, g->bias, j0, nc, g->code);
             }
         }
     }

@@ -232,16 +232,6 @@ typedef struct {
     long ldy;
 } i8_job;
 
-/* bias + activation on a finished tile's rows (in L1) */
-static void write_rows(const i8_job *g, float *c, int rows, int j0, int nc) {
-    int r;
-    for (r = 0; r < rows; r++) {
-        float *row = c + (long)r * g->ldy;
-        if (g->bias) rnp_bias_act_f32(row, g->bias + j0, nc, g->code);
-        else if (g->code != 0) rnp_sbias_act_f32(row, 0.0f, nc, g->code);
-    }
-}
-
 static void i8_run_task(const i8_job *g, int task, int8_t *buf) {
     int i0, i1, p0, p1, p, i, t0;
     int32_t slice_sum[RNP_NR];
@@ -256,7 +246,7 @@ static void i8_run_task(const i8_job *g, int task, int8_t *buf) {
                 rnp_i8_tile_amx(mr, g->kw, (const uint8_t *)g->qa + (long)i * g->ldqa, g->ldqa,
                                 g->bp + (long)p * RNP_I8_PANEL_BYTES(g->kw), g->colsum + j0, c, g->ldy, nc,
                                 g->sx ? g->sx + i : NULL, g->sx ? g->sw + j0 : NULL);
-                if (g->sx && g->epilogue) write_rows(g, c, mr, j0, nc);
+                if (g->sx && g->epilogue) rnp_tile_bias_act(c, g->ldy, mr, g->bias, j0, nc, g->code);
             }
         }
         rnp_amx_end();
@@ -287,7 +277,7 @@ static void i8_run_task(const i8_job *g, int task, int8_t *buf) {
                                      sx ? g->sw + j0 : NULL);
                 else
                     rnp_i8_tile_avx2(mr, tw, a, g->ldqa, b, NULL, c, g->ldy, nc, t0 > 0, sx, sx ? g->sw + j0 : NULL);
-                if (sx && g->epilogue) write_rows(g, c, mr, j0, nc);
+                if (sx && g->epilogue) rnp_tile_bias_act(c, g->ldy, mr, g->bias, j0, nc, g->code);
             }
         }
     }

@@ -109,4 +109,14 @@ RNP_CLONES static void rnp_sbias_act_f32(float *y, float b, int n, int code) {
 #undef RNP_ACT_LOOPS
 #undef RNP_LOOP
 
+/* The GEMM drivers' write-out: bias[j0 : j0 + nc] (bias NULL: none) + activation on a finished tile's rows
+   c[rows, nc] (row stride ldc) while they are in L1 -- the reference order, sum first, then + bias. */
+static inline void rnp_tile_bias_act(float *c, long ldc, int rows, const float *bias, int j0, int nc, int code) {
+    int i;
+    for (i = 0; i < rows; i++) {
+        if (bias) rnp_bias_act_f32(c + (long)i * ldc, bias + j0, nc, code);
+        else if (code != 0) rnp_sbias_act_f32(c + (long)i * ldc, 0.0f, nc, code);
+    }
+}
+
 #endif /* RNP_VMATH_H */
