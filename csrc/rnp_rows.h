@@ -1,25 +1,8 @@
-/* Row kernels: rotary rotation, residual + LayerNorm / RMS norm, softmax. */
+/* Row kernels: residual + LayerNorm / RMS norm, softmax. */
 #ifndef RNP_ROWS_H
 #define RNP_ROWS_H
 #include "rnp_vmath.h"
 
-
-/* Rotary position embedding of `rows` rows of head size 2 * half: pairs (x[2i], x[2i+1]) turned by the
-   angle whose sin/cos are row r's entries i. No FMA contraction: bit-identical to the NumPy reference. */
-RNP_CLONES __attribute__((optimize("fp-contract=off")))
-static void rnp_rotate_rows_f32(float *dst, const float *src, long lds, int rows, int half,
-                                const float *sn, const float *cs) {
-    int r, i;
-    for (r = 0; r < rows; r++) {
-        const float *x = src + r * lds, *s = sn + (long)r * half, *c = cs + (long)r * half;
-        float *y = dst + (long)r * 2 * half;
-        for (i = 0; i < half; i++) {
-            float e = x[2 * i], o = x[2 * i + 1];
-            y[2 * i] = e * c[i] - o * s[i];
-            y[2 * i + 1] = o * c[i] + e * s[i];
-        }
-    }
-}
 
 /* y += bias + res over one row, in the reference's order (either may be NULL). */
 static inline void rnp_add_row_f32(float *y, const float *bias, const float *res, int n) {
@@ -109,9 +92,11 @@ RNP_CLONES static void rnp_softmax_row_f32(float *s, const float *mask, int n, f
     float sum = 0.0f;
     for (l = 0; l < RNP_LANES; l++) sum += acc[l];
     for (j = n16; j < n; j++) { float e = rnp_expf(s[j] - m); s[j] = e; sum += e; }
-    /* pass 3: normalise (and the head mask, rounded separately as in the reference) */
-    if (use_hm) { for (j = 0; j < n; j++) s[j] = (s[j] / sum) * hm; }
-    else        { for (j = 0; j < n; j++) s[j] = s[j] / sum; }
+    /* pass 3: normalise by one reciprocal, as PyTorch's softmax does (a division per element would cost
+       more than the exponentials; the result differs from it by at most an ulp), then the head mask */
+    float rs = 1.0f / sum;
+    if (use_hm) { for (j = 0; j < n; j++) s[j] = (s[j] * rs) * hm; }
+    else        { for (j = 0; j < n; j++) s[j] = s[j] * rs; }
 }
 
 #endif /* RNP_ROWS_H */

@@ -55,6 +55,33 @@ cdef inline int _attention_tile(int T, int S) noexcept nogil:
     return max(16, min(tile, (T + 15) // 16 * 16))
 
 
+cdef inline void _attend_tile(
+    int tq, int S, int D, int C, real *qp, int ldq, real *kp, int ldk, real *kpanels, real *vp, int ldv,
+    real *vpanels, real *sp, real *mrow, Py_ssize_t mt, real scale, bint use_hm, real hm, real *outp,
+) noexcept nogil:
+    """One query tile: outp[tq, D] (row stride C) = softmax(q k.T / scale + mask) * hm @ v, the scores
+    in sp [tq, S]. Keys and values come packed (kpanels / vpanels: our float32 GEMM) or as rows."""
+    cdef int i
+    if real is float:
+        if kpanels != NULL:
+            rnp_sgemm(_gemm_kernel, tq, S, D, qp, ldq, kpanels, NULL, 0, NULL, 0, sp, S, NULL, 0, 0, 1)
+        else:
+            _gemm_xwt(tq, S, D, qp, ldq, kp, ldk, sp, S)
+    else:
+        _gemm_xwt(tq, S, D, qp, ldq, kp, ldk, sp, S)  # [tq, S] scores
+    for i in range(tq):
+        _softmax_row(sp + <Py_ssize_t>i * S, mrow + i * mt if mrow != NULL else NULL, S, scale, use_hm, hm)
+    # [tq, S] @ [S, D] -> outp; column-major: out.T = v.T @ p.T
+    if real is float:
+        if vpanels != NULL:
+            rnp_sgemm(_gemm_kernel, tq, D, S, sp, S, vpanels, NULL, 0, NULL, 0, outp, C, NULL, 0, 0, 1)
+            return
+    if tq == 1:  # one query (decoding): GEMV, which reads v once without packing it
+        _gemv_n(D, S, vp, ldv, sp, outp)
+    else:
+        _gemm(c'N', c'N', D, tq, S, vp, ldv, sp, S, <real>0, outp, C)
+
+
 cdef void _attention_core(
     int B, int H, int T, int S, int D,
     real *q, Py_ssize_t qb, Py_ssize_t qh, Py_ssize_t qt,
@@ -66,22 +93,37 @@ cdef void _attention_core(
 ) noexcept nogil:
     """out[b, t, h*D:(h+1)*D] = softmax(rot(q) rot(k).T / sqrt(D) + mask) * head_mask @ v.
 
-    Pass 1 rotates the keys (and values) of every (b, h) once into [B, H, S, D] buffers. Pass 2 runs one
-    task per (b, h, query tile of ``tile`` rows): only a [tile, S] score block per thread exists (unless
-    ``probs`` is given, then the rows are written straight into it). Tasks are scheduled dynamically (a
-    descheduled thread does not stall the others) and each task is computed by one thread with the same
-    calls whatever the thread count.
+    On our float32 GEMM with more than one query, the keys and values of each (b, h) are packed (rotated
+    as asked) into the GEMM's panels once, so no query tile re-packs k or strides through the fused q/k/v
+    rows of v. With at least two heads per thread, a task is one (b, h): its panels are packed into the
+    thread's own buffers and stay in L2 for all its query tiles. Otherwise (few heads, or float64 / BLAS /
+    one query) a first pass packs -- or rotates into [B, H, S, D] rows -- every head's keys and values,
+    and a task is one (b, h, query tile of ``tile`` rows). Either way only a [tile, S] score block per
+    thread exists (unless ``probs`` is given, then the rows are written straight into it), tasks are
+    scheduled dynamically (a descheduled thread does not stall the others), and each tile is computed by
+    one thread with the same calls whatever the thread count or the schedule: the same bits.
     """
-    cdef int bh, task, b, h, t0, tq, i, nt
+    cdef int bh, task, b, h, t0, t1, tq, nt
     cdef int C = H * D
     cdef int ntiles = (T + tile - 1) // tile
     cdef real scale = <real>sqrt(<double>D)
     cdef Py_ssize_t SD = <Py_ssize_t>S * D
+    cdef Py_ssize_t kpn = <Py_ssize_t>((S + 31) // 32) * 32 * D  # floats of one head's packed keys
+    cdef Py_ssize_t vpn = <Py_ssize_t>((D + 31) // 32) * 32 * S  # ... and values
+    cdef bint packed = False
+    cdef bint per_head = False
     cdef real *krot = NULL
     cdef real *vrot = NULL
+    cdef real *kpk
+    cdef real *vpk
+    cdef real *kown = NULL  # a thread's own panels (per-head tasks)
+    cdef real *vown = NULL
     cdef real *qbuf = NULL
     cdef real *sbuf = NULL
-    cdef size_t rot_bytes = sizeof(real) * B * H * SD
+    cdef real *tmp = NULL
+    cdef size_t krot_bytes = 0
+    cdef size_t vrot_bytes = 0
+    cdef size_t tmp_bytes = sizeof(real) * 32 * D
     cdef size_t qbuf_bytes = sizeof(real) * (<Py_ssize_t>tile * D if rotate_qk else 1)
     cdef size_t sbuf_bytes = sizeof(real) * (<Py_ssize_t>tile * S if probs == NULL else 1)
     cdef real *kp
@@ -89,89 +131,123 @@ cdef void _attention_core(
     cdef real *qp
     cdef real *sp
     cdef real *mrow
+    cdef real *sn = sin if rotate_qk else NULL
+    cdef real *cs = cos if rotate_qk else NULL
+    cdef real *vsn = sin if rotate_v else NULL
+    cdef real *vcs = cos if rotate_v else NULL
     cdef int ldk, ldv, ldq
     cdef real hm
-    if rotate_qk:
-        krot = <real*>rnp_workspace(WS_KROT, rot_bytes)
-        if rotate_v:
-            vrot = <real*>rnp_workspace(WS_VROT, rot_bytes)
-        if krot == NULL or (rotate_v and vrot == NULL):
-            failed[0] = 1
-            if krot != NULL:
-                rnp_ws_release(krot, rot_bytes)
-            if vrot != NULL:
-                rnp_ws_release(vrot, rot_bytes)
-            return
-        nt = _threads_for_work(B * H, <Py_ssize_t>B * H * SD)
-        for bh in prange(B * H, num_threads=nt, schedule="dynamic"):
-            b = bh // H
-            h = bh - b * H
-            _rotate_rows(krot + bh * SD, k + b * kb + h * kh, ks, S, D, sin, cos)
-            if rotate_v:
-                _rotate_rows(vrot + bh * SD, v + b * vb + h * vh, vs, S, D, sin, cos)
+    if real is float:
+        packed = _gemm_kernel != RNP_GEMM_BLAS and T > 1
     nt = _threads_for_work(B * H * ntiles, <Py_ssize_t>B * H * T * SD)
-    with parallel(num_threads=nt):
-        qbuf = <real*>rnp_workspace(WS_QBUF, qbuf_bytes)
-        sbuf = <real*>rnp_workspace(WS_SBUF, sbuf_bytes)
-        if qbuf == NULL or sbuf == NULL:
+    per_head = packed and B * H >= 2 * nt
+    # the first pass: every head's keys / values packed, or rotated into rows
+    if packed and not per_head:
+        krot_bytes = sizeof(real) * B * H * kpn
+        vrot_bytes = sizeof(real) * B * H * vpn
+    elif rotate_qk and not packed:
+        krot_bytes = sizeof(real) * B * H * SD
+        vrot_bytes = krot_bytes if rotate_v else 0
+    if krot_bytes:
+        krot = <real*>rnp_workspace(WS_KROT, krot_bytes)
+        if vrot_bytes:
+            vrot = <real*>rnp_workspace(WS_VROT, vrot_bytes)
+        if krot == NULL or (vrot_bytes and vrot == NULL):
             failed[0] = 1
-        for task in prange(B * H * ntiles, schedule="dynamic"):
-            if failed[0]:
-                continue
-            bh = task // ntiles
-            t0 = (task - bh * ntiles) * tile
-            tq = min(tile, T - t0)
-            b = bh // H
-            h = bh - b * H
-            if rotate_qk:
-                kp = krot + bh * SD
-                ldk = D
-            else:
+        else:
+            with parallel(num_threads=_threads_for_work(B * H, <Py_ssize_t>B * H * SD)):
+                if packed:
+                    tmp = <real*>rnp_workspace(WS_PACKTMP, tmp_bytes)
+                    if tmp == NULL:
+                        failed[0] = 1
+                for bh in prange(B * H, schedule="dynamic"):
+                    if failed[0]:
+                        continue
+                    b = bh // H
+                    h = bh - b * H
+                    if real is float:
+                        if packed:
+                            rnp_attn_pack_keys(krot + bh * kpn, k + b * kb + h * kh, ks, S, D, sn, cs, tmp)
+                            rnp_attn_pack_values(vrot + bh * vpn, v + b * vb + h * vh, vs, S, D, vsn, vcs, tmp)
+                            continue
+                    _rotate_rows(krot + bh * SD, k + b * kb + h * kh, ks, S, D, sin, cos)
+                    if rotate_v:
+                        _rotate_rows(vrot + bh * SD, v + b * vb + h * vh, vs, S, D, sin, cos)
+                if tmp != NULL:
+                    rnp_ws_release(tmp, tmp_bytes)
+    # the second pass: (b, h) tasks, or (b, h, query tile) tasks
+    if not failed[0]:
+        with parallel(num_threads=nt):
+            qbuf = <real*>rnp_workspace(WS_QBUF, qbuf_bytes)
+            sbuf = <real*>rnp_workspace(WS_SBUF, sbuf_bytes)
+            kown = NULL
+            vown = NULL
+            tmp = NULL
+            if per_head:
+                kown = <real*>rnp_workspace(WS_KROT, sizeof(real) * kpn)
+                vown = <real*>rnp_workspace(WS_VROT, sizeof(real) * vpn)
+                tmp = <real*>rnp_workspace(WS_PACKTMP, tmp_bytes)
+            if qbuf == NULL or sbuf == NULL or (per_head and (kown == NULL or vown == NULL or tmp == NULL)):
+                failed[0] = 1
+            for task in prange(B * H if per_head else B * H * ntiles, schedule="dynamic"):
+                if failed[0]:
+                    continue
+                bh = task if per_head else task // ntiles
+                b = bh // H
+                h = bh - b * H
+                kpk = NULL
+                vpk = NULL
+                if per_head:
+                    kpk = kown
+                    vpk = vown
+                    if real is float:
+                        rnp_attn_pack_keys(kpk, k + b * kb + h * kh, ks, S, D, sn, cs, tmp)
+                        rnp_attn_pack_values(vpk, v + b * vb + h * vh, vs, S, D, vsn, vcs, tmp)
+                elif packed:
+                    kpk = krot + bh * kpn
+                    vpk = vrot + bh * vpn
                 kp = k + b * kb + h * kh
                 ldk = <int>ks
-            if rotate_v:
-                vp = vrot + bh * SD
-                ldv = D
-            else:
                 vp = v + b * vb + h * vh
                 ldv = <int>vs
-            hm = head_mask[h] if head_mask != NULL else 1
-            qp = q + b * qb + h * qh + <Py_ssize_t>t0 * qt
-            ldq = <int>qt
-            if rotate_qk:
-                _rotate_rows(qbuf, qp, qt, tq, D, sin + <Py_ssize_t>t0 * (D // 2), cos + <Py_ssize_t>t0 * (D // 2))
-                qp = qbuf
-                ldq = D
-            if probs != NULL:
-                sp = probs + ((<Py_ssize_t>b * H + h) * T + t0) * S
-            else:
-                sp = sbuf
-            if real is float and _gemm_kernel != RNP_GEMM_BLAS and tq > 1:  # our micro-kernel, this thread
-                rnp_sgemm(_gemm_kernel, tq, S, D, qp, ldq, NULL, kp, ldk, NULL, 0, sp, S, NULL, 0, 0, 1)
-            else:
-                _gemm_xwt(tq, S, D, qp, ldq, kp, ldk, sp, S)  # [tq, S] scores
-            for i in range(tq):
-                mrow = NULL
-                if mask != NULL:
-                    mrow = mask + b * mb + h * mh + <Py_ssize_t>(t0 + i) * mt
-                _softmax_row(sp + <Py_ssize_t>i * S, mrow, S, scale, head_mask != NULL, hm)
-            # [tq, S] @ [S, D] -> out[b, t0:t0+tq, h*D:(h+1)*D]; column-major: out.T = v.T @ p.T
-            if tq == 1:  # one query (decoding): GEMV, which reads v once without packing it
-                _gemv_n(D, S, vp, ldv, sp, out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D)
-            elif real is float and _gemm_kernel != RNP_GEMM_BLAS:  # v is k-major already: read in place
-                rnp_sgemm(_gemm_kernel, tq, D, S, sp, S, NULL, NULL, 0, vp, ldv,
-                          out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D, C, NULL, 0, 0, 1)
-            else:
-                _gemm(c'N', c'N', D, tq, S, vp, ldv, sp, S, <real>0,
-                      out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D, C)
-        if qbuf != NULL:
-            rnp_ws_release(qbuf, qbuf_bytes)
-        if sbuf != NULL:
-            rnp_ws_release(sbuf, sbuf_bytes)
+                if rotate_qk and not packed:
+                    kp = krot + bh * SD
+                    ldk = D
+                if rotate_v and not packed:
+                    vp = vrot + bh * SD
+                    ldv = D
+                hm = head_mask[h] if head_mask != NULL else 1
+                t0 = 0 if per_head else (task - bh * ntiles) * tile
+                t1 = T if per_head else min(T, t0 + tile)
+                while t0 < t1:
+                    tq = min(tile, t1 - t0)
+                    qp = q + b * qb + h * qh + <Py_ssize_t>t0 * qt
+                    ldq = <int>qt
+                    if rotate_qk:
+                        _rotate_rows(qbuf, qp, qt, tq, D, sin + <Py_ssize_t>t0 * (D // 2),
+                                     cos + <Py_ssize_t>t0 * (D // 2))
+                        qp = qbuf
+                        ldq = D
+                    sp = probs + ((<Py_ssize_t>b * H + h) * T + t0) * S if probs != NULL else sbuf
+                    mrow = mask + b * mb + h * mh + <Py_ssize_t>t0 * mt if mask != NULL else NULL
+                    _attend_tile(tq, S, D, C, qp, ldq, kp, ldk, kpk, vp, ldv, vpk, sp, mrow, mt, scale,
+                                 head_mask != NULL, hm, out + (<Py_ssize_t>b * T + t0) * C + <Py_ssize_t>h * D)
+                    t0 = t0 + tile
+            if qbuf != NULL:
+                rnp_ws_release(qbuf, qbuf_bytes)
+            if sbuf != NULL:
+                rnp_ws_release(sbuf, sbuf_bytes)
+            if per_head:
+                if kown != NULL:
+                    rnp_ws_release(kown, sizeof(real) * kpn)
+                if vown != NULL:
+                    rnp_ws_release(vown, sizeof(real) * vpn)
+                if tmp != NULL:
+                    rnp_ws_release(tmp, tmp_bytes)
     if krot != NULL:
-        rnp_ws_release(krot, rot_bytes)
+        rnp_ws_release(krot, krot_bytes)
     if vrot != NULL:
-        rnp_ws_release(vrot, rot_bytes)
+        rnp_ws_release(vrot, vrot_bytes)
 
 
 def apply_rotary(x, sin, cos):

@@ -38,6 +38,8 @@ from _vmath cimport (
     omp_get_max_threads,
     rnp_add_ln_row_f32,
     rnp_add_rms_row_f32,
+    rnp_attn_pack_keys,
+    rnp_attn_pack_values,
     rnp_bias_act_f32,
     rnp_rotate_rows_f32,
     rnp_sbias_act_f32,
@@ -75,6 +77,7 @@ DEF WS_QBUF = 2
 DEF WS_SBUF = 3
 DEF WS_GEMM = 4   # feature-major GEMM results
 DEF WS_HIDDEN = 5  # the feed-forward intermediate
+DEF WS_PACKTMP = 6  # one rotated key panel / value row while packing them
 
 cdef int _num_threads = 1
 # 0: fixed column units spread over our OpenMP threads, each a single-threaded GEMM (thread-count

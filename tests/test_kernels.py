@@ -369,6 +369,33 @@ def test_attention_in_many_query_tiles(K, knobs, dtype):
     close(nat[1], ref[1], dtype, "probs")
 
 
+@pytest.mark.parametrize("rotary_value", [False, True])
+def test_attention_schedules_give_the_same_bits(K, knobs, rotary_value):
+    """One (b, h) per task with its panels packed in the task, or every head packed first and one query
+    tile per task (fewer heads than twice the threads): the same bits, and the reference's values."""
+    from roformer_np import thread_limit
+
+    knobs._set_small_work(0)
+    knobs._set_attention_tile_elems(16 * 41)  # 16 query rows per tile: tiles of 16, 16, 1 for t = 33
+    rng = np.random.default_rng(12)
+    b, h, t, d = 1, 3, 33, 34  # odd panels: 33 keys, 34 value columns
+    qkv = rand(rng, (b, t, 3, h, d), np.float32)
+    q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # strided views of fused rows
+    sin, cos = ops.rotary_sin_cos(ops.sinusoidal_table(t, d).astype(np.float32), 0, t)
+    mask = fmin_mask(rng.integers(0, 2, (b, t)), np.float32)[:, None, None]
+    hm = np.array([1.0, 0.5, 0.0], np.float32)
+    outs = []
+    for n in (1, 2, 3):  # 3 heads: per-head tasks on one thread, query-tile tasks on two or three
+        with thread_limit(n):
+            outs.append(K.rotary_attention(q, k, v, sin, cos, mask, rotary_value, hm, True))
+    for ctx, probs in outs[1:]:
+        np.testing.assert_array_equal(ctx, outs[0][0])
+        np.testing.assert_array_equal(probs, outs[0][1])
+    ref = ops.rotary_attention(q, k, v, sin, cos, mask, rotary_value, hm, True)
+    close(outs[0][0], ref[0], np.float32, "context")
+    close(outs[0][1], ref[1], np.float32, "probs")
+
+
 # ---------------------------------------------------------------------------------------------
 # Thread-count invariance: bit-identical results for 1 and N threads
 # ---------------------------------------------------------------------------------------------

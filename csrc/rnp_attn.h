@@ -1,0 +1,110 @@
+/* The attention core's float32 helpers: rotary rotation, and keys / values packed once per (batch, head)
+   into the GEMM's panel layout (rnp_gemm.h), so that every query tile reads them from contiguous
+   [k, 32] panels instead of re-packing (keys) or striding through the fused q/k/v rows (values). */
+#ifndef RNP_ATTN_H
+#define RNP_ATTN_H
+#include <string.h>
+
+#include "rnp_common.h"
+#include "rnp_transpose.h"
+
+/* Rotary position embedding of `rows` rows of head size 2 * half into dst [rows, 2 * half]: pairs
+   (x[2i], x[2i+1]) turned by the angle whose sin/cos are row r's entries i. No FMA contraction:
+   bit-identical to the NumPy reference (x * c - y * s, rounded product by product). */
+__attribute__((optimize("fp-contract=off")))
+static void rnp_rotate_rows_generic_f32(float *dst, const float *src, long lds, int rows, int half,
+                                        const float *sn, const float *cs) {
+    int r, i;
+    for (r = 0; r < rows; r++) {
+        const float *x = src + r * lds, *s = sn + (long)r * half, *c = cs + (long)r * half;
+        float *y = dst + (long)r * 2 * half;
+        for (i = 0; i < half; i++) {
+            float e = x[2 * i], o = x[2 * i + 1];
+            y[2 * i] = e * c[i] - o * s[i];
+            y[2 * i + 1] = o * c[i] + e * s[i];
+        }
+    }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(RNP_NO_CLONES)
+#include <immintrin.h>
+/* Eight pairs per step: y = x * (c, c) + swap(x) * (-s, s). Negating a product is exact and a + (-b)
+   is a - b, so these are the generic loop's bits; the multiplies and adds stay separate (no FMA). */
+__attribute__((target("avx512f"), optimize("fp-contract=off")))
+static void rnp_rotate_rows_avx512(float *dst, const float *src, long lds, int rows, int half,
+                                   const float *sn, const float *cs) {
+    const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    const __m512 sign = _mm512_set_ps(1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1);
+    int r, i, h8 = half - half % 8;
+    for (r = 0; r < rows; r++) {
+        const float *x = src + r * lds, *s = sn + (long)r * half, *c = cs + (long)r * half;
+        float *y = dst + (long)r * 2 * half;
+        for (i = 0; i < h8; i += 8) {
+            __m512 xv = _mm512_loadu_ps(x + 2 * i);
+            __m512 cv = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(c + i)));
+            __m512 sv = _mm512_mul_ps(_mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(s + i))),
+                                      sign);
+            __m512 xs = _mm512_permute_ps(xv, 0xB1); /* (o, e) in each pair */
+            _mm512_storeu_ps(y + 2 * i, _mm512_add_ps(_mm512_mul_ps(xv, cv), _mm512_mul_ps(xs, sv)));
+        }
+        for (; i < half; i++) {
+            float e = x[2 * i], o = x[2 * i + 1];
+            y[2 * i] = e * c[i] - o * s[i];
+            y[2 * i + 1] = o * c[i] + e * s[i];
+        }
+    }
+}
+
+static void rnp_rotate_rows_f32(float *dst, const float *src, long lds, int rows, int half, const float *sn,
+                                const float *cs) {
+    if (__builtin_cpu_supports("avx512f")) rnp_rotate_rows_avx512(dst, src, lds, rows, half, sn, cs);
+    else rnp_rotate_rows_generic_f32(dst, src, lds, rows, half, sn, cs);
+}
+#else
+#define rnp_rotate_rows_f32 rnp_rotate_rows_generic_f32
+#endif
+
+#define RNP_ATTN_NR 32 /* = RNP_NR of rnp_gemm.h: the panel width */
+
+/* Keys k [S, D] (row stride lds; rotated first when sn != NULL) -> ceil(S / 32) panels [D, 32] of 32 keys
+   each, k-major, zero beyond S: the packed form of the B operand of q @ k.T. tmp: [32, D] scratch. */
+static void rnp_attn_pack_keys(float *dst, const float *k, long lds, int S, int D, const float *sn,
+                               const float *cs, float *tmp) {
+    int p, np = (S + RNP_ATTN_NR - 1) / RNP_ATTN_NR, d;
+    for (p = 0; p < np; p++) {
+        int n0 = p * RNP_ATTN_NR, nc = S - n0 < RNP_ATTN_NR ? S - n0 : RNP_ATTN_NR;
+        const float *src = k + (long)n0 * lds;
+        long ld = lds;
+        float *panel = dst + (long)p * RNP_ATTN_NR * D;
+        if (sn) {
+            rnp_rotate_rows_f32(tmp, src, lds, nc, D / 2, sn + (long)n0 * (D / 2), cs + (long)n0 * (D / 2));
+            src = tmp;
+            ld = D;
+        }
+        rnp_transpose_f32(panel, RNP_ATTN_NR, src, ld, D, nc);
+        if (nc < RNP_ATTN_NR)
+            for (d = 0; d < D; d++) memset(panel + (long)d * RNP_ATTN_NR + nc, 0, sizeof(float) * (RNP_ATTN_NR - nc));
+    }
+}
+
+/* Values v [S, D] (row stride lds; rotated first when sn != NULL) -> ceil(D / 32) panels [S, 32] of 32
+   value columns each, zero beyond D: the packed form of the B operand of p @ v. tmp: [D] scratch. */
+static void rnp_attn_pack_values(float *dst, const float *v, long lds, int S, int D, const float *sn,
+                                 const float *cs, float *tmp) {
+    int s, p, np = (D + RNP_ATTN_NR - 1) / RNP_ATTN_NR;
+    for (s = 0; s < S; s++) {
+        const float *row = v + (long)s * lds;
+        if (sn) {
+            rnp_rotate_rows_f32(tmp, row, lds, 1, D / 2, sn + (long)s * (D / 2), cs + (long)s * (D / 2));
+            row = tmp;
+        }
+        for (p = 0; p < np; p++) {
+            int n0 = p * RNP_ATTN_NR, nc = D - n0 < RNP_ATTN_NR ? D - n0 : RNP_ATTN_NR;
+            float *out = dst + ((long)p * S + s) * RNP_ATTN_NR;
+            memcpy(out, row + n0, sizeof(float) * nc);
+            if (nc < RNP_ATTN_NR) memset(out + nc, 0, sizeof(float) * (RNP_ATTN_NR - nc));
+        }
+    }
+}
+
+#endif /* RNP_ATTN_H */
