@@ -18,7 +18,8 @@ are BLAS's M dimension), which OpenBLAS runs faster for short sequences; their e
 
 Threads: every output element is computed by exactly one thread, and the way work is cut (GEMM tiles or
 column units, query tiles of attention, rows of a LayerNorm) depends only on the shapes, never on the number
-of threads, so 1 and N threads give bit-identical results. Our GEMM tiles go to a task pool (rnp_pool.h) that
+of threads, so 1 and N threads give bit-identical results (attention may hand out a whole head or one of its
+query tiles per task as the thread count suggests: each tile is computed with the same calls either way). Our GEMM tiles go to a task pool (rnp_pool.h) that
 never waits for a worker which has not started; attention and norm rows run in OpenMP regions. Inside those
 the BLAS library must run single-threaded (else its own threads oversubscribe the cores):
 ``roformer_np.threads`` hands us its thread-count setters, which we flip around each call.
