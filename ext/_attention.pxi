@@ -156,6 +156,7 @@ cdef void _attention_core(
             failed[0] = 1
         else:
             with parallel(num_threads=_threads_for_work(B * H, <Py_ssize_t>B * H * SD)):
+                tmp = NULL  # a private of this region: not the NULL it was declared with
                 if packed:
                     tmp = <real*>rnp_workspace(WS_PACKTMP, tmp_bytes)
                     if tmp == NULL:
