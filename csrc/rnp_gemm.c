@@ -105,11 +105,11 @@ static void run_task(const gemm_job *g, int t, float *buf) {
     int i0, i1, p0, p1, p, i;
     long k0;
     rnp_tiling_task(&g->tiles, t, &i0, &i1, &p0, &p1);
-    if (g->bp && i1 - i0 == 1 && g->kernel == RNP_GEMM_AVX512) { /* one row: streams the panels once */
+    if (g->bp && i1 - i0 == 1) { /* one row: streams the panels once */
         int j0 = p0 * RNP_NR, nc = (g->n < p1 * RNP_NR ? g->n : p1 * RNP_NR) - j0;
         float *c = g->y + (long)i0 * g->ldy + j0;
-        rnp_row_avx512(g->k, g->a + (long)i0 * g->lda, g->bp + (long)p0 * RNP_NR * g->k, (long)RNP_NR * g->k,
-                       p1 - p0, c, nc);
+        (g->kernel == RNP_GEMM_AVX512 ? rnp_row_avx512 : rnp_row_avx2)(
+            g->k, g->a + (long)i0 * g->lda, g->bp + (long)p0 * RNP_NR * g->k, (long)RNP_NR * g->k, p1 - p0, c, nc);
         if (g->epilogue) rnp_tile_bias_act(c, g->ldy, 1, g->bias, j0, nc, g->code);
         return;
     }

@@ -30,8 +30,9 @@ void rnp_tile_avx512(int mr, int kc, const float *a, long lda, const float *b, l
 void rnp_tile_avx2(int mr, int kc, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int nc,
                    int acc);
 /* One row against np whole packed panels (pstride floats apart), all of k at once: y[0:nc] (nc <= 32 np).
-   The same bits as the tile kernel (rnp_gemm_avx512.c). */
+   The same bits as the tile kernel (rnp_gemm_avx512.c, rnp_gemm_avx2.c). */
 void rnp_row_avx512(int k, const float *a, const float *bp, long pstride, int np, float *y, int nc);
+void rnp_row_avx2(int k, const float *a, const float *bp, long pstride, int np, float *y, int nc);
 /* One row against plain [n, ldw] rows: y[0:n], the same bits as packing them and running the tile kernel. */
 void rnp_rowplain_avx512(int k, const float *a, const float *w, long ldw, int n, float *y);
 void rnp_rowplain_avx2(int k, const float *a, const float *w, long ldw, int n, float *y);

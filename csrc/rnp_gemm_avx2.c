@@ -78,50 +78,122 @@ RNP_256 void rnp_tile_avx2(int mr, int kc, const float *a, long lda, const float
     }
 }
 
-/* One row against plain [n, ldw] rows: 8 rows at a time, each 8-wide k-block transposed in registers, so every
-   element's FMA chain is the tile kernel's (acc = 0, then k in order) without packing the weight first. */
+/* One row (decoding): y[0, 0:32*NP) = a[0, 0:k] @ NP whole panels of pstride floats each, over the whole of k.
+   Each element's FMA chain is the tile kernel's (acc = 0, then k in order), so the bits are the same; NP panels
+   give 4 * NP independent chains (the tile kernel's one row has two per half: latency-bound), and each panel
+   is one sequential stream, prefetched ahead. */
+RNP_256 static inline __attribute__((always_inline)) void row256(const int NP, int k, const float *a,
+                                                                 const float *b, long pstride, float *y, int nc) {
+    __m256 c[12];
+    int q, v, kk;
+#pragma GCC unroll 12
+    for (q = 0; q < 4 * NP; q++) c[q] = _mm256_setzero_ps();
+    for (kk = 0; kk < k; kk++) {
+        const __m256 ak = _mm256_broadcast_ss(a + kk);
+#pragma GCC unroll 3
+        for (q = 0; q < NP; q++) {
+            const float *bq = b + q * pstride + (long)kk * RNP_NR;
+            _mm_prefetch((const char *)(bq + 32 * RNP_NR), _MM_HINT_T0);
+            _mm_prefetch((const char *)(bq + 32 * RNP_NR + 16), _MM_HINT_T0);
+#pragma GCC unroll 4
+            for (v = 0; v < 4; v++) c[4 * q + v] = _mm256_fmadd_ps(ak, _mm256_loadu_ps(bq + 8 * v), c[4 * q + v]);
+        }
+    }
+#pragma GCC unroll 3
+    for (q = 0; q < NP; q++) {
+        float t[RNP_NR];
+        int left = nc - q * RNP_NR;
+        if (left >= RNP_NR) {
+            for (v = 0; v < 4; v++) _mm256_storeu_ps(y + q * RNP_NR + 8 * v, c[4 * q + v]);
+        } else if (left > 0) {
+            for (v = 0; v < 4; v++) _mm256_storeu_ps(t + 8 * v, c[4 * q + v]);
+            memcpy(y + q * RNP_NR, t, sizeof(float) * left);
+        }
+    }
+}
+
+RNP_256 void rnp_row_avx2(int k, const float *a, const float *bp, long pstride, int np, float *y, int nc) {
+    int p = 0;
+    for (; p + 3 <= np; p += 3) row256(3, k, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
+    if (np - p == 2) row256(2, k, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
+    else if (np - p == 1) row256(1, k, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
+}
+
+/* acc (+)= a[0:kt] @ w rows [0, rows) x k-block [0, kt) (kt, rows <= 8): the 8 x 8 block is transposed in
+   registers and its k's FMAs run in order, one chain per row of w. */
+RNP_256 static inline __attribute__((always_inline)) __m256 plain_block(__m256 acc, const float *a, const float *w,
+                                                                        long ldw, int rows, int kt, __m256i mk) {
+    __m256 r[8], u[8];
+    int i, t;
+#pragma GCC unroll 8
+    for (i = 0; i < 8; i++) {
+        const float *row = w + (long)i * ldw;
+        r[i] = i < rows ? _mm256_maskload_ps(row, mk) : _mm256_setzero_ps();
+        if (i < rows) _mm_prefetch((const char *)(row + 128), _MM_HINT_T0);
+    }
+#pragma GCC unroll 4
+    for (i = 0; i < 8; i += 2) {
+        u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 2
+    for (i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xEE);
+        r[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (i = 0; i < 4; i++) {
+        u[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);     /* k = i */
+        u[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31); /* k = i + 4 */
+    }
+    if (kt == 8) {
+#pragma GCC unroll 8
+        for (t = 0; t < 8; t++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(a + t), u[t], acc);
+    } else {
+        for (t = 0; t < kt; t++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(a + t), u[t], acc);
+    }
+    return acc;
+}
+
+RNP_256 static void plain_store(float *y, __m256 acc, int rows) {
+    if (rows == 8) {
+        _mm256_storeu_ps(y, acc);
+    } else {
+        float tmp[8];
+        _mm256_storeu_ps(tmp, acc);
+        memcpy(y, tmp, sizeof(float) * rows);
+    }
+}
+
+/* One row against plain [n, ldw] rows: 8 rows of w at a time, each 8-wide k-block transposed in registers, so
+   every element's FMA chain is the tile kernel's (acc = 0, then k in order) without packing the weight first.
+   Two groups of 8 rows advance together: one group's chain of 8 dependent FMAs per block is latency-bound,
+   and the other group's loads and shuffles fill its wait. */
 RNP_256 void rnp_rowplain_avx2(int k, const float *a, const float *w, long ldw, int n, float *y) {
     static const int32_t ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    int j0, i, kk, t;
-    for (j0 = 0; j0 < n; j0 += 8) {
+    int j0, kk;
+    for (j0 = 0; j0 + 16 <= n; j0 += 16) {
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        for (kk = 0; kk < k; kk += 8) {
+            const int kt = k - kk < 8 ? k - kk : 8;
+            const __m256i mk = _mm256_loadu_si256((const __m256i *)(ones + 8 - kt)); /* kt leading lanes */
+            acc0 = plain_block(acc0, a + kk, w + (long)j0 * ldw + kk, ldw, 8, kt, mk);
+            acc1 = plain_block(acc1, a + kk, w + (long)(j0 + 8) * ldw + kk, ldw, 8, kt, mk);
+        }
+        plain_store(y + j0, acc0, 8);
+        plain_store(y + j0 + 8, acc1, 8);
+    }
+    for (; j0 < n; j0 += 8) {
         const int rows = n - j0 < 8 ? n - j0 : 8;
         __m256 acc = _mm256_setzero_ps();
         for (kk = 0; kk < k; kk += 8) {
             const int kt = k - kk < 8 ? k - kk : 8;
-            const __m256i mk = _mm256_loadu_si256((const __m256i *)(ones + 8 - kt)); /* kt leading lanes */
-            __m256 r[8], u[8];
-#pragma GCC unroll 8
-            for (i = 0; i < 8; i++) {
-                const float *row = w + (long)(j0 + i) * ldw + kk;
-                r[i] = i < rows ? _mm256_maskload_ps(row, mk) : _mm256_setzero_ps();
-                if (i < rows) _mm_prefetch((const char *)(row + 128), _MM_HINT_T0);
-            }
-#pragma GCC unroll 4
-            for (i = 0; i < 8; i += 2) {
-                u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-                u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-            }
-#pragma GCC unroll 2
-            for (i = 0; i < 8; i += 4) {
-                r[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44);
-                r[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xEE);
-                r[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44);
-                r[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xEE);
-            }
-#pragma GCC unroll 4
-            for (i = 0; i < 4; i++) {
-                u[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);     /* k = kk + i */
-                u[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31); /* k = kk + i + 4 */
-            }
-            for (t = 0; t < kt; t++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(a + kk + t), u[t], acc);
+            const __m256i mk = _mm256_loadu_si256((const __m256i *)(ones + 8 - kt));
+            acc = plain_block(acc, a + kk, w + (long)j0 * ldw + kk, ldw, rows, kt, mk);
         }
-        if (rows == 8) {
-            _mm256_storeu_ps(y + j0, acc);
-        } else {
-            float tmp[8];
-            _mm256_storeu_ps(tmp, acc);
-            memcpy(y + j0, tmp, sizeof(float) * rows);
-        }
+        plain_store(y + j0, acc, rows);
     }
 }
 
@@ -129,6 +201,9 @@ RNP_256 void rnp_rowplain_avx2(int k, const float *a, const float *w, long ldw, 
 void rnp_tile_avx2(int mr, int kc, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int nc,
                    int acc) {
     (void)mr; (void)kc; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc; (void)nc; (void)acc;
+}
+void rnp_row_avx2(int k, const float *a, const float *bp, long pstride, int np, float *y, int nc) {
+    (void)k; (void)a; (void)bp; (void)pstride; (void)np; (void)y; (void)nc;
 }
 void rnp_rowplain_avx2(int k, const float *a, const float *w, long ldw, int n, float *y) {
     (void)k; (void)a; (void)w; (void)ldw; (void)n; (void)y;
