@@ -382,4 +382,4 @@ def test_bad_arguments_are_a_value_error(native) -> None:
     with pytest.raises(ValueError, match="dot='amx' needs the avx512 kernel"):
         native._gemm_bf16_forced(x, bits, None, "avx2", "amx")
     with pytest.raises(ValueError, match="dot must be True, False or 'amx'"):
-        native._gemm_bf16_forced(x, bits, None, "avx512", "tiles")
+        native._gemm_bf16_forced(x, bits, None, "avx2", "tiles")

@@ -368,7 +368,7 @@ def test_bad_input_is_a_value_error_naming_the_argument(native) -> None:
     with pytest.raises(ValueError, match="dot='amx' needs the avx512 kernel"):
         native._gemm_int8_forced(x, packed, None, "avx2", "amx")
     with pytest.raises(ValueError, match="dot must be True, False or 'amx'"):
-        native._int8_acc_forced(np.zeros((2, 8), np.int8), packed, "avx512", 1)
+        native._int8_acc_forced(np.zeros((2, 8), np.int8), packed, kernel, 1)
     with pytest.raises(ValueError, match="qx values must lie"):
         native._int8_acc_forced(bad_q[:, :8], packed, kernel, dot)
     with pytest.raises(ValueError, match="qx must be int8 \\[M, 8\\]"):
