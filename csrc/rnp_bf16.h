@@ -29,5 +29,8 @@ void rnp_bf16_tile_wide256(int mr, int kw, const float *a, long lda, const uint3
 /* One row (m = 1) against np whole packed panels (pstride words apart) over all kw words, vdpbf16ps:
    y[0:nc], the same bits as rnp_bf16_tile_dot512 over the K-blocks. */
 void rnp_bf16_row_dot512(int kw, const uint32_t *a, const uint32_t *bp, long pstride, int np, float *y, int nc);
+/* The same with a as float32 (the widening kernels' form), b widened on load (AVX2+FMA): the bits of
+   rnp_bf16_tile_wide256 (and of the AVX-512F widening kernel) over the K-blocks. */
+void rnp_bf16_row_wide256(int kw, const float *a, const uint32_t *bp, long pstride, int np, float *y, int nc);
 
 #endif /* RNP_BF16_H */

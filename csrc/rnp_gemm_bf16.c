@@ -175,6 +175,14 @@ static void run_task(const bf16_job *g, int task, uint32_t *buf) {
         if (g->epilogue) rnp_tile_bias_act(c, g->ldy, 1, g->bias, j0, nc, g->code);
         return;
     }
+    if (g->bp && !g->dot && g->kernel == RNP_GEMM_AVX2 && i1 - i0 == 1) { /* one row, widening on AVX2 */
+        int j0 = p0 * RNP_NR, nc = (g->n < p1 * RNP_NR ? g->n : p1 * RNP_NR) - j0;
+        float *c = g->y + (long)i0 * g->ldy + j0;
+        rnp_bf16_row_wide256((int)g->kw, (const float *)g->a + (long)i0 * g->lda,
+                             (const uint32_t *)g->bp + (long)p0 * g->kw * RNP_NR, g->kw * RNP_NR, p1 - p0, c, nc);
+        if (g->epilogue) rnp_tile_bias_act(c, g->ldy, 1, g->bias, j0, nc, g->code);
+        return;
+    }
     for (t0 = 0; t0 < g->kw; t0 += RNP_BF16_KW) {
         int tc = g->kw - t0 < RNP_BF16_KW ? (int)(g->kw - t0) : RNP_BF16_KW;
         int last = t0 + tc >= g->kw;

@@ -85,9 +85,60 @@ RNP_256 void rnp_bf16_tile_wide256(int mr, int kw, const float *a, long lda, con
     }
 }
 
+/* One row (decoding) against NP whole packed panels over all kw words: y[0, 0:32*NP). Each element's chain is
+   the tile kernel's (per word: the odd k, then the even k; acc = 0, words in order), so the bits are the same;
+   NP panels give 4 * NP independent chains (the tile kernel's one row has two per half, and the row is
+   memory-bound only when enough chains hide the FMA latency), each panel one prefetched stream. */
+RNP_256 static inline __attribute__((always_inline)) void row_wide256(const int NP, int kw, const float *a,
+                                                                      const uint32_t *b, long pstride, float *y,
+                                                                      int nc) {
+    __m256 c[12];
+    int q, v, t;
+#pragma GCC unroll 12
+    for (q = 0; q < 4 * NP; q++) c[q] = _mm256_setzero_ps();
+    for (t = 0; t < kw; t++) {
+        const __m256 ao = _mm256_broadcast_ss(a + 2 * t + 1), ae = _mm256_broadcast_ss(a + 2 * t);
+#pragma GCC unroll 3
+        for (q = 0; q < NP; q++) {
+            const uint32_t *bq = b + q * pstride + (long)t * RNP_NR;
+            _mm_prefetch((const char *)(bq + 32 * RNP_NR), _MM_HINT_T0);
+            _mm_prefetch((const char *)(bq + 32 * RNP_NR + 16), _MM_HINT_T0);
+#pragma GCC unroll 4
+            for (v = 0; v < 4; v++) {
+                const __m256i w = _mm256_loadu_si256((const __m256i *)(bq + 8 * v));
+                const __m256 odd = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_srli_epi32(w, 16), 16));
+                c[4 * q + v] = _mm256_fmadd_ps(ao, odd, c[4 * q + v]);
+                c[4 * q + v] = _mm256_fmadd_ps(ae, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)), c[4 * q + v]);
+            }
+        }
+    }
+#pragma GCC unroll 3
+    for (q = 0; q < NP; q++) {
+        float tmp[RNP_NR];
+        const int left = nc - q * RNP_NR;
+        if (left >= RNP_NR) {
+            for (v = 0; v < 4; v++) _mm256_storeu_ps(y + q * RNP_NR + 8 * v, c[4 * q + v]);
+        } else if (left > 0) {
+            for (v = 0; v < 4; v++) _mm256_storeu_ps(tmp + 8 * v, c[4 * q + v]);
+            memcpy(y + q * RNP_NR, tmp, sizeof(float) * left);
+        }
+    }
+}
+
+RNP_256 void rnp_bf16_row_wide256(int kw, const float *a, const uint32_t *bp, long pstride, int np, float *y,
+                                  int nc) {
+    int p = 0;
+    for (; p + 3 <= np; p += 3) row_wide256(3, kw, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
+    if (np - p == 2) row_wide256(2, kw, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
+    else if (np - p == 1) row_wide256(1, kw, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR);
+}
+
 #else
 void rnp_bf16_tile_wide256(int mr, int kw, const float *a, long lda, const uint32_t *b, float *c, long ldc, int nc,
                            int acc) {
     (void)mr; (void)kw; (void)a; (void)lda; (void)b; (void)c; (void)ldc; (void)nc; (void)acc;
+}
+void rnp_bf16_row_wide256(int kw, const float *a, const uint32_t *bp, long pstride, int np, float *y, int nc) {
+    (void)kw; (void)a; (void)bp; (void)pstride; (void)np; (void)y; (void)nc;
 }
 #endif
