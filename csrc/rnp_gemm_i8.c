@@ -33,6 +33,9 @@ void rnp_i8_tile_vnni(int mr, int kw, const uint8_t *a, long lda, const int8_t *
                       long ldc, int nc, int acc, const float *sx, const float *sw);
 void rnp_i8_tile_avx2(int mr, int kw, const int8_t *a, long lda, const int8_t *b, const int32_t *corr, void *c,
                       long ldc, int nc, int acc, const float *sx, const float *sw);
+/* one row against np whole panels (pstride bytes apart), dequantized: the tile kernel's y for that row */
+void rnp_i8_row_avx2(int kw, const int8_t *a, const int8_t *bp, long pstride, int np, float *y, int nc, float sx,
+                     const float *sw);
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* activation quantization                                                                               */
@@ -250,6 +253,14 @@ static void i8_run_task(const i8_job *g, int task, int8_t *buf) {
             }
         }
         rnp_amx_end();
+        return;
+    }
+    if (g->bp && g->sx && !g->vnni && i1 - i0 == 1 && g->kw > 0) { /* one row (decoding), AVX2 */
+        const int j0 = p0 * RNP_NR, nc = (g->n < p1 * RNP_NR ? g->n : p1 * RNP_NR) - j0;
+        float *c = (float *)g->y + (long)i0 * g->ldy + j0;
+        rnp_i8_row_avx2(g->kw, g->qa + (long)i0 * g->ldqa, g->bp + (long)p0 * RNP_I8_PANEL_BYTES(g->kw),
+                        RNP_I8_PANEL_BYTES(g->kw), p1 - p0, c, nc, g->sx[i0], g->sw + j0);
+        if (g->epilogue) rnp_tile_bias_act(c, g->ldy, 1, g->bias, j0, nc, g->code);
         return;
     }
     for (t0 = 0; t0 < g->kw || t0 == 0; t0 += RNP_I8_KCW) { /* k = 0: one empty block writes the zeros */

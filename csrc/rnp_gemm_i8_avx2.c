@@ -91,10 +91,69 @@ RNP_256 void rnp_i8_tile_avx2(int mr, int kw, const int8_t *a, long lda, const i
 }
 #undef RNP_CASE
 
+/* One row (decoding) against NP whole packed panels over all kw words, dequantized: y[0, 0:32*NP) =
+   (float)acc * (sx * sw[j]) as the tile kernel writes it. The tile kernel's one row reads each panel slice in
+   two half passes of 64 of its 128 bytes per word; here each word's 128 bytes are read at once, NP panels
+   side by side as prefetched streams (integer sums: the order changes nothing). */
+RNP_256 static inline __attribute__((always_inline)) void row_i8(const int NP, int kw, const int8_t *a,
+                                                                 const int8_t *b, long pstride, float *y, int nc,
+                                                                 float sx, const float *sw) {
+    __m256i c[8];
+    const __m256i ones = _mm256_set1_epi16(1);
+    int q, v, t;
+#pragma GCC unroll 8
+    for (q = 0; q < 4 * NP; q++) c[q] = _mm256_setzero_si256();
+    for (t = 0; t < kw; t++) {
+        int32_t word;
+        memcpy(&word, a + 4L * t, 4);
+        const __m256i ai = _mm256_set1_epi32(word), au = _mm256_abs_epi8(ai);
+#pragma GCC unroll 2
+        for (q = 0; q < NP; q++) {
+            const int8_t *bq = b + q * pstride + (long)t * 128;
+            _mm_prefetch((const char *)(bq + 32 * 128), _MM_HINT_T0);
+            _mm_prefetch((const char *)(bq + 32 * 128 + 64), _MM_HINT_T0);
+#pragma GCC unroll 4
+            for (v = 0; v < 4; v++) {
+                const __m256i w = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(bq + 32 * v)), ai);
+                c[4 * q + v] = _mm256_add_epi32(c[4 * q + v], _mm256_madd_epi16(_mm256_maddubs_epi16(au, w), ones));
+            }
+        }
+    }
+    {
+        const __m256 si = _mm256_set1_ps(sx);
+#pragma GCC unroll 2
+        for (q = 0; q < NP; q++) {
+            const int left = nc - q * RNP_NR;
+#pragma GCC unroll 4
+            for (v = 0; v < 4; v++) {
+                const int nv = left - 8 * v;
+                if (nv <= 0) break;
+                const __m256i keep = lanes(nv > 8 ? 8 : nv);
+                const __m256 w = _mm256_maskload_ps(sw + q * RNP_NR + 8 * v, keep);
+                /* (float)acc * (x_scale * w_scale), the reference's order */
+                _mm256_maskstore_ps(y + q * RNP_NR + 8 * v, keep,
+                                    _mm256_mul_ps(_mm256_cvtepi32_ps(c[4 * q + v]), _mm256_mul_ps(si, w)));
+            }
+        }
+    }
+}
+
+RNP_256 void rnp_i8_row_avx2(int kw, const int8_t *a, const int8_t *bp, long pstride, int np, float *y, int nc,
+                             float sx, const float *sw) {
+    int p = 0;
+    for (; p + 2 <= np; p += 2)
+        row_i8(2, kw, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR, sx, sw + p * RNP_NR);
+    if (np - p == 1) row_i8(1, kw, a, bp + p * pstride, pstride, y + p * RNP_NR, nc - p * RNP_NR, sx, sw + p * RNP_NR);
+}
+
 #else
 void rnp_i8_tile_avx2(int mr, int kw, const int8_t *a, long lda, const int8_t *b, const int32_t *corr, void *c,
                       long ldc, int nc, int acc, const float *sx, const float *sw) {
     (void)mr; (void)kw; (void)a; (void)lda; (void)b; (void)corr; (void)c; (void)ldc; (void)nc; (void)acc;
     (void)sx; (void)sw;
+}
+void rnp_i8_row_avx2(int kw, const int8_t *a, const int8_t *bp, long pstride, int np, float *y, int nc, float sx,
+                     const float *sw) {
+    (void)kw; (void)a; (void)bp; (void)pstride; (void)np; (void)y; (void)nc; (void)sx; (void)sw;
 }
 #endif
