@@ -75,6 +75,52 @@ __attribute__((target("avx512f"))) static float quantize_row_avx512(int k, const
     }
     return amax / 127.0f;
 }
+
+/* The same on AVX2, 32 values at a time (the tail by the scalar code below: the same float32 product, the same
+   round-half-even and clamp); the conversion's int32 are packed to bytes with saturation, which never acts:
+   every value is already in [-127, 127]. */
+__attribute__((target("avx2"))) static float quantize_row_avx2(int k, const float *x, int8_t *q, uint8_t flip) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
+    int kk, k32 = k - k % 32;
+    float amax, inv, lanes8[8];
+    for (kk = 0; kk + 8 <= k; kk += 8) {
+        const __m256 v = _mm256_loadu_ps(x + kk);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v));
+    }
+    _mm256_storeu_ps(lanes8, m);
+    amax = 0.0f;
+    for (kk = 0; kk < 8; kk++) amax = lanes8[kk] > amax ? lanes8[kk] : amax;
+    for (kk = k - k % 8; kk < k; kk++) {
+        const float a = fabsf(x[kk]);
+        if (a != a) amax = NAN;
+        else if (a > amax) amax = a;
+    }
+    if (_mm256_movemask_ps(nan)) amax = NAN;
+    inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    {
+        const __m256 vinv = _mm256_set1_ps(inv), lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+        const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), fl = _mm256_set1_epi8((char)flip);
+        for (kk = 0; kk < k32; kk += 32) {
+            __m256i v[4];
+            int u;
+            for (u = 0; u < 4; u++) {
+                __m256 p = _mm256_mul_ps(_mm256_loadu_ps(x + kk + 8 * u), vinv);
+                p = _mm256_and_ps(p, _mm256_cmp_ps(p, p, _CMP_ORD_Q)); /* NaN -> 0, as NumPy's cast gives */
+                v[u] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(p, lo), hi));
+            }
+            const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+            _mm256_storeu_si256((__m256i *)(q + kk), _mm256_xor_si256(_mm256_permutevar8x32_epi32(b, order), fl));
+        }
+    }
+    for (kk = k32; kk < k; kk++) { /* the tail: quantize_row_scalar's rounding */
+        float r = nearbyintf(x[kk] * inv);
+        int v = r != r ? 0 : (r > 127.0f ? 127 : (r < -127.0f ? -127 : (int)r));
+        q[kk] = (int8_t)(uint8_t)((uint8_t)(int8_t)v ^ flip);
+    }
+    return amax / 127.0f;
+}
 #define RNP_HAVE_Q512 1
 #else
 #define RNP_HAVE_Q512 0
@@ -99,9 +145,10 @@ static float quantize_row_scalar(int k, const float *x, int8_t *q, uint8_t flip)
     return amax / 127.0f;
 }
 
+/* 2: AVX-512, 1: AVX2, 0: the scalar code */
 static int have_q512(void) {
 #if RNP_HAVE_Q512
-    return __builtin_cpu_supports("avx512f");
+    return __builtin_cpu_supports("avx512f") ? 2 : (__builtin_cpu_supports("avx2") ? 1 : 0);
 #else
     return 0;
 #endif
@@ -114,7 +161,8 @@ static void quantize_rows_flip(int m, int k, const float *x, long ldx, int8_t *q
     for (i = 0; i < m; i++) {
 #if RNP_HAVE_Q512
         if (v512) {
-            scale[i] = quantize_row_avx512(k, x + (long)i * ldx, q + (long)i * ldq, flip);
+            scale[i] = (v512 == 2 ? quantize_row_avx512 : quantize_row_avx2)(k, x + (long)i * ldx, q + (long)i * ldq,
+                                                                             flip);
             continue;
         }
 #endif

@@ -112,7 +112,7 @@ def problems(draw):
 
 def test_quantize_rows_special_values(native) -> None:
     """Ties at .5 (amax 127: inv = 1, so x * inv is x exactly), zero rows, negative values, huge and tiny
-    magnitudes, a lone nonzero value, lengths around the 16-lane vector tail."""
+    magnitudes, a lone nonzero value, lengths around the 16-lane (AVX-512) and 32-value (AVX2) vector tails."""
     ties = np.array([[127.0, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 126.5, -126.5, 3.49999, -3.50001, 0.0]], np.float32)
     rows = [
         ties,
@@ -124,6 +124,11 @@ def test_quantize_rows_special_values(native) -> None:
         np.array([[0.0, 0.0, -2.0, 0.0, 0.0]], np.float32),
         np.random.default_rng(2).standard_normal((4, 16)).astype(np.float32),
         np.random.default_rng(3).standard_normal((5, 1)).astype(np.float32),
+        # the 32-wide vector blocks (AVX2) and their tails: the same cases in rows of 31 to 100 values
+        np.tile(ties, 7)[:, :75],
+        np.tile(np.array([[3.4e38, -3.4e38, 1e38, 1.0]], np.float32), 10),
+        np.tile(np.array([[1e-38, 0.0, -1e-39, 5e-39]], np.float32), 9),
+        *(np.random.default_rng(4 + n).standard_normal((2, n)).astype(np.float32) for n in (31, 32, 33, 64, 100)),
     ]
     for x in rows:
         q, s = native.quantize_rows(x)
