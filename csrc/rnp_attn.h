@@ -55,9 +55,36 @@ static void rnp_rotate_rows_avx512(float *dst, const float *src, long lds, int r
     }
 }
 
+/* The same four pairs per step on AVX2. */
+__attribute__((target("avx2"), optimize("fp-contract=off")))
+static void rnp_rotate_rows_avx2(float *dst, const float *src, long lds, int rows, int half, const float *sn,
+                                 const float *cs) {
+    const __m256i dup = _mm256_set_epi32(3, 3, 2, 2, 1, 1, 0, 0);
+    const __m256 sign = _mm256_set_ps(1, -1, 1, -1, 1, -1, 1, -1);
+    int r, i, h4 = half - half % 4;
+    for (r = 0; r < rows; r++) {
+        const float *x = src + r * lds, *s = sn + (long)r * half, *c = cs + (long)r * half;
+        float *y = dst + (long)r * 2 * half;
+        for (i = 0; i < h4; i += 4) {
+            __m256 xv = _mm256_loadu_ps(x + 2 * i);
+            __m256 cv = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(c + i)), dup);
+            __m256 sv = _mm256_mul_ps(_mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(s + i)), dup),
+                                      sign);
+            __m256 xs = _mm256_permute_ps(xv, 0xB1); /* (o, e) in each pair */
+            _mm256_storeu_ps(y + 2 * i, _mm256_add_ps(_mm256_mul_ps(xv, cv), _mm256_mul_ps(xs, sv)));
+        }
+        for (; i < half; i++) {
+            float e = x[2 * i], o = x[2 * i + 1];
+            y[2 * i] = e * c[i] - o * s[i];
+            y[2 * i + 1] = o * c[i] + e * s[i];
+        }
+    }
+}
+
 static void rnp_rotate_rows_f32(float *dst, const float *src, long lds, int rows, int half, const float *sn,
                                 const float *cs) {
     if (__builtin_cpu_supports("avx512f")) rnp_rotate_rows_avx512(dst, src, lds, rows, half, sn, cs);
+    else if (__builtin_cpu_supports("avx2")) rnp_rotate_rows_avx2(dst, src, lds, rows, half, sn, cs);
     else rnp_rotate_rows_generic_f32(dst, src, lds, rows, half, sn, cs);
 }
 #else
