@@ -8,21 +8,28 @@
 #include "rnp_common.h"
 #include "rnp_transpose.h"
 
+/* Pairs i0 .. half - 1 of one row: (x[2i], x[2i+1]) turned by the angle of sin s[i] / cos c[i]. */
+__attribute__((optimize("fp-contract=off")))
+static inline void rnp_rotate_pairs(float *y, const float *x, const float *s, const float *c, int i0, int half) {
+    int i;
+    for (i = i0; i < half; i++) {
+        float e = x[2 * i], o = x[2 * i + 1];
+        y[2 * i] = e * c[i] - o * s[i];
+        y[2 * i + 1] = o * c[i] + e * s[i];
+    }
+}
+
 /* Rotary position embedding of `rows` rows of head size 2 * half into dst [rows, 2 * half]: pairs
    (x[2i], x[2i+1]) turned by the angle whose sin/cos are row r's entries i. No FMA contraction:
    bit-identical to the NumPy reference (x * c - y * s, rounded product by product). */
 __attribute__((optimize("fp-contract=off")))
 static void rnp_rotate_rows_generic_f32(float *dst, const float *src, long lds, int rows, int half,
                                         const float *sn, const float *cs) {
-    int r, i;
+    int r;
     for (r = 0; r < rows; r++) {
         const float *x = src + r * lds, *s = sn + (long)r * half, *c = cs + (long)r * half;
         float *y = dst + (long)r * 2 * half;
-        for (i = 0; i < half; i++) {
-            float e = x[2 * i], o = x[2 * i + 1];
-            y[2 * i] = e * c[i] - o * s[i];
-            y[2 * i + 1] = o * c[i] + e * s[i];
-        }
+        rnp_rotate_pairs(y, x, s, c, 0, half);
     }
 }
 
@@ -47,11 +54,7 @@ static void rnp_rotate_rows_avx512(float *dst, const float *src, long lds, int r
             __m512 xs = _mm512_permute_ps(xv, 0xB1); /* (o, e) in each pair */
             _mm512_storeu_ps(y + 2 * i, _mm512_add_ps(_mm512_mul_ps(xv, cv), _mm512_mul_ps(xs, sv)));
         }
-        for (; i < half; i++) {
-            float e = x[2 * i], o = x[2 * i + 1];
-            y[2 * i] = e * c[i] - o * s[i];
-            y[2 * i + 1] = o * c[i] + e * s[i];
-        }
+        rnp_rotate_pairs(y, x, s, c, i, half);
     }
 }
 
@@ -73,11 +76,7 @@ static void rnp_rotate_rows_avx2(float *dst, const float *src, long lds, int row
             __m256 xs = _mm256_permute_ps(xv, 0xB1); /* (o, e) in each pair */
             _mm256_storeu_ps(y + 2 * i, _mm256_add_ps(_mm256_mul_ps(xv, cv), _mm256_mul_ps(xs, sv)));
         }
-        for (; i < half; i++) {
-            float e = x[2 * i], o = x[2 * i + 1];
-            y[2 * i] = e * c[i] - o * s[i];
-            y[2 * i + 1] = o * c[i] + e * s[i];
-        }
+        rnp_rotate_pairs(y, x, s, c, i, half);
     }
 }
 
