@@ -9,6 +9,7 @@ the process is killed in a ``finally`` (the context manager's exit).
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -259,7 +260,12 @@ def test_the_readmes_curl_examples_answer_as_shown():
         answers = [client.post(r["path"], content=r["body"].encode(), headers={"Content-Type": "application/json"})
                    for r in requests]
     assert all(a.status_code == 200 for a in answers)
-    assert answers[0].text == expected.splitlines()[0]  # the first answer, exactly as the README prints it
+    # the first answer as the README prints it: the same labels in the same order, the scores to float32
+    # round-off: their last digits depend on the instruction set the kernels run on (the README's were printed
+    # on an AVX-512 machine; an AVX2 one answers 0.2931279242038727 for 0.2931278944015503)
+    shown, got = json.loads(expected.splitlines()[0]), json.loads(answers[0].text)
+    assert [a["label"] for a in got] == [a["label"] for a in shown], answers[0].text
+    assert all(abs(a["score"] - b["score"]) <= 1e-6 for a, b in zip(got, shown)), answers[0].text
 
 
 def test_the_readmes_example_client_prints_what_it_shows():
