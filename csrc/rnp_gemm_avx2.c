@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rnp_gemm.h"
+#include "rnp_row256.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -99,17 +100,7 @@ RNP_256 static inline __attribute__((always_inline)) void row256(const int NP, i
             for (v = 0; v < 4; v++) c[4 * q + v] = _mm256_fmadd_ps(ak, _mm256_loadu_ps(bq + 8 * v), c[4 * q + v]);
         }
     }
-#pragma GCC unroll 3
-    for (q = 0; q < NP; q++) {
-        float t[RNP_NR];
-        int left = nc - q * RNP_NR;
-        if (left >= RNP_NR) {
-            for (v = 0; v < 4; v++) _mm256_storeu_ps(y + q * RNP_NR + 8 * v, c[4 * q + v]);
-        } else if (left > 0) {
-            for (v = 0; v < 4; v++) _mm256_storeu_ps(t + 8 * v, c[4 * q + v]);
-            memcpy(y + q * RNP_NR, t, sizeof(float) * left);
-        }
-    }
+    rnp_row256_store(c, NP, y, nc);
 }
 
 RNP_256 void rnp_row_avx2(int k, const float *a, const float *bp, long pstride, int np, float *y, int nc) {

@@ -6,6 +6,7 @@
 
 #include "rnp_bf16.h"
 #include "rnp_gemm.h"
+#include "rnp_row256.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -112,17 +113,7 @@ RNP_256 static inline __attribute__((always_inline)) void row_wide256(const int 
             }
         }
     }
-#pragma GCC unroll 3
-    for (q = 0; q < NP; q++) {
-        float tmp[RNP_NR];
-        const int left = nc - q * RNP_NR;
-        if (left >= RNP_NR) {
-            for (v = 0; v < 4; v++) _mm256_storeu_ps(y + q * RNP_NR + 8 * v, c[4 * q + v]);
-        } else if (left > 0) {
-            for (v = 0; v < 4; v++) _mm256_storeu_ps(tmp + 8 * v, c[4 * q + v]);
-            memcpy(y + q * RNP_NR, tmp, sizeof(float) * left);
-        }
-    }
+    rnp_row256_store(c, NP, y, nc);
 }
 
 RNP_256 void rnp_bf16_row_wide256(int kw, const float *a, const uint32_t *bp, long pstride, int np, float *y,
