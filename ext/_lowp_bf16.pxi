@@ -99,9 +99,7 @@ cdef class PackedBF16Weight:
 
     def _rows(self, idx):
         """Rows ``idx`` (integer array of any shape, negative from the end) straight from the panels."""
-        if idx.size and (idx.min() < -self.n or idx.max() >= self.n):
-            raise IndexError(f"index out of range for a weight of {self.n} rows")
-        flat = np.where(idx < 0, idx + self.n, idx).reshape(-1)
+        flat = _flat_rows(idx, self.n)
         out = np.empty((flat.size, self.k), dtype=np.uint32)  # float32 bits: the bf16 bits in the upper half
         cdef const int64_t[::1] rid = np.ascontiguousarray(flat, dtype=np.int64)
         cdef const uint16_t[:, :, ::1] pan = self.panels.reshape(self.panels.shape[0], -1, RNP_NR * 2)
@@ -121,11 +119,8 @@ cdef class PackedBF16Weight:
         return a if dtype is None else a.astype(dtype, copy=False)
 
     def __getitem__(self, key):
-        # rows by integer index (the embedding gather): read from the panels, the matrix is not unpacked
-        if (isinstance(key, (int, np.integer)) and not isinstance(key, bool)) or (
-                isinstance(key, (list, np.ndarray)) and np.asarray(key).dtype.kind in "iu"):
-            return self._rows(np.asarray(key, dtype=np.int64))
-        return self.unpack()[key]
+        ids = _row_ids(key)  # rows by integer index (the embedding gather): from the panels, nothing unpacked
+        return self.unpack()[key] if ids is None else self._rows(ids)
 
     def __reduce__(self):
         return (pack_bf16, (self.bits(),))

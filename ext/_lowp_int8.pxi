@@ -134,19 +134,12 @@ cdef class PackedInt8Weight:
         return a if dtype is None else a.astype(dtype, copy=False)
 
     def __getitem__(self, key):
-        # rows by integer index (the embedding gather): read from the panels and dequantized, the matrix is not
-        # unpacked
-        if (isinstance(key, (int, np.integer)) and not isinstance(key, bool)) or (
-                isinstance(key, (list, np.ndarray)) and np.asarray(key).dtype.kind in "iu"):
-            return self._rows(np.asarray(key, dtype=np.int64))
-        return self.unpack()[key]
+        ids = _row_ids(key)  # rows by integer index (the embedding gather): from the panels, dequantized
+        return self.unpack()[key] if ids is None else self._rows(ids)
 
     cdef object _rows(self, object ids):
         """Rows ``ids`` (any shape of integers) -> float32 ``ids.shape + (k,)``: q * scale of each row."""
-        flat = ids.reshape(-1)
-        if flat.size and (flat.min() < -self.n or flat.max() >= self.n):
-            raise IndexError(f"row index out of range for a weight of {self.n} rows")
-        flat = np.where(flat < 0, flat + self.n, flat)
+        flat = _flat_rows(ids, self.n)
         out = np.empty((flat.size, self.k), dtype=np.float32)
         cdef const int64_t[::1] rid = np.ascontiguousarray(flat, dtype=np.int64)
         cdef const int8_t[:, :, ::1] pan = self.panels.reshape(self.panels.shape[0], -1, RNP_NR * 4)

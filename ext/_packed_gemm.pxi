@@ -56,6 +56,22 @@ def _gemm_cpu_supports(str name):
     return bool(rnp_gemm_cpu_supports(GEMM_KERNELS.index(name)))
 
 
+cdef object _row_ids(object key):
+    """``key`` as an int64 array when it selects rows by integer index (an embedding gather), else None."""
+    if (isinstance(key, (int, np.integer)) and not isinstance(key, bool)) or (
+            isinstance(key, (list, np.ndarray)) and np.asarray(key).dtype.kind in "iu"):
+        return np.asarray(key, dtype=np.int64)
+    return None
+
+
+cdef object _flat_rows(object ids, int n):
+    """``ids`` flattened, negative ones from the end; IndexError outside [-n, n)."""
+    flat = ids.reshape(-1)
+    if flat.size and (flat.min() < -n or flat.max() >= n):
+        raise IndexError(f"row index out of range for a weight of {n} rows")
+    return np.where(flat < 0, flat + n, flat)
+
+
 cdef class PackedWeight:
     """A float32 weight ``[N, K]`` (PyTorch's ``[out, in]``) held only in the micro-kernels' panel layout.
 
@@ -121,8 +137,15 @@ cdef class PackedWeight:
         a = self.unpack()
         return a if dtype is None else a.astype(dtype, copy=False)
 
+    def _rows(self, ids):
+        """Rows ``ids`` (integer array of any shape, negative from the end) straight from the panels."""
+        flat = _flat_rows(ids, self.n)
+        out = self.panels[flat // RNP_NR, :, flat % RNP_NR]  # [len, K]: row v is column v % 32 of its panel
+        return out.reshape(tuple(ids.shape) + (self.k,))
+
     def __getitem__(self, key):
-        return self.unpack()[key]
+        ids = _row_ids(key)  # rows by integer index (the embedding gather): from the panels, nothing unpacked
+        return self.unpack()[key] if ids is None else self._rows(ids)
 
     def __reduce__(self):
         return (pack_weight, (self.unpack(),))

@@ -265,12 +265,15 @@ def _arrays(value: Any) -> tuple[Array, ...]:
 
 
 def pack_params(params: Params, config: RoFormerConfig, sources: dict[str, Array] | None = None,
-                pack: Callable[[Any], Any] = pack_weight) -> dict[str, PackedEntry]:
+                pack: Callable[[Any], Any] = pack_weight, word_embeddings: bool = False
+                ) -> dict[str, PackedEntry]:
     """Replace the linear weights of ``params`` by their packed form (in place); returns where each Hugging
     Face tensor now lives, so that :meth:`RoFormerModel.state_dict` can unpack it on demand.
 
     Packed: the stacked q/k/v weight, the attention output, both feed-forward weights, the embedding
-    projection and the pooler. Not packed: embeddings (gathered by row) and cross-attention (sliced).
+    projection and the pooler; with ``word_embeddings`` the word embeddings too (the tied LM decoder's weight:
+    it streams the panels, and the embedding gathers its rows from them). Never packed: the token-type
+    embeddings and cross-attention (sliced by rows).
     ``sources`` (the Hugging Face tensors): each one's file pages are released once it is packed, so a
     memory-mapped checkpoint is never resident beside its packed copy (:func:`~roformer_np.weights.release_pages`).
     ``pack``: float32 :func:`~roformer_np.backend.pack_weight`, or for bf16 / int8 containers
@@ -299,6 +302,8 @@ def pack_params(params: Params, config: RoFormerConfig, sources: dict[str, Array
         params.project_weight = put("embeddings_project.weight", pack(params.project_weight))
     if params.pooler_weight is not None:
         params.pooler_weight = put(POOLER_KEYS[0], pack(params.pooler_weight))
+    if word_embeddings:
+        params.word_embeddings = put(WORD_EMBEDDINGS, pack(params.word_embeddings))
     return entries
 
 
@@ -465,8 +470,9 @@ def embeddings_forward(
     """Token ids -> [B, T, C]: word + token-type embeddings, the norm, and the E -> C projection."""
     eps = config.layer_norm_eps
     table = params.word_embeddings
-    if inputs_embeds is None and lowp.is_lowp(table):
-        # bf16 / int8 embeddings: only the rows of the ids present are widened, then embedded as usual
+    if inputs_embeds is None and not isinstance(table, np.ndarray):
+        # packed (float32 panels) or bf16 / int8 embeddings: only the rows of the ids present are gathered (and
+        # widened), then embedded as usual
         used, where = np.unique(input_ids, return_inverse=True)
         x = kernels.embed(where.reshape(input_ids.shape), token_type_ids, table[used], params.token_type_embeddings,
                           params.emb_ln_weight, params.emb_ln_bias, eps)  # [B, T, E]
@@ -674,9 +680,10 @@ class RoFormerModel(InferenceModeMixin):
                 raise ValueError("the weights hold int8 tensors: pass quantize='int8' (they are not dequantized "
                                  f"into a {self.precision} model)")
             self.params = build_params(plain, config, dtype)
-            # float32 on roformer_np's micro-kernels: the linear weights are held packed, and only packed
+            # float32 on roformer_np's micro-kernels: the linear weights and the word embeddings are held
+            # packed, and only packed
             if packs_weights(dtype, backend):
-                self._packed = pack_params(self.params, config, plain)
+                self._packed = pack_params(self.params, config, plain, word_embeddings=True)
             for key in self._packed:
                 del plain[key]
         self.weights = ModelWeights(plain, self._packed, order)

@@ -458,8 +458,9 @@ def test_actor_loads_once_same_bits_per_batch_sockets_on_loopback(ray_cluster) -
 
 
 @ray_only
-def test_actors_share_the_mapped_float32_checkpoint(ray_cluster, tmp_path: Path) -> None:
+def test_what_actors_keep_mapped_of_a_float32_checkpoint(ray_cluster, tmp_path: Path) -> None:
     from roformer_np import RoFormerForSequenceClassification
+    from roformer_np.backend import packs_weights
 
     ray = ray_cluster
     model = RoFormerForSequenceClassification.from_pretrained(demo_model_dir("text-classification"), dtype=np.float32)
@@ -489,8 +490,15 @@ def test_actors_share_the_mapped_float32_checkpoint(ray_cluster, tmp_path: Path)
         for a in actors:
             ray.kill(a)
     size = weights.stat().st_size
+    if packs_weights(np.float32):
+        # the linear weights and the word embeddings (64% of this file) are packed at load and shared through
+        # the panel cache (see below), their file pages released: what stays mapped is the small tensors used
+        # as stored (norms, biases, token types) and the neighbouring pages the kernel maps around them
+        for m in maps:
+            assert m["rss"] < 0.5 * size, (m, size)
+        return
     for m in maps:
-        # the embeddings (64% of this file) are used as stored: views into the mapping, not copies
+        # nothing packed (ROFORMER_NP_GEMM=blas): the embeddings are used as stored, views into the mapping
         assert m["rss"] >= 0.5 * size, (m, size)
         assert m["shared"] >= 0.9 * m["rss"], m  # ... and those pages are the other actor's pages too
         assert m["pss"] <= 0.6 * m["rss"], m

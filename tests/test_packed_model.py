@@ -50,6 +50,38 @@ def test_linear_weights_are_held_packed_only(micro_kernel) -> None:
     assert model.num_parameters == sum(v.size for v in weights.values())
 
 
+def test_word_embeddings_are_packed_and_gathered_by_row(micro_kernel) -> None:
+    """The word embeddings (the tied LM decoder's weight) are held as panels only; the embedding gathers its
+    rows from them (any index shape, negative from the end) and the tied MLM logits match the reference."""
+    from roformer_np._native.kernels import PackedWeight
+
+    from roformer_np import RoFormerForMaskedLM
+
+    config = tiny_config(vocab_size=77)  # not a multiple of the 32-row panels: a zero-padded last panel
+    model, weights = _model(config)
+    table, plain = model.params.word_embeddings, weights["embeddings.word_embeddings.weight"]
+    assert isinstance(table, PackedWeight) and "embeddings.word_embeddings.weight" not in model.weights._plain
+    ids = np.array([[0, 31, 32, 76], [-1, -77, 5, 5]])
+    assert np.array_equal(table[ids], plain[ids]) and np.array_equal(table[40], plain[40])
+    assert np.array_equal(table[[3, 70]], plain[[3, 70]])
+    for bad in (77, -78, [0, 77]):
+        with pytest.raises(IndexError, match="out of range"):
+            table[bad]
+    assert np.array_equal(table[:, 1], plain[:, 1])  # any other key: the unpacked matrix, indexed
+    rng = np.random.default_rng(3)
+    full = {f"roformer.{k}": v for k, v in weights.items()}
+    c = config.hidden_size
+    full.update({f"cls.predictions.{k}": rng.normal(0, 0.2, s).astype(np.float32) for k, s in (
+        ("transform.dense.weight", (c, c)), ("transform.dense.bias", (c,)), ("transform.LayerNorm.weight", (c,)),
+        ("transform.LayerNorm.bias", (c,)), ("bias", (config.vocab_size,)))})
+    mlm = RoFormerForMaskedLM(config, dict(full), backend="native")
+    ref = RoFormerForMaskedLM(config, dict(full), backend="numpy")
+    assert mlm.decoder_weight is mlm.roformer.params.word_embeddings and isinstance(mlm.decoder_weight, PackedWeight)
+    for m in ([[2, 5, 9, 76, 3]], [[7]]):  # a block of rows, and one row (the decoding step's GEMV)
+        np.testing.assert_allclose(mlm(input_ids=np.array(m)).logits, ref(input_ids=np.array(m)).logits,
+                                   rtol=1e-5, atol=1e-5)
+
+
 def test_state_dict_and_save_give_hugging_face_layout(micro_kernel, tmp_path) -> None:
     model, weights = _model()
     state = model.state_dict()
