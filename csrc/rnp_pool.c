@@ -2,6 +2,7 @@
 #include "rnp_pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -22,6 +23,7 @@ static int done;           /* tasks finished in the current job */
 static int busy;           /* a caller owns the pool */
 static int sleepers;       /* workers blocked on the condition variable */
 static int spin_us = 200;
+static int yield_us = 2000;
 static int nstarted;
 static int caller_waits;   /* the caller sleeps until the last task is done */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -30,6 +32,8 @@ static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER; /* the caller waits fo
 
 void rnp_pool_set_spin_us(int us) { __atomic_store_n(&spin_us, us < 0 ? 0 : us, __ATOMIC_RELAXED); }
 int rnp_pool_spin_us(void) { return __atomic_load_n(&spin_us, __ATOMIC_RELAXED); }
+void rnp_pool_set_yield_us(int us) { __atomic_store_n(&yield_us, us < 0 ? 0 : us, __ATOMIC_RELAXED); }
+int rnp_pool_yield_us(void) { return __atomic_load_n(&yield_us, __ATOMIC_RELAXED); }
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -89,11 +93,19 @@ static void *worker_main(void *arg) {
     for (;;) {
         uint32_t gen = __atomic_load_n(&published, __ATOMIC_ACQUIRE);
         if (gen == seen) {
-            double limit = now_us() + rnp_pool_spin_us();
+            double start = now_us(), limit = start + rnp_pool_spin_us();
             int n = 0;
             while ((gen = __atomic_load_n(&published, __ATOMIC_ACQUIRE)) == seen) {
                 cpu_relax();
                 if ((++n & 63) == 0 && now_us() > limit) break;
+            }
+            /* then yield between looks, for longer: a decoding step's GEMVs come ~0.1-1 ms apart, and a
+               worker asleep at the next one costs a wake-up (tens of microseconds on a VM) while the caller
+               starts alone; yielding (not spinning) hands the core to any other runnable thread meanwhile */
+            limit = start + rnp_pool_spin_us() + rnp_pool_yield_us();
+            while (gen == seen && now_us() < limit) {
+                sched_yield();
+                gen = __atomic_load_n(&published, __ATOMIC_ACQUIRE);
             }
         }
         if (gen == seen) {

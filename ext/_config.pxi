@@ -163,3 +163,20 @@ cdef inline int _gemm_threads(int units, int m, int n, int k) noexcept nogil:
     if m > 1:
         work = work * m // 8
     return _threads_for_work(units, work)
+
+
+cdef extern from "csrc/rnp_pool.h":
+    void rnp_pool_set_spin_us(int us) nogil
+    int rnp_pool_spin_us() nogil
+    void rnp_pool_set_yield_us(int us) nogil
+    int rnp_pool_yield_us() nogil
+
+
+def _pool_wait_us(spin=None, yield_=None):
+    """(spin, yield): how long an idle worker of the task pool spins, then yields, before it sleeps
+    (microseconds); either argument sets it (benchmarks)."""
+    if spin is not None:
+        rnp_pool_set_spin_us(int(spin))
+    if yield_ is not None:
+        rnp_pool_set_yield_us(int(yield_))
+    return rnp_pool_spin_us(), rnp_pool_yield_us()

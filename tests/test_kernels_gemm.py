@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -271,3 +272,25 @@ def test_model_forward_is_bit_identical_on_one_and_two_threads(native) -> None:
     finally:
         native._set_small_work(small)
     assert all(np.array_equal(one, t) for t in two)
+
+
+def test_results_do_not_depend_on_how_idle_workers_wait(native) -> None:
+    """The task pool's workers spin, then yield, then sleep between jobs (csrc/rnp_pool.c): whichever of
+    those a worker is in when a job arrives, the tiles are the same and so are the bits."""
+    from roformer_np import thread_limit
+
+    rng = np.random.default_rng(5)
+    w = native.pack_weight(rng.standard_normal((200, 96)).astype(np.float32))
+    xs = [rng.standard_normal((m, 96)).astype(np.float32) for m in (1, 7, 64)]
+    before = native._pool_wait_us()
+    try:
+        with thread_limit(2):
+            want = [native.linear(x, w) for x in xs]
+            for spin, yield_ in ((0, 0), (0, 5000), (5000, 0)):
+                assert native._pool_wait_us(spin, yield_) == (spin, yield_)
+                for x, y in zip(xs, want):
+                    time.sleep(0.002)  # the worker past its spin (and its yield phase, in the first setting)
+                    assert np.array_equal(native.linear(x, w), y)
+    finally:
+        native._pool_wait_us(*before)
+    assert native._pool_wait_us() == before
