@@ -9,11 +9,12 @@ One command (from the repository root, after building the extension):
 
 Base-size RoFormer (768 hidden, 12 layers, 12 heads, 3072 intermediate, vocab 50000, random weights from a
 seed), float32, 2 threads for every contender. Rows are timed round-robin across contenders (interleaved),
-repeated; the table shows median [min, max] ms. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from
-the environment for every contender (this script re-executes itself with a cleaned environment) and the
-BLAS kernel in use is printed. ONNX Runtime runs with intra-op spinning disabled so it does not steal the
-cores from whatever is timed next. Peak RSS and load time are measured in a fresh subprocess per
-contender. Development-only requirements: bench/requirements.txt.
+repeated; the table shows median [min, max] ms. Decoding is timed one step per call (after an idle pause)
+and, in the "in a row" rows, as the mean of 8 steps run back to back, as generation runs them.
+OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the environment for every contender (this script
+re-executes itself with a cleaned environment) and the BLAS kernel in use is printed. ONNX Runtime runs with
+intra-op spinning disabled so it does not steal the cores from whatever is timed next. Peak RSS and load time
+are measured in a fresh subprocess per contender. Development-only requirements: bench/requirements.txt.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ CLEAN_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 CONTENDERS = ("native", "numpy", "torch", "ort")
 ENCODER_ROWS = [(1, 128), (1, 512), (8, 128)]
 DECODE_CONTEXTS = [128, 512]
+DECODE_RUN = 8  # steps per timed call in the back-to-back decode rows (one step each in the others)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,8 +285,12 @@ def worker(name: str, factory=None) -> None:
             print(json.dumps({"ok": True}), flush=True)
             continue
         if op == "step":
+            steps = cmd.get("steps", 1)  # back to back, each at the same context (the step crops the cache)
             t0 = time.perf_counter()
-            model["step"](state[cmd["ctx"]], tok, cmd["ctx"])
+            for _ in range(steps):
+                model["step"](state[cmd["ctx"]], tok, cmd["ctx"])
+            print(json.dumps({"seconds": (time.perf_counter() - t0) / steps}), flush=True)
+            continue
         else:
             ids, mask = inputs(cmd["b"], cmd["s"])
             t0 = time.perf_counter()
@@ -333,8 +339,9 @@ def run_timings(workers: dict, repeats: int, decode_steps: int) -> dict:
 
     After each timed call the machine idles for SETTLE seconds, so the next contender never shares the
     cores with threads still spinning from the previous one (libgomp's default spin, which PyTorch's
-    bundled libgomp keeps, measured about 8 ms here; roformer_np's bounded spin about 1 ms; ONNX Runtime
-    is told not to spin).
+    bundled libgomp keeps, measured about 8 ms here; roformer_np's task pool spins 0.2 ms then yields for 2 ms;
+    ONNX Runtime is told not to spin). So a single decoding step starts with every contender's threads
+    asleep; the "in a row" rows time DECODE_RUN steps back to back, as generation runs them.
     """
     times: dict = {}
     rows = [("encoder", b, s) for b, s in ENCODER_ROWS] + [("mlm", 1, 128)]
@@ -355,6 +362,12 @@ def run_timings(workers: dict, repeats: int, decode_steps: int) -> dict:
                 sec = w(op="step", ctx=ctx)["seconds"]
                 time.sleep(SETTLE)
                 times.setdefault(f"decode ms/token @ {ctx}", {}).setdefault(name, []).append(sec)
+        # as generate() runs: steps back to back, no idle time between them (threads still awake)
+        for _ in range(max(1, decode_steps // 2)):
+            for name, w in workers.items():
+                sec = w(op="step", ctx=ctx, steps=DECODE_RUN)["seconds"]
+                time.sleep(SETTLE)
+                times.setdefault(f"decode ms/token @ {ctx}, {DECODE_RUN} in a row", {}).setdefault(name, []).append(sec)
     return times
 
 
@@ -473,8 +486,9 @@ def flops_of(row: str) -> float | None:
     return None
 
 
-def report(times: dict, peak: float, rss: dict, agreement: dict, weight_mb: float) -> None:
+def report(times: dict, peak: float, rss: dict, agreement: dict, weight_mb: float, bandwidth: float) -> None:
     names = [n for n in CONTENDERS if any(n in v for v in times.values())]
+    floor = weight_mb / 1e3 / bandwidth  # s: a decoding step is memory-bound
     label = {"native": "np native", "numpy": "np numpy", "torch": "PyTorch", "ort": "ONNX RT"}
     print(f"\nFMA peak (measured, {THREADS} threads): {peak:.0f} GFLOP/s")
     print(
@@ -497,7 +511,12 @@ def report(times: dict, peak: float, rss: dict, agreement: dict, weight_mb: floa
             if fl:
                 gf = fl / med / 1e9
                 line += f"  {gf:6.0f} GFLOP/s ({100 * gf / peak:4.1f}%)"
+            elif row.startswith("decode"):
+                line += f"  x{med / floor:5.2f} floor"
             print(line)
+        if row.startswith("decode"):
+            print(f"  floor      {1e3 * floor:8.1f} ms: every weight read once ({weight_mb:.0f} MB, the tied LM head "
+                  f"included) at {bandwidth:.1f} GB/s")
     if agreement:
         print(
             "\nmax |last_hidden_state - PyTorch| at (1, 128): "
@@ -674,7 +693,9 @@ def main() -> None:
         print(f"  {n:7s} peak RSS over the whole timing run: {w.close()['peak_rss_mb']:.0f} MB")
     rss = {} if args.no_rss else rss_all(names)
     weight_mb = (ckpt / "model.safetensors").stat().st_size / 1e6
-    report(times, peak, rss, agreement, weight_mb)
+    bandwidth = common.read_bandwidth(THREADS)
+    print(f"read bandwidth ({THREADS} threads, best of 4): {bandwidth:.1f} GB/s")
+    report(times, peak, rss, agreement, weight_mb, bandwidth)
 
 
 if __name__ == "__main__":

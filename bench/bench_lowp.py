@@ -40,7 +40,6 @@ import sys
 import tempfile
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -187,19 +186,6 @@ def run_timings(workers: dict, repeats: int, decode_steps: int) -> dict:
                 time.sleep(bf.SETTLE)
                 times.setdefault(("decode", ctx), {}).setdefault(name, []).append(sec)
     return times
-
-
-def read_bandwidth() -> float:
-    """GB/s of a 2-thread read (np.max over the halves of 512 MB, best of 4): the memory-bound floor's unit."""
-    a = np.ones(2**27, np.float32)
-    halves = np.split(a, THREADS)
-    best = 0.0
-    with ThreadPoolExecutor(THREADS) as ex:
-        for _ in range(4):
-            t0 = time.perf_counter()
-            list(ex.map(np.max, halves))
-            best = max(best, a.nbytes / (time.perf_counter() - t0) / 1e9)
-    return best
 
 
 # ---------------------------------------------------------------------------------------------
@@ -647,7 +633,7 @@ def main() -> None:
     weight_mb = (ckpt / "model.safetensors").stat().st_size / 1e6
     times, rss, bw = {}, {}, 0.0
     if not args.skip_speed:
-        bw = read_bandwidth()
+        bw = common.read_bandwidth(THREADS)
         workers = {}
         for n in names:
             try:

@@ -8,6 +8,7 @@ every contender loads that same file.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,22 @@ BASE = dict(
     type_vocab_size=2,
 )
 SEED = 0
+
+
+def read_bandwidth(threads: int) -> float:
+    """GB/s of a ``threads``-thread read (np.max over the parts of 512 MB, best of 4): the unit of a
+    memory-bound decoding step's floor (the weight bytes it reads / this)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    a = np.ones(2**27, np.float32)
+    parts = np.array_split(a, threads)
+    best = 0.0
+    with ThreadPoolExecutor(threads) as ex:
+        for _ in range(4):
+            t0 = time.perf_counter()
+            list(ex.map(np.max, parts))
+            best = max(best, a.nbytes / (time.perf_counter() - t0) / 1e9)
+    return best
 
 
 def bench_dir() -> Path:
