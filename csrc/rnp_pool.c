@@ -8,6 +8,7 @@
 
 #define RNP_POOL_MAX 64 /* workers besides the caller */
 #define RNP_SLOTS 8     /* job descriptions kept in a ring, indexed by generation */
+#define RNP_SHORT_JOB_US 1000.0 /* a job shorter than this (a GEMV) is followed by the yield phase */
 
 typedef struct {
     rnp_task_fn fn;
@@ -90,6 +91,7 @@ static void wait_done(int ntasks) {
 static void *worker_main(void *arg) {
     int id = (int)(intptr_t)arg;
     uint32_t seen = __atomic_load_n(&published, __ATOMIC_ACQUIRE);
+    double job_us = 1e9; /* how long this worker's part of the last job took */
     for (;;) {
         uint32_t gen = __atomic_load_n(&published, __ATOMIC_ACQUIRE);
         if (gen == seen) {
@@ -99,10 +101,11 @@ static void *worker_main(void *arg) {
                 cpu_relax();
                 if ((++n & 63) == 0 && now_us() > limit) break;
             }
-            /* then yield between looks, for longer: a decoding step's GEMVs come ~0.1-1 ms apart, and a
-               worker asleep at the next one costs a wake-up (tens of microseconds on a VM) while the caller
-               starts alone; yielding (not spinning) hands the core to any other runnable thread meanwhile */
-            limit = start + rnp_pool_spin_us() + rnp_pool_yield_us();
+            /* after a short job, yield between looks for longer: a decoding step's GEMVs take and come
+               ~0.1-1 ms apart, and a worker asleep at the next one costs a wake-up (tens of microseconds on a
+               VM) while the caller starts alone; yielding (not spinning) hands the core to any other runnable
+               thread meanwhile. Not after long jobs (a forward's GEMMs): OpenMP's attention regions follow. */
+            limit = job_us < RNP_SHORT_JOB_US ? start + rnp_pool_spin_us() + rnp_pool_yield_us() : 0;
             while (gen == seen && now_us() < limit) {
                 sched_yield();
                 gen = __atomic_load_n(&published, __ATOMIC_ACQUIRE);
@@ -118,7 +121,11 @@ static void *worker_main(void *arg) {
             pthread_mutex_unlock(&mu);
         }
         seen = gen;
-        if (id < __atomic_load_n(&jobs[gen % RNP_SLOTS].nworkers, __ATOMIC_RELAXED)) work_on(gen);
+        if (id < __atomic_load_n(&jobs[gen % RNP_SLOTS].nworkers, __ATOMIC_RELAXED)) {
+            double t0 = now_us();
+            work_on(gen);
+            job_us = now_us() - t0;
+        }
     }
     return NULL;
 }

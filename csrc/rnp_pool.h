@@ -21,7 +21,7 @@ void rnp_parallel_for(rnp_task_fn fn, void *ctx, int ntasks, int nthreads);
 /* How long (microseconds) an idle worker spins before it sleeps; 0 sleeps at once. */
 void rnp_pool_set_spin_us(int us);
 int rnp_pool_spin_us(void);
-/* ... and then how long it yields the core between looks at the pool before it sleeps. */
+/* ... and then, after a short job (under 1 ms), how long it yields the core between looks before it sleeps. */
 void rnp_pool_set_yield_us(int us);
 int rnp_pool_yield_us(void);
 
