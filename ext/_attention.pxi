@@ -302,11 +302,17 @@ cdef object _attention_impl(str name, q, k, v, sin, cos, bint rotate_qk, bint ro
     mk = None
     cdef Py_ssize_t mb = 0, mh = 0, mt = 0
     if mask is not None:
-        m = np.broadcast_to(np.asarray(mask, dtype=dt), (B, H, T, S))
-        if S > 1 and m.strides[3] != m.dtype.itemsize:
-            m = np.ascontiguousarray(m)
+        m = np.asarray(mask, dtype=dt)
+        if m.ndim == 4 and m.shape[3] == S and m.strides[3] == m.itemsize and all(
+                m.shape[i] == 1 or m.shape[i] == n for i, n in enumerate((B, H, T))):
+            # [b|1, h|1, t|1, S] (a decoding step's [B, 1, 1, S]): broadcast by zero strides, no broadcast_to
+            mb, mh, mt = (0 if m.shape[i] == 1 else m.strides[i] // m.itemsize for i in range(3))
+        else:
+            m = np.broadcast_to(m, (B, H, T, S))
+            if S > 1 and m.strides[3] != m.dtype.itemsize:
+                m = np.ascontiguousarray(m)
+            mb, mh, mt = (s // m.dtype.itemsize for s in m.strides[:3])
         mk = m
-        mb, mh, mt = (s // m.dtype.itemsize for s in m.strides[:3])
     hmk = None if head_mask is None else _c(np.reshape(head_mask, -1), dt)
     out = np.empty((B, T, H * D), dtype=dt)
     probs = np.empty((B, H, T, S), dtype=dt) if output_attentions else None

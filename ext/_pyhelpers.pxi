@@ -77,10 +77,24 @@ cdef inline Py_ssize_t _st(object a, int axis, Py_ssize_t minimum):
 
 def _dtype_of(*arrays):
     """The common float dtype of the given arrays (None ones, absent parameters, are skipped), else None."""
-    # packed and bf16 / int8 weights say their dtype: np.asarray would widen a whole matrix just to ask
-    dt = np.result_type(*[a.dtype if isinstance(a, PackedWeight) or hasattr(a, "precision") else np.asarray(a).dtype
-                          for a in arrays if a is not None])
-    return dt if dt in _FLOATS else None
+    cdef list dts = []
+    for a in arrays:
+        if a is None:
+            continue
+        # arrays first: ``hasattr`` on an ndarray raises (and formats) an AttributeError, on every kernel call;
+        # packed and bf16 / int8 weights say their dtype: np.asarray would widen a whole matrix just to ask
+        if type(a) is np.ndarray or isinstance(a, PackedWeight) or hasattr(a, "precision"):
+            dts.append(a.dtype)
+        else:
+            dts.append(np.asarray(a).dtype)
+    if not dts:
+        return None
+    first = dts[0]
+    for d in dts:
+        if d is not first:
+            dt = np.result_type(*dts)
+            return dt if dt in _FLOATS else None
+    return first if first in _FLOATS else None
 
 
 cdef object _same_layout(object held, object panels):

@@ -162,9 +162,14 @@ def linear(x, weight, bias=None):
 def qkv_projection(x, w_qkv, b_qkv, num_heads):
     """Queries, keys and values from one GEMM: [B, T, C] -> three [B, H, T, D] views of one buffer."""
     qkv = linear(x, w_qkv, b_qkv)  # [B, T, 3C]
-    ops = _ops()
-    q, k, v = np.split(qkv, 3, axis=-1)  # [B, T, C] each
-    return ops.split_heads(q, num_heads), ops.split_heads(k, num_heads), ops.split_heads(v, num_heads)
+    if qkv.ndim != 3 or qkv.shape[2] % (3 * num_heads):
+        ops = _ops()  # (the reference's errors for odd shapes)
+        q, k, v = np.split(qkv, 3, axis=-1)  # [B, T, C] each
+        return ops.split_heads(q, num_heads), ops.split_heads(k, num_heads), ops.split_heads(v, num_heads)
+    b, t, c3 = qkv.shape
+    heads = qkv.reshape(b, t, 3, num_heads, c3 // (3 * num_heads))  # feature c of q / k / v: head c // D
+    return (heads[:, :, 0].transpose(0, 2, 1, 3), heads[:, :, 1].transpose(0, 2, 1, 3),
+            heads[:, :, 2].transpose(0, 2, 1, 3))  # [B, H, T, D] views, as ops.split_heads gives
 
 
 cdef void _output_ln(int m, int n, int k, real *x, int ldx, bint x_fm, real *w, real *bias, real *res, real *g,
@@ -206,7 +211,9 @@ def output_layer_norm(x, weight, bias, residual, ln_weight, ln_bias, eps):
     cdef int n = w.shape[0], k = w.shape[1]
     if xa.shape[-1] != k:
         raise ValueError(f"output_layer_norm: x has width {xa.shape[-1]}, weight expects {k}")
-    res = _c(np.broadcast_to(residual, xa.shape[:-1] + (n,)), dt)
+    want = xa.shape[:-1] + (n,)
+    res = _c(residual if type(residual) is np.ndarray and residual.shape == want else np.broadcast_to(residual, want),
+             dt)
     y = np.empty(xa.shape[:-1] + (n,), dtype=dt)
     cdef int m = y.size // n if n else 0
     if m == 0 or n == 0:

@@ -186,6 +186,25 @@ def test_attention_broadcast_inputs(K):
             close(nat[1], ref[1], dtype, "probs")
 
 
+def test_attention_masks_of_every_broadcast_layout(K):
+    """Masks broadcast to [B, H, T, S] from any layout: fewer dimensions, size-1 axes anywhere (read through
+    zero strides), a key axis that is itself broadcast or strided."""
+    rng = np.random.default_rng(4)
+    b, h, t, s, d = 2, 3, 4, 7, 6
+    for dtype in DTYPES:
+        q = rand(rng, (b, h, t, d), dtype)
+        k, v = rand(rng, (b, h, s, d), dtype), rand(rng, (b, h, s, d), dtype)
+        wide = fmin_mask(rng.integers(0, 2, (b, h, t, 2 * s)), dtype)
+        wide[..., 0] = 0  # every row keeps a key
+        masks = [wide[:1, :1, :1, :s].reshape(s), wide[0, 0, :, :s], wide[:1, :, :1, :s], wide[:, :, :1, :s],
+                 wide[:, :1, :, :s], wide[:, :, :, ::2][..., :s], np.zeros((b, 1, t, 1), dtype), wide[:, :, :, :s]]
+        for m in masks:
+            ref = ops.attention(q, k, v, m, None, True)
+            nat = K.attention(q, k, v, m, None, True)
+            close(nat[0], ref[0], dtype, f"context, mask {m.shape} strides {m.strides}")
+            close(nat[1], ref[1], dtype, f"probs, mask {m.shape}")
+
+
 def test_attention_full_hd_mask_and_no_mask(K):
     rng = np.random.default_rng(1)
     for dtype in DTYPES:
