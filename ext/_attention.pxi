@@ -279,6 +279,77 @@ def apply_rotary(x, sin, cos):
     return out
 
 
+cdef void _append_rows(real *dst, real *src, Py_ssize_t lds, int rows, int d, real *sin, real *cos,
+                       bint rotate) noexcept nogil:
+    """dst [rows, d] = src rows (``lds`` apart), rotated under ``rotate``."""
+    cdef int r
+    if rotate:
+        _rotate_rows(dst, src, lds, rows, d, sin, cos)
+        return
+    for r in range(rows):
+        memcpy(dst + <Py_ssize_t>r * d, src + r * lds, sizeof(real) * d)
+
+
+cdef bint _rows_of(object a, tuple shape, object dt):
+    """Whether ``a`` is an ndarray of ``shape`` and ``dt`` whose [B, H] blocks are [T, D] rows D apart."""
+    return type(a) is np.ndarray and a.shape == shape and a.dtype == dt and a.strides[3] == a.itemsize and (
+        shape[2] < 2 or a.strides[2] == shape[3] * a.itemsize)
+
+
+def rotary_append(q, k, v, sin, cos, k_out, v_out, rotary_value=False):
+    """Rotate q and k (and v under ``rotary_value``), writing k and v into ``k_out`` / ``v_out`` (the cache's
+    slots, [B, H, T, D] views of its buffers) in the same pass; returns the rotated q [B, H, T, D]."""
+    q, k, v = np.asarray(q), np.asarray(k), np.asarray(v)
+    dt = _dtype_of(q, k, v, sin, cos)
+    shape = q.shape
+    if dt is None or q.ndim != 4 or k.shape != shape or v.shape != shape or shape[3] % 2 or \
+            np.shape(sin) != (shape[2], shape[3] // 2) or np.shape(cos) != np.shape(sin) or \
+            not _rows_of(k_out, shape, dt) or not _rows_of(v_out, shape, dt) or not k_out.flags.writeable or \
+            not v_out.flags.writeable:
+        return _fallback("rotary_append", "unsupported dtype or layout")(q, k, v, sin, cos, k_out, v_out,
+                                                                          rotary_value)
+    qa, ka, va = _rowview(q, dt), _rowview(k, dt), _rowview(v, dt)
+    sn, cs = _c(sin, dt), _c(cos, dt)
+    out = np.empty(shape, dtype=dt)
+    cdef int B = shape[0], H = shape[1], T = shape[2], D = shape[3], bh, b, h
+    cdef Py_ssize_t qb = _st(qa, 0, 1), qh = _st(qa, 1, 1), qt = _st(qa, 2, D)
+    cdef Py_ssize_t kb = _st(ka, 0, 1), kh = _st(ka, 1, 1), kt = _st(ka, 2, D)
+    cdef Py_ssize_t vb = _st(va, 0, 1), vh = _st(va, 1, 1), vt = _st(va, 2, D)
+    cdef Py_ssize_t ob = _st(k_out, 0, 1), oh = _st(k_out, 1, 1), pb = _st(v_out, 0, 1), ph = _st(v_out, 1, 1)
+    cdef Py_ssize_t step = <Py_ssize_t>T * D
+    cdef bint rv = bool(rotary_value), f32 = dt.itemsize == 4
+    cdef int nt = _threads_for_work(B * H, 3 * <Py_ssize_t>B * H * step)
+    cdef void *pq = _ptr(qa)
+    cdef void *pk = _ptr(ka)
+    cdef void *pv = _ptr(va)
+    cdef void *ps = _ptr(sn)
+    cdef void *pc = _ptr(cs)
+    cdef void *po = _ptr(out)
+    cdef void *pko = _ptr(k_out)
+    cdef void *pvo = _ptr(v_out)
+    if B * H * T == 0:
+        return out
+    with nogil:
+        for bh in prange(B * H, num_threads=nt, schedule="static"):
+            b = bh // H
+            h = bh - b * H
+            if f32:
+                _rotate_rows[float](<float*>po + bh * step, <float*>pq + b * qb + h * qh, qt, T, D, <float*>ps,
+                                    <float*>pc)
+                _rotate_rows[float](<float*>pko + b * ob + h * oh, <float*>pk + b * kb + h * kh, kt, T, D,
+                                    <float*>ps, <float*>pc)
+                _append_rows[float](<float*>pvo + b * pb + h * ph, <float*>pv + b * vb + h * vh, vt, T, D,
+                                    <float*>ps, <float*>pc, rv)
+            else:
+                _rotate_rows[double](<double*>po + bh * step, <double*>pq + b * qb + h * qh, qt, T, D, <double*>ps,
+                                     <double*>pc)
+                _rotate_rows[double](<double*>pko + b * ob + h * oh, <double*>pk + b * kb + h * kh, kt, T, D,
+                                     <double*>ps, <double*>pc)
+                _append_rows[double](<double*>pvo + b * pb + h * ph, <double*>pv + b * vb + h * vh, vt, T, D,
+                                     <double*>ps, <double*>pc, rv)
+    return out
+
+
 cdef object _attention_impl(str name, q, k, v, sin, cos, bint rotate_qk, bint rotate_v, mask, head_mask,
                             bint output_attentions):
     """The shared wrapper of attention / rotary_attention; None means "not supported natively"."""

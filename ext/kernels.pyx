@@ -32,6 +32,7 @@ cimport numpy as cnp
 from cython.parallel cimport parallel, prange
 from libc.math cimport erf, exp, sqrt, tanh
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 from _vmath cimport (

@@ -81,22 +81,29 @@ class KVCache:
     # -- updates ---------------------------------------------------------------------------------
     def update(self, layer: int, k: Array, v: Array) -> tuple[Array, Array]:
         """Append new keys/values [B, H, T, D]; return the full [B, H, P + T, D] views."""
-        b, h, t, d = k.shape
+        slot_k, slot_v = self.append_slots(layer, k.shape, k.dtype)
+        slot_k[...] = k
+        slot_v[...] = v
+        return self.keys(layer), self.values(layer)
+
+    def append_slots(self, layer: int, shape: tuple[int, int, int, int], dtype: np.dtype) -> tuple[Array, Array]:
+        """Make room for T new positions of ``shape`` [B, H, T, D] and count them as cached; returns the two
+        [B, H, T, D] views of the buffers they go into (filled by the caller: a decoding step rotates its
+        keys straight into them, :func:`roformer_np.ops.rotary_append`)."""
+        b, h, t, d = shape
         p = self._lengths[layer]
         buf_k, buf_v = self._keys[layer], self._values[layer]
         if buf_k is None or p + t > buf_k.shape[2]:
             capacity = max(p + t, self.capacity_hint, int(1.5 * (0 if buf_k is None else buf_k.shape[2])))
             capacity = -(-capacity // self.chunk) * self.chunk
-            new_k = np.empty((b, h, capacity, d), dtype=k.dtype)
-            new_v = np.empty((b, h, capacity, d), dtype=v.dtype)
+            new_k = np.empty((b, h, capacity, d), dtype=dtype)
+            new_v = np.empty((b, h, capacity, d), dtype=dtype)
             if p:
                 new_k[:, :, :p] = buf_k[:, :, :p]
                 new_v[:, :, :p] = buf_v[:, :, :p]
             self._keys[layer], self._values[layer] = buf_k, buf_v = new_k, new_v
-        buf_k[:, :, p : p + t] = k
-        buf_v[:, :, p : p + t] = v
         self._lengths[layer] = p + t
-        return buf_k[:, :, : p + t], buf_v[:, :, : p + t]
+        return buf_k[:, :, p : p + t], buf_v[:, :, p : p + t]
 
     def set_cross(self, layer: int, k: Array, v: Array) -> None:
         self.cross_keys[layer], self.cross_values[layer] = k, v

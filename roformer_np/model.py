@@ -498,12 +498,11 @@ def self_attention_block(
             q, k, v, sin, cos, mask, config.rotary_value, head_mask, output_attentions
         )
     else:
-        # Keys (and values) are cached after rotation, so past positions are never rotated again.
-        q = kernels.apply_rotary(q, sin, cos)
-        k = kernels.apply_rotary(k, sin, cos)
-        if config.rotary_value:
-            v = kernels.apply_rotary(v, sin, cos)
-        k, v = cache.update(layer, k, v)  # [B, H, S, D]
+        # Keys (and values) are cached after rotation, so past positions are never rotated again: the new
+        # ones are rotated straight into the cache's buffers, in the pass that rotates the queries
+        slot_k, slot_v = cache.append_slots(layer, k.shape, k.dtype)
+        q = kernels.rotary_append(q, k, v, sin, cos, slot_k, slot_v, config.rotary_value)
+        k, v = cache.keys(layer), cache.values(layer)  # [B, H, S, D]
         context, probs = kernels.attention(q, k, v, mask, head_mask, output_attentions)
     del q, k, v  # the [B, T, 3C] projection (the cache keeps its own rows): not alive beside the output's buffers
     out = kernels.output_layer_norm(context, p.w_out, p.b_out, h, p.ln_weight, p.ln_bias, config.layer_norm_eps)

@@ -26,6 +26,7 @@ KERNELS = (
     "embed",
     "qkv_projection",
     "apply_rotary",
+    "rotary_append",
     "rotary_attention",
     "attention",
     "output_layer_norm",
@@ -122,6 +123,19 @@ def apply_rotary(x: Array, sin: Array, cos: Array) -> Array:
     out[..., 0::2] = even * cos - odd * sin
     out[..., 1::2] = odd * cos + even * sin
     return out
+
+
+def rotary_append(q: Array, k: Array, v: Array, sin: Array, cos: Array, k_out: Array, v_out: Array,
+                  rotary_value: bool = False) -> Array:
+    """A decoding step's new positions, rotated and cached in one pass: ``k_out[...] = rotary(k)``,
+    ``v_out[...] = rotary(v)`` under ``rotary_value`` else ``v``, and the rotated queries returned.
+
+    q, k, v, k_out, v_out: [B, H, T, D] (``k_out`` / ``v_out`` the cache's slots for these T positions);
+    sin, cos: [T, D/2]. Keys (and values) are cached after rotation, so past positions are never rotated again.
+    """
+    k_out[...] = apply_rotary(k, sin, cos)
+    v_out[...] = apply_rotary(v, sin, cos) if rotary_value else v
+    return apply_rotary(q, sin, cos)
 
 
 # ---------------------------------------------------------------------------------------------

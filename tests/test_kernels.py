@@ -172,6 +172,39 @@ def test_attention_decode_against_strided_cache(K, dtype, b, t, past, h, d, seed
     close(nat[1], ref[1], dtype, "probs")
 
 
+@HYP
+@given(
+    dtype=st.sampled_from(DTYPES),
+    b=st.integers(1, 3),
+    t=st.integers(1, 5),
+    past=st.integers(0, 40),
+    h=st.integers(1, 4),
+    half_d=st.integers(1, 9),
+    rotary_value=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_rotary_append_into_cache_slots(K, dtype, b, t, past, h, half_d, rotary_value, seed):
+    """The decoding step's rotation + cache append: q / k / v as the q/k/v projection's strided views, k and v
+    written into [B, H, T, D] slots of larger cache buffers, nothing around the slots touched."""
+    rng = np.random.default_rng(seed)
+    d = 2 * half_d
+    qkv = rand(rng, (b, t, 3, h, d), dtype)  # one [B, T, 3C] projection, as qkv_projection views it
+    q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
+    table = ops.sinusoidal_table(past + t + 2, d).astype(dtype)
+    sin, cos = ops.rotary_sin_cos(table, past, t)
+    bufs = {}
+    for name, fn in (("ref", ops.rotary_append), ("nat", K.rotary_append)):
+        kbuf, vbuf = (np.full((b, h, past + t + 3, d), 7.0, dtype) for _ in range(2))
+        q_rot = fn(q, k, v, sin, cos, kbuf[:, :, past : past + t], vbuf[:, :, past : past + t], rotary_value)
+        bufs[name] = (q_rot, kbuf, vbuf)
+    for i, what in enumerate(("queries", "cached keys", "cached values")):
+        close(bufs["nat"][i], bufs["ref"][i], dtype, what)
+    for buf in bufs["nat"][1:]:  # outside the slots: as it was
+        assert (buf[:, :, :past] == 7).all() and (buf[:, :, past + t :] == 7).all()
+    if not rotary_value:
+        assert np.array_equal(bufs["nat"][2][:, :, past : past + t], v)  # values copied as they are
+
+
 def test_attention_broadcast_inputs(K):
     """Stride-0 views (one key/value set broadcast over the batch, one key row repeated) are read right."""
     rng = np.random.default_rng(5)
