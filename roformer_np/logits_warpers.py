@@ -27,6 +27,7 @@ from .logits_process import (
     log_softmax,
     scatter_back,
     softmax,
+    stable_argsort,
 )
 
 
@@ -81,7 +82,7 @@ class TopPLogitsWarper(LogitsProcessor):
 
     def __call__(self, input_ids: Array, scores: Array) -> Array:
         scores = check_scores(scores)
-        order = np.argsort(scores, axis=-1, kind="stable")  # ascending
+        order = stable_argsort(scores)  # ascending
         cumulative = cumsum(softmax(np.take_along_axis(scores, order, axis=-1)))
         remove_sorted = cumulative <= scores.dtype.type(1 - self.top_p)
         remove_sorted[:, -self.min_tokens_to_keep:] = False
@@ -101,7 +102,7 @@ class MinPLogitsWarper(LogitsProcessor):
         scores = check_scores(scores)
         probs = softmax(scores)
         remove = probs < scores.dtype.type(self.min_p) * probs.max(axis=-1, keepdims=True)
-        best_first = np.argsort(-scores, axis=-1, kind="stable")[:, : self.min_tokens_to_keep]
+        best_first = stable_argsort(-scores)[:, : self.min_tokens_to_keep]
         np.put_along_axis(remove, best_first, False, axis=-1)
         return _fill(scores, remove, self.filter_value)
 
@@ -121,7 +122,7 @@ class TypicalLogitsWarper(LogitsProcessor):
             p_log_p = normalized * np.exp(normalized)  # -inf * 0 = NaN, skipped by nansum as torch does
             entropy = -np.nansum(p_log_p, axis=-1, keepdims=True)
             shifted = np.abs(-normalized - entropy)
-        order = np.argsort(shifted, axis=-1, kind="stable")
+        order = stable_argsort(shifted)
         sorted_shifted = np.take_along_axis(shifted, order, axis=-1)
         cumulative = cumsum(softmax(np.take_along_axis(scores, order, axis=-1)))
         last = np.minimum((cumulative < scores.dtype.type(self.mass)).sum(axis=-1), scores.shape[-1] - 1)
