@@ -148,22 +148,6 @@ def cumsum(x: Array) -> Array:
     return np.cumsum(x, axis=-1, dtype=np.float64).astype(x.dtype)
 
 
-def stable_argsort(x: Array) -> Array:
-    """``np.argsort(x, axis=-1, kind="stable")`` (ties in index order, NaN last), 3-4x faster on float32 rows.
-
-    Stable argsort of a 50000-token vocabulary took 6.6 ms per sampled step, a third of a decoding step. For
-    float32 without NaN each value is mapped to an unsigned key ordered as the floats (-0.0 as +0.0), its index
-    put in the low 32 bits, and the 64-bit keys sorted with NumPy's (SIMD) unstable sort: the index breaks
-    every tie, so the order is the stable one, bit for bit."""
-    x = np.asarray(x)
-    if x.dtype != np.float32 or x.shape[-1] >= 2**32 or np.isnan(x).any():
-        return np.argsort(x, axis=-1, kind="stable")
-    bits = (x + np.float32(0)).view(np.uint32)  # -0.0 + 0.0 = +0.0: the two zeros tie, as they compare
-    key = np.where(bits >> np.uint32(31), ~bits, bits | np.uint32(0x80000000)).astype(np.uint64)
-    key = (key << np.uint64(32)) | np.arange(x.shape[-1], dtype=np.uint64)
-    return (np.sort(key, axis=-1) & np.uint64(0xFFFFFFFF)).astype(np.intp)
-
-
 def scatter_back(sorted_values: Array, order: Array) -> Array:
     """Undo a row-wise ``take_along_axis(x, order)``: out[r, order[r, j]] = sorted_values[r, j]."""
     out = np.empty_like(sorted_values)

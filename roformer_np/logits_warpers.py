@@ -27,8 +27,8 @@ from .logits_process import (
     log_softmax,
     scatter_back,
     softmax,
-    stable_argsort,
 )
+from .sorting import stable_argsort
 
 
 def _fill(scores: Array, remove: Array, filter_value: float) -> Array:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..sorting import stable_top_k
 from .base import Batch, Feature, Pipeline, check_kwargs_dict, check_positive_int, encode_features, softmax
 
 
@@ -88,7 +89,7 @@ class FillMaskPipeline(Pipeline):
         pad_id = self.tokenizer.pad_token_id
         result = []
         for position, row in zip(positions, probs):
-            best = np.argsort(-row, kind="stable")[:top_k]
+            best = stable_top_k(row, top_k)  # np.argsort(-row, kind="stable")[:top_k], without sorting the vocabulary
             predictions = []
             for index in best:
                 token = int(target_ids[index]) if target_ids is not None else int(index)
