@@ -94,8 +94,7 @@ RNP_256 static inline __attribute__((always_inline)) void row256(const int NP, i
 #pragma GCC unroll 3
         for (q = 0; q < NP; q++) {
             const float *bq = b + q * pstride + (long)kk * RNP_NR;
-            _mm_prefetch((const char *)(bq + 32 * RNP_NR), _MM_HINT_T0);
-            _mm_prefetch((const char *)(bq + 32 * RNP_NR + 16), _MM_HINT_T0);
+            rnp_row256_prefetch(bq);
 #pragma GCC unroll 4
             for (v = 0; v < 4; v++) c[4 * q + v] = _mm256_fmadd_ps(ak, _mm256_loadu_ps(bq + 8 * v), c[4 * q + v]);
         }

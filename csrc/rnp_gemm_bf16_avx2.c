@@ -102,8 +102,7 @@ RNP_256 static inline __attribute__((always_inline)) void row_wide256(const int 
 #pragma GCC unroll 3
         for (q = 0; q < NP; q++) {
             const uint32_t *bq = b + q * pstride + (long)t * RNP_NR;
-            _mm_prefetch((const char *)(bq + 32 * RNP_NR), _MM_HINT_T0);
-            _mm_prefetch((const char *)(bq + 32 * RNP_NR + 16), _MM_HINT_T0);
+            rnp_row256_prefetch(bq);
 #pragma GCC unroll 4
             for (v = 0; v < 4; v++) {
                 const __m256i w = _mm256_loadu_si256((const __m256i *)(bq + 8 * v));

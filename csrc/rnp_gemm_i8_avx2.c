@@ -12,6 +12,7 @@ only and run only where CPUID reports AVX2 (rnp_gemm_cpu_supports). */
 #include <string.h>
 
 #include "rnp_gemm.h"
+#include "rnp_row256.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -110,8 +111,7 @@ RNP_256 static inline __attribute__((always_inline)) void row_i8(const int NP, i
 #pragma GCC unroll 2
         for (q = 0; q < NP; q++) {
             const int8_t *bq = b + q * pstride + (long)t * 128;
-            _mm_prefetch((const char *)(bq + 32 * 128), _MM_HINT_T0);
-            _mm_prefetch((const char *)(bq + 32 * 128 + 64), _MM_HINT_T0);
+            rnp_row256_prefetch(bq);
 #pragma GCC unroll 4
             for (v = 0; v < 4; v++) {
                 const __m256i w = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(bq + 32 * v)), ai);
