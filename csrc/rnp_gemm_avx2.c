@@ -7,6 +7,7 @@
 
 #include "rnp_gemm.h"
 #include "rnp_row256.h"
+#include "rnp_transpose.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -113,7 +114,7 @@ RNP_256 void rnp_row_avx2(int k, const float *a, const float *bp, long pstride, 
    registers and its k's FMAs run in order, one chain per row of w. */
 RNP_256 static inline __attribute__((always_inline)) __m256 plain_block(__m256 acc, const float *a, const float *w,
                                                                         long ldw, int rows, int kt, __m256i mk) {
-    __m256 r[8], u[8];
+    __m256 r[8];
     int i, t;
 #pragma GCC unroll 8
     for (i = 0; i < 8; i++) {
@@ -123,28 +124,12 @@ RNP_256 static inline __attribute__((always_inline)) __m256 plain_block(__m256 a
            a few L1 sets) evict each other before use -- measured 7.2 -> 5.3-6.3 ms, [1 x 768] @ [50000, 768] */
         if (i < rows) _mm_prefetch((const char *)(row + 64), _MM_HINT_T0);
     }
-#pragma GCC unroll 4
-    for (i = 0; i < 8; i += 2) {
-        u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-#pragma GCC unroll 2
-    for (i = 0; i < 8; i += 4) {
-        r[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44);
-        r[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xEE);
-        r[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44);
-        r[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xEE);
-    }
-#pragma GCC unroll 4
-    for (i = 0; i < 4; i++) {
-        u[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);     /* k = i */
-        u[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31); /* k = i + 4 */
-    }
+    rnp_tr8_regs(r); /* r[t] = k = t of the 8 rows */
     if (kt == 8) {
 #pragma GCC unroll 8
-        for (t = 0; t < 8; t++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(a + t), u[t], acc);
+        for (t = 0; t < 8; t++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(a + t), r[t], acc);
     } else {
-        for (t = 0; t < kt; t++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(a + t), u[t], acc);
+        for (t = 0; t < kt; t++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(a + t), r[t], acc);
     }
     return acc;
 }
