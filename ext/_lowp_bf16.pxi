@@ -138,7 +138,7 @@ def pack_bf16(bits):
     b = _rowview(b, b.dtype)  # rows read in place where they can be (a copy only if needed)
     cdef int n = b.shape[0], k = b.shape[1]
     cdef long ldw = _st(b, 0, k)
-    panels = np.empty(_bf16_panels_shape(n, k), dtype=np.uint16)
+    panels = _pages().empty_panels(_bf16_panels_shape(n, k), np.uint16)
     cdef uint16_t *pw = <uint16_t*>_ptr(b)
     cdef uint16_t *pp = <uint16_t*>_ptr(panels)
     cdef int nt = _threads_for_work(_num_threads, <Py_ssize_t>n * k)

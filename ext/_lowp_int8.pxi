@@ -170,7 +170,7 @@ def pack_int8(q, scale):
     cdef int n = qv.shape[0], k = qv.shape[1]
     s = _int8_scale(scale, n, "scale")
     np_ = (n + RNP_NR - 1) // RNP_NR
-    panels = np.empty((np_, (k + 3) // 4, RNP_NR, 4), dtype=np.int8)
+    panels = _pages().empty_panels((np_, (k + 3) // 4, RNP_NR, 4), np.int8)
     colsum = np.zeros(np_ * RNP_NR, dtype=np.int32)
     cdef int8_t *pw = <int8_t*>_ptr(qv)
     cdef int8_t *pp = <int8_t*>_ptr(panels)

@@ -160,7 +160,7 @@ def pack_weight(weight):
     if w.ndim != 2:
         raise ValueError(f"pack_weight: weight must be 2-D [out, in], got shape {w.shape}")
     cdef int n = w.shape[0], k = w.shape[1]
-    panels = np.empty(((n + RNP_NR - 1) // RNP_NR, k, RNP_NR), dtype=np.float32)
+    panels = _pages().empty_panels(((n + RNP_NR - 1) // RNP_NR, k, RNP_NR), np.float32)
     cdef float *pw = <float*>_ptr(w)
     cdef float *pp = <float*>_ptr(panels)
     cdef int nt = _threads_for_work(_num_threads, <Py_ssize_t>n * k)

@@ -12,6 +12,11 @@ cdef object _ops():
     return ops
 
 
+cdef object _pages():
+    from roformer_np import pages  # where the long-lived weight panels get their memory
+    return pages
+
+
 cdef inline bint _strict():
     from roformer_np.backend import strict_mode
     return strict_mode()

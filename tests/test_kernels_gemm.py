@@ -135,6 +135,32 @@ def test_packed_weight_round_trip(native) -> None:
         native.pack_weight(np.ones(3, dtype=np.float32))
 
 
+def _panels_by_numpy(w: np.ndarray) -> np.ndarray:
+    """The panel layout by definition: panels[p, kk, j] = w[32 p + j, kk], zero beyond n."""
+    n, k = w.shape
+    padded = np.zeros(((n + 31) // 32 * 32, k), dtype=w.dtype)
+    padded[:n] = w
+    return padded.reshape(-1, 32, k).transpose(0, 2, 1)
+
+
+@HYP
+@given(n=st.integers(1, 80), k=st.integers(1, 70))
+def test_packed_panels_have_the_documented_layout(native, n, k) -> None:
+    """Packing transposes in 16 x 16 (AVX-512) or 8 x 8 (AVX2) register tiles plus ragged edges: every n, k."""
+    w = np.random.default_rng(n * 100 + k).standard_normal((n, k)).astype(np.float32)
+    p = native.pack_weight(w)
+    assert np.array_equal(p.panels, _panels_by_numpy(w))
+    assert np.array_equal(p.unpack(), w)
+
+
+def test_large_panels_layout_and_pages(native) -> None:
+    """A weight above the huge-page threshold gets its own page-aligned mapping (roformer_np.pages); same bytes."""
+    w = np.random.default_rng(3).standard_normal((1000, 1200)).astype(np.float32)  # 4.6 MB
+    p = native.pack_weight(w)
+    assert p.panels.ctypes.data % 4096 == 0 and p.panels.flags.c_contiguous and p.panels.flags.writeable
+    assert np.array_equal(p.panels, _panels_by_numpy(w)) and np.array_equal(p.unpack(), w)
+
+
 def test_public_kernels_take_packed_weights(native) -> None:
     """linear / output_layer_norm / feed_forward on a PackedWeight equal the same calls on the array."""
     K = get_kernels("native")
