@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import lowp, ops, panel_cache
+from . import lowp, ops, pages, panel_cache
 from .activations import get_activation
 from .backend import get_kernels, pack_lowp, pack_weight, packs_lowp, packs_weights
 from .cache import KVCache
@@ -110,7 +110,14 @@ def _stacked(w: dict[str, Array], names: list[str]) -> Array | None:
     parts = [w.get(n) for n in names]
     if parts[0] is None:
         return None
-    return lowp.concat_rows(parts) if lowp.is_lowp(parts[0]) else np.concatenate(parts)
+    if lowp.is_lowp(parts[0]):
+        return lowp.concat_rows(parts)
+    if any(not isinstance(part, np.ndarray) or part.ndim < 1 for part in parts):
+        return np.concatenate(parts)  # whatever NumPy says of them
+    rows = sum(np.shape(part)[0] for part in parts)
+    dtype = np.result_type(*parts)
+    # on 4 KiB pages, as the panels it is packed into (roformer_np.pages: NumPy's huge pages fault in slowly)
+    return np.concatenate(parts, out=pages.empty_panels((rows, *np.shape(parts[0])[1:]), dtype))
 
 
 def _attention_params(w: dict[str, Array], prefix: str) -> AttentionParams:
