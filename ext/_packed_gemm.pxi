@@ -170,6 +170,32 @@ def pack_weight(weight):
     return PackedWeight(panels, n, k)
 
 
+def pack_weight_rows(parts):
+    """The row-wise concatenation of ``parts`` (2-D, one width) as a :class:`PackedWeight`, the same panels as
+    ``pack_weight(np.concatenate(parts))`` without that copy: each part whose rows start a panel (every part
+    before the last a multiple of 32 rows: the stacked q / k / v weights) is packed into its own panels."""
+    ws = [np.ascontiguousarray(part, dtype=np.float32) for part in parts]
+    if not ws or any(w.ndim != 2 for w in ws) or len({w.shape[1] for w in ws}) != 1:
+        raise ValueError("pack_weight_rows: parts must be a non-empty list of 2-D [rows, in] arrays of one width, "
+                         f"got shapes {[w.shape for w in ws]}")
+    if any(w.shape[0] % RNP_NR for w in ws[:-1]):
+        return pack_weight(np.concatenate(ws))
+    cdef int k = ws[0].shape[1], n = sum(w.shape[0] for w in ws), rows, nt
+    panels = _pages().empty_panels(((n + RNP_NR - 1) // RNP_NR, k, RNP_NR), np.float32)
+    cdef float *pp = <float*>_ptr(panels)
+    cdef float *pw
+    cdef long first = 0
+    for w in ws:
+        rows = w.shape[0]
+        pw = <float*>_ptr(w)
+        nt = _threads_for_work(_num_threads, <Py_ssize_t>rows * k)
+        if rows and k:
+            with nogil:
+                rnp_pack_b(pw, k, rows, k, pp + first * k, nt)  # the part's first panel: rows first .. (first % 32 == 0)
+        first += rows
+    return PackedWeight(panels, n, k)
+
+
 cdef inline bint _own_gemm(object dt, int k) noexcept:
     """Whether a float32 product of reduction size k runs on our micro-kernels (k = 0 is left to BLAS's
     path, which fills the output with the bias)."""

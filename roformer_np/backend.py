@@ -214,6 +214,14 @@ def pack_weight(weight):
     return module.pack_weight(weight)
 
 
+def pack_weight_rows(parts):
+    """``pack_weight(np.concatenate(parts))`` without the concatenated copy (the stacked q / k / v weights)."""
+    module = _native_module()
+    if module is None:
+        raise RuntimeError("packing needs the native kernels")
+    return module.pack_weight_rows(parts)
+
+
 def packs_lowp(backend: str | None = None) -> bool:
     """Whether bf16 / int8 weights built now for ``backend`` are packed for roformer_np's low-precision
     micro-kernels (native kernels in force with the AVX-512 or AVX2 GEMM). Otherwise they stay in their

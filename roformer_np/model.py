@@ -27,7 +27,7 @@ import numpy as np
 
 from . import lowp, ops, pages, panel_cache
 from .activations import get_activation
-from .backend import get_kernels, pack_lowp, pack_weight, packs_lowp, packs_weights
+from .backend import get_kernels, pack_lowp, pack_weight, pack_weight_rows, packs_lowp, packs_weights
 from .cache import KVCache
 from .config import CONFIG_NAME, RoFormerConfig, config_for_loading, junnyu_field
 from .device import InferenceModeMixin
@@ -105,11 +105,14 @@ class Params:
     pooler_bias: Array | None = None
 
 
-def _stacked(w: dict[str, Array], names: list[str]) -> Array | None:
-    """The named tensors concatenated, or None when the checkpoint has none of them (bias-free V2)."""
+def _stacked(w: dict[str, Array], names: list[str], stack: Callable[[list], Any] | None = None) -> Array | None:
+    """The named tensors concatenated (or ``stack(parts)``), or None when the checkpoint has none of them
+    (bias-free V2)."""
     parts = [w.get(n) for n in names]
     if parts[0] is None:
         return None
+    if stack is not None and all(isinstance(part, np.ndarray) for part in parts):
+        return stack(parts)
     if lowp.is_lowp(parts[0]):
         return lowp.concat_rows(parts)
     if any(not isinstance(part, np.ndarray) or part.ndim < 1 for part in parts):
@@ -120,10 +123,11 @@ def _stacked(w: dict[str, Array], names: list[str]) -> Array | None:
     return np.concatenate(parts, out=pages.empty_panels((rows, *np.shape(parts[0])[1:]), dtype))
 
 
-def _attention_params(w: dict[str, Array], prefix: str) -> AttentionParams:
+def _attention_params(w: dict[str, Array], prefix: str, stack: Callable[[list], Any] | None = None
+                      ) -> AttentionParams:
     s = f"{prefix}.self."
     return AttentionParams(
-        w_qkv=_stacked(w, [s + "query.weight", s + "key.weight", s + "value.weight"]),
+        w_qkv=_stacked(w, [s + "query.weight", s + "key.weight", s + "value.weight"], stack),
         b_qkv=_stacked(w, [s + "query.bias", s + "key.bias", s + "value.bias"]),
         w_out=w[f"{prefix}.output.dense.weight"],
         b_out=w.get(f"{prefix}.output.dense.bias"),
@@ -164,10 +168,13 @@ class SinusoidalPositions:
         return table if dtype is None else table.astype(dtype)
 
 
-def build_params(weights: Mapping[str, Array], config: RoFormerConfig, dtype: np.dtype) -> Params:
+def build_params(weights: Mapping[str, Array], config: RoFormerConfig, dtype: np.dtype,
+                 stack_qkv: Callable[[list], Any] | None = None) -> Params:
     """Arrange a base-model state dict (no prefix, checked against :func:`base_model_shapes`, so the keys a
     configuration has no use for are absent) into :class:`Params`, in ``dtype``; :class:`LowpTensors` (a bf16 /
-    int8 model) converts each tensor as it is read instead."""
+    int8 model) converts each tensor as it is read instead. ``stack_qkv``: how the self-attention's query, key
+    and value weights become one (default: concatenated; :func:`~roformer_np.backend.pack_weight_rows` packs
+    them straight into panels)."""
     if isinstance(weights, LowpTensors):
         w: Mapping[str, Any] = weights
     else:  # no copy when the dtype already matches
@@ -180,7 +187,7 @@ def build_params(weights: Mapping[str, Array], config: RoFormerConfig, dtype: np
         p = f"encoder.layer.{i}."
         layers.append(
             LayerParams(
-                attention=_attention_params(w, p + "attention"),
+                attention=_attention_params(w, p + "attention", stack_qkv),
                 crossattention=_attention_params(w, p + "crossattention") if config.add_cross_attention else None,
                 w_in=w[p + "intermediate.dense.weight"],
                 b_in=w.get(p + "intermediate.dense.bias"),
@@ -299,7 +306,8 @@ def pack_params(params: Params, config: RoFormerConfig, sources: dict[str, Array
     for i, layer in enumerate(params.layers):
         p = f"encoder.layer.{i}."
         att = layer.attention
-        att.w_qkv = pack(att.w_qkv)  # [3C, C]: one GEMM for queries, keys and values
+        if not _is_packed(att.w_qkv):  # (build_params may have packed it from its three parts)
+            att.w_qkv = pack(att.w_qkv)  # [3C, C]: one GEMM for queries, keys and values
         for j, name in enumerate(("query", "key", "value")):
             put(f"{p}attention.self.{name}.weight", att.w_qkv, c, j * c)
         att.w_out = put(f"{p}attention.output.dense.weight", pack(att.w_out))
@@ -384,6 +392,11 @@ def lowp_entries(params: Params, config: RoFormerConfig, sources: dict[str, Any]
             entries[f"{p}self.{name}.weight"] = (cross.w_qkv, j * c, (j + 1) * c)
         entries[f"{p}output.dense.weight"] = (cross.w_out, 0, cross.w_out.shape[0])
     return entries
+
+
+def _is_packed(weight: Any) -> bool:
+    """A weight already in the micro-kernels' panel layout (it carries its panels)."""
+    return hasattr(weight, "panels") and not isinstance(weight, np.ndarray)
 
 
 def _same(weight: Any) -> Any:
@@ -685,10 +698,11 @@ class RoFormerModel(InferenceModeMixin):
             if any(isinstance(v, lowp.Int8Weight) for v in plain.values()):
                 raise ValueError("the weights hold int8 tensors: pass quantize='int8' (they are not dequantized "
                                  f"into a {self.precision} model)")
-            self.params = build_params(plain, config, dtype)
             # float32 on roformer_np's micro-kernels: the linear weights and the word embeddings are held
             # packed, and only packed
-            if packs_weights(dtype, backend):
+            packing = packs_weights(dtype, backend)
+            self.params = build_params(plain, config, dtype, pack_weight_rows if packing else None)
+            if packing:
                 self._packed = pack_params(self.params, config, plain, word_embeddings=True)
             for key in self._packed:
                 del plain[key]

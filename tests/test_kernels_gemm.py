@@ -140,7 +140,7 @@ def _panels_by_numpy(w: np.ndarray) -> np.ndarray:
     n, k = w.shape
     padded = np.zeros(((n + 31) // 32 * 32, k), dtype=w.dtype)
     padded[:n] = w
-    return padded.reshape(-1, 32, k).transpose(0, 2, 1)
+    return padded.reshape(padded.shape[0] // 32, 32, k).transpose(0, 2, 1)
 
 
 @HYP
@@ -151,6 +151,24 @@ def test_packed_panels_have_the_documented_layout(native, n, k) -> None:
     p = native.pack_weight(w)
     assert np.array_equal(p.panels, _panels_by_numpy(w))
     assert np.array_equal(p.unpack(), w)
+
+
+@HYP
+@given(rows=st.lists(st.sampled_from([0, 1, 5, 31, 32, 64, 96]), min_size=1, max_size=4), k=st.integers(0, 40))
+def test_pack_weight_rows_equals_packing_the_concatenation(native, rows, k) -> None:
+    """Parts packed straight into their panels (all but the last a multiple of 32 rows), else concatenated."""
+    rng = np.random.default_rng(sum(rows) * 41 + k)
+    parts = [rng.standard_normal((r, k)).astype(np.float32) for r in rows]
+    got = native.pack_weight_rows(parts)
+    whole = np.concatenate(parts)
+    assert got.shape == whole.shape and np.array_equal(got.panels, _panels_by_numpy(whole))
+    assert np.array_equal(got.unpack(), whole)
+
+
+def test_pack_weight_rows_refuses_mismatched_parts(native) -> None:
+    for parts in ([], [np.ones((32, 3)), np.ones((32, 4))], [np.ones(3)]):
+        with pytest.raises(ValueError, match="pack_weight_rows: parts must be"):
+            native.pack_weight_rows(parts)
 
 
 def test_large_panels_layout_and_pages(native) -> None:
