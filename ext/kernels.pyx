@@ -105,6 +105,7 @@ include "_lowp_int8.pxi"   # int8 weights: PackedInt8Weight, pack_int8, quantize
 include "_lowp_gemm.pxi"   # one GEMM call for any weight (float32, bf16, int8)
 include "_norms.pxi"       # activations (float64), residual + norm rows, the embedding
 include "_attention.pxi"   # rotary, softmax, the attention core and its wrappers
+include "_checks.pxi"      # how many NaN / infinities a loaded tensor holds
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from . import pages
+
 Array = np.ndarray
 PRECISIONS = ("float32", "float64", "bfloat16", "int8")
 DTYPE_NAMES = {"float32": "float32", "float64": "float64", "bfloat16": "bfloat16", "bf16": "bfloat16"}
@@ -327,7 +329,7 @@ def pack_blockwise(w: Any, precision: str, pack: Callable[[Any], Any],
         block = w.rows(r, min(n, r + step)) if is_lowp(w) else w[r : r + step]
         packed = pack(convert(block, precision, release))
         if panels is None:
-            panels = np.empty((-(-n // 32),) + packed.panels.shape[1:], dtype=packed.panels.dtype)
+            panels = pages.empty_panels((-(-n // 32),) + packed.panels.shape[1:], packed.panels.dtype)
             if precision == "int8":
                 colsum, scale = np.empty(panels.shape[0] * 32, np.int32), np.empty(n, np.float32)
         panels[r // 32 : r // 32 + packed.panels.shape[0]] = packed.panels

@@ -134,3 +134,49 @@ def test_require_finite_counts_every_bad_value_and_ignores_integers() -> None:
     big[[0, 2**20, 3 * 2**20 + 4]] = [np.nan, np.inf, -np.inf]
     with pytest.raises(CheckpointError, match=r"x: tensor 'big' holds 3 non-finite values \(NaN or ±inf\)"):
         require_finite({**good, "big": big}, "x")
+
+
+def test_require_finite_counts_the_same_with_and_without_the_native_counter(monkeypatch) -> None:
+    """The compiled counter (larger chunks) and NumPy's isfinite (smaller ones) name the same tensor and count."""
+    import roformer_np.weights as weights_mod
+
+    big = np.zeros(5 * 2**10 + 3, np.float64)
+    big[[1, 2**10, 5 * 2**10 + 2]] = [np.nan, -np.inf, np.nan]
+    bits = np.full(3000, 0x3F80, np.uint16)  # bfloat16 1.0
+    bits[[7, 2999]] = [0x7FC0, 0xFF80]  # NaN, -inf
+    monkeypatch.setattr(weights_mod, "NATIVE_FINITE_CHUNK", 2**10)
+    monkeypatch.setattr(weights_mod, "FINITE_CHUNK", 2**9)
+    for counter in (weights_mod._native_nonfinite_counter(), None):
+        monkeypatch.setattr(weights_mod, "_native_nonfinite_counter", lambda c=counter: c)
+        with pytest.raises(CheckpointError, match=r"x: tensor 'big' holds 3 non-finite values"):
+            require_finite({"ok": np.ones(3, np.float16), "big": big}, "x")
+        with pytest.raises(CheckpointError, match=r"x: tensor 'w' holds 2 non-finite values"):
+            require_finite({"w": weights_mod.BF16Weight(bits.reshape(30, 100))}, "x")
+        require_finite({"strided": np.ones((40, 40), np.float32)[:, ::3]}, "x")
+
+
+def test_native_count_nonfinite_against_numpy() -> None:
+    from roformer_np.backend import native_available
+
+    if not native_available():
+        pytest.skip("the native extension is not built")
+    from roformer_np._native import kernels
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float16, np.float32, np.float64):
+        for n in (0, 1, 7, 1000, 70001):
+            x = rng.standard_normal(n).astype(dtype)
+            if n:
+                where = rng.integers(0, n, size=min(n, 9))
+                x[where] = rng.choice(np.array([np.nan, np.inf, -np.inf], dtype), size=where.size)
+                x[-1] = np.finfo(dtype).max  # the largest finite value is finite
+            assert kernels.count_nonfinite(x) == np.count_nonzero(~np.isfinite(x)), (dtype, n)
+            assert kernels.count_nonfinite(x.reshape(-1, 1)) == np.count_nonzero(~np.isfinite(x))
+    bits = rng.integers(0, 2**16, size=50000).astype(np.uint16)
+    assert kernels.count_nonfinite(bits, True) == np.count_nonzero((bits & 0x7F80) == 0x7F80)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        kernels.count_nonfinite(np.ones((4, 4), np.float32)[:, ::2])
+    with pytest.raises(ValueError, match="float16, float32 or float64"):
+        kernels.count_nonfinite(np.ones(4, np.int32))
+    with pytest.raises(ValueError, match="bfloat16 bits come as uint16"):
+        kernels.count_nonfinite(np.ones(4, np.float32), True)
