@@ -6,6 +6,25 @@ cdef inline double _sigmoid(double x) noexcept nogil:
     return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
 
 
+def libm_erf(x):
+    """libm's ``erf`` of each element of a float64 array (the values ``math.erf`` gives), in a new C-contiguous
+    array of the same shape: roformer_np.activations rounds it to scipy's float32 erf without a Python call per
+    element (and without importing scipy.special)."""
+    xa = np.asarray(x, dtype=np.float64)
+    if not xa.flags.c_contiguous:
+        xa = xa.copy()  # (np.ascontiguousarray would make a 0-d array 1-d)
+    out = np.empty(xa.shape, dtype=np.float64)
+    cdef Py_ssize_t n = xa.size, i
+    cdef const double *px = <const double*>_ptr(xa)
+    cdef double *po = <double*>_ptr(out)
+    cdef int nt = _threads_for_work(_num_threads, n)
+    if n:
+        with nogil:
+            for i in prange(n, num_threads=nt, schedule="static"):
+                po[i] = erf(px[i])
+    return out
+
+
 cdef inline double _act_f64(double v, int code) noexcept nogil:
     """float64 activations through libm, matching the reference to the last bits."""
     cdef double r

@@ -16,8 +16,8 @@ import numpy as np
 Array = np.ndarray
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-# float32 elements erf may compute through libm (~0.2 us each) before importing scipy.special (10-30 ms
-# once scipy is loaded, 0.3 s if not): a short run never pays for the import, a long one pays ~15 ms extra
+# float32 elements erf may compute through libm one Python call at a time (~0.2 us each), without the compiled
+# kernels, before importing scipy.special (0.2-0.3 s): a short run never pays for the import
 _libm_budget = 1 << 16
 _ERF_ULPS = 64  # how far (in float64 ulps) libm's and scipy's float64 erf may be apart, with a wide margin
 _libm_erf = np.frompyfunc(math.erf, 1, 1)
@@ -38,8 +38,10 @@ def _erf_float32_libm(x: Array) -> Array:
     float32 below 4 in magnitude, against scipy 1.17: the rounding alone agreed everywhere; 722 were resent.)
     """
     x = np.asarray(x)
+    native = _native_libm_erf()
     with np.errstate(invalid="ignore"):  # a signalling NaN widens quietly, as in scipy's loop
-        wide = np.asarray(_libm_erf(x.astype(np.float64)), dtype=np.float64)
+        wide = x.astype(np.float64)
+        wide = native(wide) if native is not None else np.asarray(_libm_erf(wide), dtype=np.float64)
     out = wide.astype(np.float32)
     margin = _ERF_ULPS * np.spacing(np.abs(wide))
     unsure = ((wide - margin).astype(np.float32) != out) | ((wide + margin).astype(np.float32) != out)
@@ -48,13 +50,24 @@ def _erf_float32_libm(x: Array) -> Array:
     return out if out.ndim else out[()]
 
 
+def _native_libm_erf() -> Callable[[Array], Array] | None:
+    """The compiled kernels' vectorised libm erf (the same values as ``math.erf``), once they are imported."""
+    module = sys.modules.get("roformer_np._native.kernels")
+    return getattr(module, "libm_erf", None)
+
+
 def erf(x: Array) -> Array:
-    """``scipy.special.erf``, bit for bit. Float32 arrays within ``_libm_budget``, while scipy.special is not
-    yet imported, go through libm instead: the quick start's prediction head never pays for importing scipy."""
+    """``scipy.special.erf``, bit for bit. Float32 arrays go through libm instead while scipy.special is not yet
+    imported: the quick start's prediction head never pays for importing scipy (0.2-0.3 s). With the compiled
+    kernels loaded that path costs a few ns per element, so it is always taken (a generation no longer stalls
+    on the import after ~85 tokens); without them (a Python call per element) only within ``_libm_budget``."""
     global _libm_budget
-    if getattr(x, "dtype", None) == np.float32 and x.size <= _libm_budget and "scipy.special" not in sys.modules:
-        _libm_budget -= x.size
-        return _erf_float32_libm(x)
+    if getattr(x, "dtype", None) == np.float32 and "scipy.special" not in sys.modules:
+        if _native_libm_erf() is not None:
+            return _erf_float32_libm(x)
+        if x.size <= _libm_budget:
+            _libm_budget -= x.size
+            return _erf_float32_libm(x)
     return _scipy_erf()(x)
 
 

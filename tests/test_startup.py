@@ -7,6 +7,7 @@ Timings live in bench/bench_startup.py; these tests check the deterministic part
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -90,11 +91,24 @@ def test_auto_classes_are_exported():
 
 
 # -- erf without scipy.special --------------------------------------------------------------------
+def _native_built() -> bool:
+    from roformer_np.backend import native_available
+
+    return native_available()
+
+
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a.view(np.uint32), b.view(np.uint32))
 
 
-def test_libm_erf_is_scipys_float32_erf_bit_for_bit():
+@pytest.mark.parametrize("vectorised", [False, True])
+def test_libm_erf_is_scipys_float32_erf_bit_for_bit(monkeypatch, vectorised):
+    if vectorised:
+        if not _native_built():
+            pytest.skip("the native extension is not built")
+        from roformer_np._native import kernels  # noqa: F401  (the vectorised libm erf)
+    else:
+        monkeypatch.setattr(activations, "_native_libm_erf", lambda: None)  # one Python call per element
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(0, scale, 400_000) for scale in (1e-3, 0.3, 1.0, 2.0, 4.0)])
     special = [0.0, -0.0, 1e-45, -1e-45, 1e-38, 0.5, -0.5, 1.0, -1.0, 3.9, 4.0, 10.0, -10.0, 3.4e38, -3.4e38,
@@ -114,6 +128,36 @@ def test_libm_erf_has_a_budget_then_scipy_special_is_imported():
              "calls = a._libm_budget // 1000\n[a.gelu(x) for _ in range(calls)]\nimport sys\n"
              "assert 'scipy.special' not in sys.modules\na.gelu(x)")
     assert "scipy.special" in loaded_after(probe)
+
+
+needs_native = pytest.mark.skipif(not _native_built(), reason="the native extension is not built")
+
+
+@needs_native
+def test_native_libm_erf_is_math_erf():
+    from roformer_np._native import kernels
+
+    x = np.concatenate([np.random.default_rng(1).normal(0, 2, 30_000), [0.0, -0.0, 5e-324, 1e300, -1e300, np.inf,
+                                                                         -np.inf, np.nan]])
+    got = kernels.libm_erf(x)
+    want = np.array([math.erf(v) for v in x])
+    assert np.array_equal(got, want, equal_nan=True) and np.signbit(got[-7]) == np.signbit(want[-7])
+    assert kernels.libm_erf(np.float64(0.5)).shape == () and kernels.libm_erf(x[::3]).shape == x[::3].shape
+    assert float(kernels.libm_erf(np.float64(0.5))) == math.erf(0.5)
+
+
+@needs_native
+def test_with_the_native_kernels_loaded_erf_never_needs_scipy_special():
+    """The vectorised libm path has no budget: a long generation no longer stops to import scipy.special."""
+    probe = ("import numpy as np\nfrom roformer_np import activations as a\nfrom roformer_np._native import kernels\n"
+             "x = np.linspace(-4, 4, 1000, dtype=np.float32)\n"
+             "outs = [a.gelu(x) for _ in range(2 * a._libm_budget // 1000)]")
+    assert "scipy.special" not in loaded_after(probe)
+    from roformer_np._native import kernels  # noqa: F401  (so the bit test below takes the native path)
+
+    x = np.concatenate([np.random.default_rng(0).normal(0, s, 200_000) for s in (1e-3, 1.0, 4.0)]).astype(np.float32)
+    assert activations._native_libm_erf() is not None
+    assert _same_bits(activations._erf_float32_libm(x), scipy_erf(x))
 
 
 def test_erf_dispatch_keeps_scipys_dtypes_and_shapes():
