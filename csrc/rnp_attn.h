@@ -133,4 +133,88 @@ static void rnp_attn_pack_values(float *dst, const float *v, long lds, int S, in
     }
 }
 
+/* One query (a decoding step): scores[s] = q . k[s] for S keys (rows ldk apart), and out[D] = sum_s p[s] v[s]
+   (rows ldv apart), on AVX2 + FMA for D a multiple of 8. A BLAS GEMV per head and product (24 calls per layer
+   of a base model) cost ~90 us a layer at 128 keys, mostly call overhead; these read each key and value row
+   once, straight from the cache. Each is one fixed order of FMAs (8 keys at a time, 8-lane chunks of D, the
+   lanes reduced in one fixed tree): the same bits on any thread. Return 0 where they do not apply (the caller
+   keeps BLAS). */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(RNP_NO_CLONES)
+__attribute__((target("avx2,fma"))) static inline float rnp_hsum256(__m256 v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+}
+
+__attribute__((target("avx2,fma"))) static void rnp_q1_scores_avx2(float *scores, const float *q, const float *k,
+                                                                   long ldk, int S, int D) {
+    int s = 0, c, r;
+    for (; s + 8 <= S; s += 8) {
+        __m256 acc[8];
+        for (r = 0; r < 8; r++) acc[r] = _mm256_setzero_ps();
+        for (c = 0; c < D; c += 8) {
+            const __m256 qc = _mm256_loadu_ps(q + c);
+            for (r = 0; r < 8; r++) acc[r] = _mm256_fmadd_ps(qc, _mm256_loadu_ps(k + (long)(s + r) * ldk + c), acc[r]);
+        }
+        {   /* lanes of the 8 accumulators -> the 8 sums, in one fixed tree */
+            const __m256 t0 = _mm256_hadd_ps(acc[0], acc[1]), t1 = _mm256_hadd_ps(acc[2], acc[3]);
+            const __m256 t2 = _mm256_hadd_ps(acc[4], acc[5]), t3 = _mm256_hadd_ps(acc[6], acc[7]);
+            const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+            _mm256_storeu_ps(scores + s, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
+                                                       _mm256_permute2f128_ps(u0, u1, 0x31)));
+        }
+    }
+    for (; s < S; s++) {
+        __m256 acc = _mm256_setzero_ps();
+        for (c = 0; c < D; c += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + c), _mm256_loadu_ps(k + (long)s * ldk + c), acc);
+        scores[s] = rnp_hsum256(acc);
+    }
+}
+
+/* out[c0 .. c0 + 8 NV) for NV 8-float chunks of every value row */
+__attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void
+rnp_q1_values_cols(const int NV, float *out, const float *p, const float *v, long ldv, int S, int c0) {
+    __m256 acc[8];
+    int s, j;
+#pragma GCC unroll 8
+    for (j = 0; j < NV; j++) acc[j] = _mm256_setzero_ps();
+    for (s = 0; s < S; s++) {
+        const __m256 ps = _mm256_broadcast_ss(p + s);
+        const float *row = v + (long)s * ldv + c0;
+#pragma GCC unroll 8
+        for (j = 0; j < NV; j++) acc[j] = _mm256_fmadd_ps(ps, _mm256_loadu_ps(row + 8 * j), acc[j]);
+    }
+#pragma GCC unroll 8
+    for (j = 0; j < NV; j++) _mm256_storeu_ps(out + c0 + 8 * j, acc[j]);
+}
+
+__attribute__((target("avx2,fma"))) static void rnp_q1_values_avx2(float *out, const float *p, const float *v,
+                                                                   long ldv, int S, int D) {
+    int c0 = 0;
+    for (; c0 + 64 <= D; c0 += 64) rnp_q1_values_cols(8, out, p, v, ldv, S, c0);
+    for (; c0 < D; c0 += 8) rnp_q1_values_cols(1, out, p, v, ldv, S, c0);
+}
+
+static int rnp_attn_q1_scores(float *scores, const float *q, const float *k, long ldk, int S, int D) {
+    if (D % 8 || !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    rnp_q1_scores_avx2(scores, q, k, ldk, S, D);
+    return 1;
+}
+
+static int rnp_attn_q1_values(float *out, const float *p, const float *v, long ldv, int S, int D) {
+    if (D % 8 || !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    rnp_q1_values_avx2(out, p, v, ldv, S, D);
+    return 1;
+}
+#else
+static int rnp_attn_q1_scores(float *scores, const float *q, const float *k, long ldk, int S, int D) {
+    (void)scores; (void)q; (void)k; (void)ldk; (void)S; (void)D;
+    return 0;
+}
+static int rnp_attn_q1_values(float *out, const float *p, const float *v, long ldv, int S, int D) {
+    (void)out; (void)p; (void)v; (void)ldv; (void)S; (void)D;
+    return 0;
+}
+#endif
+
 #endif /* RNP_ATTN_H */

@@ -62,10 +62,14 @@ cdef inline void _attend_tile(
     """One query tile: outp[tq, D] (row stride C) = softmax(q k.T / scale + mask) * hm @ v, the scores
     in sp [tq, S]. Keys and values come packed (kpanels / vpanels: our float32 GEMM) or as rows."""
     cdef int i
+    # one query of float32 on our kernels (a decoding step): dot products and a weighted row sum of our own,
+    # not a BLAS GEMV per head (rnp_attn_q1_*; 0 where D is not a multiple of 8)
+    cdef bint q1 = False
     if real is float:
+        q1 = tq == 1 and _gemm_kernel != RNP_GEMM_BLAS
         if kpanels != NULL:
             rnp_sgemm(_gemm_kernel, tq, S, D, qp, ldq, kpanels, NULL, 0, NULL, 0, sp, S, NULL, 0, 0, 1)
-        else:
+        elif not (q1 and rnp_attn_q1_scores(sp, qp, kp, ldk, S, D)):
             _gemm_xwt(tq, S, D, qp, ldq, kp, ldk, sp, S)
     else:
         _gemm_xwt(tq, S, D, qp, ldq, kp, ldk, sp, S)  # [tq, S] scores
@@ -77,6 +81,9 @@ cdef inline void _attend_tile(
             rnp_sgemm(_gemm_kernel, tq, D, S, sp, S, vpanels, NULL, 0, NULL, 0, outp, C, NULL, 0, 0, 1)
             return
     if tq == 1:  # one query (decoding): GEMV, which reads v once without packing it
+        if real is float:
+            if q1 and rnp_attn_q1_values(outp, sp, vp, ldv, S, D):
+                return
         _gemv_n(D, S, vp, ldv, sp, outp)
     else:
         _gemm(c'N', c'N', D, tq, S, vp, ldv, sp, S, <real>0, outp, C)

@@ -4,7 +4,7 @@
 #   rnp_vmath.h      float32 exp/erf/tanh polynomials and the activations (bias + activation loops)
 #   rnp_transpose.h  16 x 16 tiled transposes (AVX-512 in registers where the CPU has it)
 #   rnp_rows.h       row kernels: residual + LayerNorm / RMS norm, softmax
-#   rnp_attn.h       attention helpers: rotary rotation, keys / values packed into GEMM panels
+#   rnp_attn.h       attention helpers: rotary rotation, keys / values packed into GEMM panels, one query
 #
 # Why hand-written exp/erf/tanh: without -ffast-math GCC will not call glibc's vector libm, and the scalar
 # expf/erff calls would cost more than the GEMMs they follow (softmax over [T, S], GELU over [T, F]).
@@ -39,3 +39,5 @@ cdef extern from "csrc/rnp_attn.h":
                             float *tmp) noexcept nogil
     void rnp_attn_pack_values(float *dst, const float *v, long lds, int S, int D, const float *sn,
                               const float *cs, float *tmp) noexcept nogil
+    int rnp_attn_q1_scores(float *scores, const float *q, const float *k, long ldk, int S, int D) noexcept nogil
+    int rnp_attn_q1_values(float *out, const float *p, const float *v, long ldv, int S, int D) noexcept nogil

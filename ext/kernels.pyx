@@ -42,6 +42,8 @@ from _vmath cimport (
     rnp_add_rms_row_f32,
     rnp_attn_pack_keys,
     rnp_attn_pack_values,
+    rnp_attn_q1_scores,
+    rnp_attn_q1_values,
     rnp_bias_act_f32,
     rnp_rotate_rows_f32,
     rnp_sbias_act_f32,

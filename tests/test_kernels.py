@@ -147,6 +147,31 @@ def test_rotary_attention(
 
 @HYP
 @given(
+    s=st.integers(1, 300),
+    h=st.sampled_from([1, 2, 5]),
+    d=st.sampled_from([8, 24, 64, 72, 136]),
+    output_attentions=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_one_query_attention_of_every_head_size(K, s, h, d, output_attentions, seed):
+    """One float32 query against S cached keys: the one-query kernels (rnp_attn_q1_*: 8 keys at a time, 64-wide
+    column blocks then 8-wide ones) on our GEMM paths, BLAS's GEMV under ROFORMER_NP_GEMM=blas."""
+    rng = np.random.default_rng(seed)
+    kbuf, vbuf = rand(rng, (1, h, s + 9, d), np.float32), rand(rng, (1, h, s + 9, d), np.float32)
+    k, v = kbuf[:, :, :s], vbuf[:, :, :s]
+    q = rand(rng, (1, h, 1, d), np.float32)
+    keep = np.ones((1, s))
+    keep[0, : s // 4] = 0
+    mask = fmin_mask(keep, np.float32)[:, None, None, :]  # [1, 1, 1, S]
+    ref = ops.attention(q, k, v, mask, None, output_attentions)
+    nat = K.attention(q, k, v, mask, None, output_attentions)
+    close(nat[0], ref[0], np.float32, "context")
+    if output_attentions:
+        close(nat[1], ref[1], np.float32, "probs")
+
+
+@HYP
+@given(
     dtype=st.sampled_from(DTYPES),
     b=st.integers(1, 2),
     t=st.integers(1, 4),
