@@ -7,8 +7,8 @@ for a while is no longer backed by the host, and faulting one in cost ~23 ms per
 a fresh process packed the base model's ~500 MB of panels in 1.5-5 s, against 0.6 s on ordinary 4 KiB pages
 (which come from the guest's recently used, still backed, free lists). Streaming the panels did not get
 slower on 4 KiB pages (decoding, which reads every panel once per token, measured in one process with one
-model on each kind of page: 0.94-0.96x the huge-page time), so the panels are allocated on 4 KiB pages
-(``MADV_NOHUGEPAGE``, also where THP is set to "always").
+model on each kind of page: 0.94-1.04x the huge-page time, within the noise), so the panels are allocated
+on 4 KiB pages (``MADV_NOHUGEPAGE``, also where THP is set to "always").
 
 ``ROFORMER_NP_HUGEPAGES=on`` restores NumPy's behaviour (huge pages at first touch; on bare metal, where they
 fault in fast, loading may be a little quicker). Arrays below 4 MiB, or where ``mmap.madvise`` is missing (not
