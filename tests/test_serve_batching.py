@@ -77,11 +77,11 @@ class RecordingRunner(PipelineRunner):
         self.poison = poison  # a feature whose presence makes the pass raise
         self.keys: dict[int, str] = {}
 
-    def forward(self, features: list, opts: dict) -> list:
+    def forward(self, features: list, opts: dict, here: bool = False) -> list:
         self.batches.append(([len(f.ids) for f in features], {self.keys.get(id(f)) for f in features}))
         if self.poison is not None and any(f is self.poison for f in features):
             raise FloatingPointError("poisoned row")
-        return super().forward(features, opts)
+        return super().forward(features, opts, here)
 
 
 def run_all(batcher: Batcher, prepared: list) -> list[tuple[Any, BaseException | None]]:

@@ -40,6 +40,7 @@ from .. import __version__
 from ..pipelines.text_classification import truncation_length
 from . import schemas
 from .batching import Batcher, ModelError
+from .forward_process import ForwardProcess, wanted
 from .metrics import CONTENT_TYPE, Metrics
 from .runner import PipelineRunner, Prepared
 from .schemas import RequestError
@@ -61,8 +62,9 @@ def json_response(data: Any, status: int = 200, headers: dict | None = None) -> 
 class Server:
     """The loaded pipeline and what every route shares (settings, batcher, metrics, admission count)."""
 
-    def __init__(self, settings: ServeSettings, pipe: Any) -> None:
+    def __init__(self, settings: ServeSettings, pipe: Any, forward_process: Any = None) -> None:
         self.settings = settings
+        self.forward_process = forward_process  # a ForwardProcess computing the passes, or None: this process
         self.pipe = pipe
         self.task = pipe.task
         config, tokenizer = pipe.model.config, pipe.tokenizer
@@ -78,9 +80,9 @@ class Server:
         self.hidden_size = int(config.hidden_size)
         self.pooling = settings.pooling or ("pooler" if self.task == "sentence-similarity" else "mean")
         self.metrics = Metrics()
-        self.runner = PipelineRunner(pipe, limit)
+        self.runner = PipelineRunner(pipe, limit, forward_process.forward if forward_process is not None else None)
         self.batcher = Batcher(self.runner, settings.max_batch_tokens, settings.max_batch_requests,
-                               settings.length_grouping, self.metrics)
+                               settings.length_grouping, self.metrics, workers=2 if forward_process else 1)
         self.in_flight = 0
         self.info = self._info()
 
@@ -501,11 +503,21 @@ TASK_ROUTES: dict[str, list[tuple[str, Handler, dict]]] = {
 }
 
 
-def create_app(settings: ServeSettings, pipe: Any = None) -> Starlette:
-    """The application for ``settings`` (the pipeline loaded from ``settings.model`` unless given)."""
+def create_app(settings: ServeSettings, pipe: Any = None, forward_process: bool = True) -> Starlette:
+    """The application for ``settings`` (the pipeline loaded from ``settings.model`` unless given). The passes
+    run in a forward process when ``settings.forward_process`` asks for one (never for a given ``pipe``, nor with
+    ``forward_process=False``)."""
+    process = None
     if pipe is None:
         pipe = load_pipeline(settings)
-    server = Server(settings, pipe)
+        if forward_process and wanted(settings, pipe.task):
+            process = ForwardProcess(settings)
+    try:
+        server = Server(settings, pipe, process)
+    except BaseException:
+        if process is not None:
+            process.stop()
+        raise
     routes = [
         Route("/health", endpoint(server, "/health", health, needs_body=False, admitted=False), methods=["GET"]),
         Route("/", endpoint(server, "/", health, needs_body=False, admitted=False), methods=["GET"]),
@@ -537,6 +549,8 @@ def create_app(settings: ServeSettings, pipe: Any = None) -> Starlette:
             yield
         finally:  # uvicorn has waited for the requests in flight; the queue is empty unless it gave up
             await asyncio.get_running_loop().run_in_executor(None, server.batcher.stop, 30.0)
+            if server.forward_process is not None:
+                server.forward_process.stop()
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: not_found})
     app.state.server = server

@@ -37,7 +37,8 @@ class ModelError(Exception):
 
     def __init__(self, cause: BaseException) -> None:
         text = " ".join(str(cause).split())
-        super().__init__(f"{type(cause).__name__}: {text}" if text else type(cause).__name__)
+        kind = getattr(cause, "type_name", None) or type(cause).__name__  # a forward process's: its exception's
+        super().__init__(f"{kind}: {text}" if text else kind)
         self.cause = cause
 
 
@@ -67,36 +68,43 @@ class _Row:
 
 
 class Batcher:
-    """One worker thread running ``runner``'s forward passes over coalesced rows."""
+    """Worker threads (one unless told) running ``runner``'s forward passes over coalesced rows."""
 
     def __init__(self, runner: PipelineRunner, max_batch_tokens: int, max_batch_requests: int,
-                 length_grouping: str = "exact", metrics: Metrics | None = None) -> None:
+                 length_grouping: str = "exact", metrics: Metrics | None = None, workers: int = 1) -> None:
         self.runner = runner
         self.max_batch_tokens = int(max_batch_tokens)
         self.max_batch_requests = int(max_batch_requests)
         self.exact = length_grouping == "exact"
         self.metrics = metrics or Metrics()
         self._pending: list[_Row] = []
+        self._passes = 0  # passes being computed
         self._cond = threading.Condition()
         self._stopping = False
-        self._thread = threading.Thread(target=self._work, name="roformer-np-batcher", daemon=True)
+        # more than one worker only where the passes run elsewhere (a forward process): one pass computes while the
+        # next is formed and sent, so the model never waits for the batcher
+        self._threads = [threading.Thread(target=self._work, name=f"roformer-np-batcher-{i}", daemon=True)
+                         for i in range(max(1, int(workers)))]
 
     # -- life cycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float | None = None) -> bool:
         """No new rows; the worker finishes the queued ones, then ends. True if it ended within ``timeout``."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        return not self._thread.is_alive()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
 
     @property
     def healthy(self) -> bool:
-        return self._thread.is_alive() and not self._stopping
+        return all(thread.is_alive() for thread in self._threads) and not self._stopping
 
     @property
     def queued_rows(self) -> int:
@@ -150,7 +158,15 @@ class Batcher:
                     return  # stopping, and nothing left
                 rows = self._take()
                 self.metrics.queue_size.set(len(self._pending))
-            self._run(rows)
+                # alone (nothing waiting, no other pass): in this process, saving the round trip to a forward
+                # process; under load the passes go there, off the event loop's interpreter lock
+                here = not self._pending and self._passes == 0
+                self._passes += 1
+            try:
+                self._run(rows, here)
+            finally:
+                with self._cond:
+                    self._passes -= 1
 
     def _take(self) -> list[_Row]:
         """The rows of the next pass (called with the lock held)."""
@@ -186,7 +202,7 @@ class Batcher:
         self._pending = rest
         return taken
 
-    def _run(self, rows: list[_Row]) -> None:
+    def _run(self, rows: list[_Row], here: bool = False) -> None:
         rows = [r for r in rows if not r.job.failed]
         if not rows:
             return
@@ -197,7 +213,7 @@ class Batcher:
                 self.metrics.queue_duration.observe(now - row.job.enqueued)
         features = [row.job.flat[row.index] for row in rows]
         try:
-            outputs = self.runner.forward(features, rows[0].job.prepared.opts)
+            outputs = self.runner.forward(features, rows[0].job.prepared.opts, here)
         except Exception as exc:  # a model error: never the worker's end
             self.metrics.batch_failures.inc()
             if len(rows) == 1:
@@ -209,14 +225,18 @@ class Batcher:
         self.metrics.batch_size.observe(len(rows))
         self.metrics.batch_tokens.observe(len(rows) * max(r.length for r in rows))
         self.metrics.batch_duration.observe(time.perf_counter() - now)
-        for row, output in zip(rows, outputs):
-            job = row.job
-            if job.failed:
-                continue
-            job.outputs[row.index] = output
-            job.remaining -= 1
-            if job.remaining == 0:
-                self._finish(job)
+        done = []
+        with self._cond:  # a request's rows may be in passes of two workers at once
+            for row, output in zip(rows, outputs):
+                job = row.job
+                if job.failed:
+                    continue
+                job.outputs[row.index] = output
+                job.remaining -= 1
+                if job.remaining == 0:
+                    done.append(job)
+        for job in done:
+            self._finish(job)
 
     def _finish(self, job: _Job) -> None:
         try:
@@ -229,8 +249,10 @@ class Batcher:
         _deliver(job, result, None)
 
     def _fail(self, job: _Job, error: BaseException) -> None:
-        job.failed = True
         with self._cond:  # its other rows need no pass any more
+            if job.failed:  # its rows in another worker's pass failed too: answered once
+                return
+            job.failed = True
             self._pending = [r for r in self._pending if r.job is not job]
             self.metrics.queue_size.set(len(self._pending))
         _deliver(job, None, error)

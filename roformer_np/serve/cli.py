@@ -22,7 +22,7 @@ import sys
 from typing import Any
 
 from ..cli import _positive_int
-from .settings import DEFAULTS, LENGTH_GROUPING, ServeSettings
+from .settings import DEFAULTS, FORWARD_PROCESS, LENGTH_GROUPING, ServeSettings
 
 TASK_CHOICES = ["feature-extraction", "text-classification", "sentiment-analysis", "token-classification", "ner",
                 "fill-mask", "question-answering", "text-generation", "sentence-similarity"]
@@ -87,6 +87,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="exact (default): a forward pass holds inputs of one length, so results are those of "
                         "one pipeline() call per request; padded: lengths mix (faster on varied lengths, "
                         "results differ in the last float bits)")
+    p.add_argument("--forward-process", choices=FORWARD_PROCESS, default="auto",
+                   help="run the forward passes in a process of their own, beside the HTTP event loop (auto, the "
+                        "default: with 2 or more usable CPUs, for every task but text-generation)")
     p.add_argument("--api-key", help=f"require `Authorization: Bearer KEY` (default: ${ENV_API_KEY} if set)")
     p.add_argument("--graceful-timeout", type=_seconds, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, how long to wait for requests in flight (default %(default)s)")
@@ -111,6 +114,7 @@ def settings_from(args: argparse.Namespace) -> ServeSettings:
         max_batch_tokens=args.max_batch_tokens, max_batch_requests=args.max_batch_requests,
         max_client_batch_size=args.max_client_batch_size, max_input_length=args.max_input_length,
         payload_limit=args.payload_limit, auto_truncate=args.auto_truncate, length_grouping=args.length_grouping,
+        forward_process=getattr(args, "forward_process", "auto"),
         api_key=api_key)
 
 
@@ -168,7 +172,12 @@ def run(args: argparse.Namespace) -> int:
         from .. import panel_cache
 
         os.environ.setdefault(panel_cache.ENV, str(panel_cache.default_directory()))
-    app = create_app(settings)  # loads the model: a bad --model fails before anything listens
+    from .forward_process import ForwardError
+
+    try:  # loads the model: a bad --model fails before anything listens (each worker starts its own forward process)
+        app = create_app(settings, forward_process=workers == 1)
+    except ForwardError as exc:
+        raise StartupError(str(exc)) from None
     server_state = app.state.server
     info = dict(server_state.info)
     if workers > 1:  # each worker loads its own; this copy is not needed any more
@@ -181,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"roformer-np serve: warning: listening on {host}, which other machines may reach, without "
               "--api-key", file=sys.stderr)
     how_many = f", {workers} workers" if workers > 1 else ""
+    if workers == 1 and server_state.forward_process is not None:
+        how_many = f", forward process {server_state.forward_process.pid}"
     announce = (f"roformer-np serve: {info['task']} model {info['model_id']} ({info['backend']} backend{how_many}) "
                 f"on http://{shown}:{port}")
     if workers > 1:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .schemas import RequestError
 
@@ -52,9 +52,10 @@ def options_key(options: dict) -> str:
 class PipelineRunner:
     """Drives ``pipe``'s steps for the server; ``max_input_length`` bounds every feature (TEI's check)."""
 
-    def __init__(self, pipe: Any, max_input_length: int) -> None:
+    def __init__(self, pipe: Any, max_input_length: int, remote: Callable[[list, dict], list] | None = None) -> None:
         self.pipe = pipe
         self.max_input_length = int(max_input_length)
+        self.remote = remote  # a forward process's ``forward(features, request options)``; None: in this process
 
     @property
     def task(self) -> str:
@@ -90,9 +91,11 @@ class PipelineRunner:
         key = f"solo:{next(_solo_ids)}" if solo else options_key(options)
         return Prepared(inputs, single, opts, items, features, key, sum(lengths))
 
-    def forward(self, features: list, opts: dict) -> list:
+    def forward(self, features: list, opts: dict, here: bool = False) -> list:
         """Each feature's model output; all in one pass when they have one length (else padded, as the
-        pipeline pads)."""
+        pipeline pads). In the forward process if there is one, unless ``here`` (the same outputs)."""
+        if self.remote is not None and not here:
+            return self.remote(features, opts["_call"])
         return self.pipe._forward_all(features, opts, max(1, len(features)))
 
     def finish(self, prepared: Prepared, outputs: list) -> Any:

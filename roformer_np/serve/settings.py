@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 LENGTH_GROUPING = ("exact", "padded")
+FORWARD_PROCESS = ("auto", "on", "off")
 
 # text-embeddings-inference's defaults where it has the option (max_batch_tokens is lower: a CPU)
 DEFAULTS = {
@@ -40,6 +41,7 @@ class ServeSettings:
     payload_limit: int = DEFAULTS["payload_limit"]
     auto_truncate: bool = False
     length_grouping: str = "exact"
+    forward_process: str = "auto"  # forward passes in a process of their own (auto: with 2+ CPUs, not generation)
     api_key: str | None = None
 
     def __post_init__(self) -> None:
@@ -51,6 +53,8 @@ class ServeSettings:
                 _check_positive(name, getattr(self, name))
         if self.length_grouping not in LENGTH_GROUPING:
             raise ValueError(f"length_grouping must be one of {LENGTH_GROUPING}, got {self.length_grouping!r}")
+        if self.forward_process not in FORWARD_PROCESS:
+            raise ValueError(f"forward_process must be one of {FORWARD_PROCESS}, got {self.forward_process!r}")
         if self.api_key is not None and not self.api_key:
             raise ValueError("api_key must not be empty (leave it out to serve without a key)")
 
