@@ -168,12 +168,19 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     uvicorn, create_app = _imports()
     workers = int(getattr(args, "workers", 1))
-    if workers > 1:  # the workers share the packed weights through the panel cache (written by this first load)
+    from ..pipelines import resolve_task
+    from .forward_process import ForwardError, wanted
+
+    try:
+        forwarding = wanted(settings, resolve_task(settings.task))
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    if workers > 1 or forwarding:
+        # the workers (and forward processes) share the packed weights through the panel cache, written by the
+        # first load (this one)
         from .. import panel_cache
 
         os.environ.setdefault(panel_cache.ENV, str(panel_cache.default_directory()))
-    from .forward_process import ForwardError
-
     try:  # loads the model: a bad --model fails before anything listens (each worker starts its own forward process)
         app = create_app(settings, forward_process=workers == 1)
     except ForwardError as exc:
