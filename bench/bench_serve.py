@@ -11,6 +11,8 @@ process on 127.0.0.1 (a free port; loopback only), the demo sentiment model by d
 * ``one by one``: one client, the next request sent when the answer to the last one has come;
 * ``N clients``: N client processes, each with its own keep-alive connection, sending ``--requests``
   requests each (processes, not threads: a thread waiting for the client's GIL would count as latency);
+* ``N clients, no forward process``: a server whose forward passes run in its own process, beside the event loop
+  (``--forward-process off``; the default runs them in a forward process where there are 2 or more CPUs);
 * ``N clients, unbatched``: the same against a server started with ``--max-batch-requests 1``;
 * ``N clients, padded``: a server with ``--length-grouping padded`` (lengths mixed in a pass);
 * ``N clients, W workers``: a server with ``--workers W`` (W processes on the port, each its own model and
@@ -252,7 +254,8 @@ def main() -> int:
     texts = reviews()
     total = args.clients * args.requests
     started = time.monotonic()
-    variants = [("unbatched (--max-batch-requests 1)", ["--max-batch-requests", "1"])]
+    variants = [("no forward process (--forward-process off)", ["--forward-process", "off"]),
+                ("unbatched (--max-batch-requests 1)", ["--max-batch-requests", "1"])]
     if not args.no_padded:
         variants.append(("padded (--length-grouping padded)", ["--length-grouping", "padded"]))
     if args.workers > 1:

@@ -215,3 +215,22 @@ def test_two_batcher_workers_answer_every_request_as_its_own_pipeline_call(senti
 def test_a_model_that_cannot_load_stops_the_start(tmp_path) -> None:
     with pytest.raises(ForwardError, match="could not start"):
         ForwardProcess(ServeSettings(task="text-classification", model=str(tmp_path), forward_process="on"))
+
+
+def test_the_forward_process_needs_no_http_stack() -> None:
+    """It runs where uvicorn and Starlette cannot be imported (the core package's own environment)."""
+    import dataclasses
+    import subprocess
+    import sys
+
+    buf = io.BytesIO()
+    wire.write(buf, {"settings": dataclasses.asdict(ServeSettings(task="text-classification", threads=1))})
+    wire.write(buf, {"id": 7, "features": [Feature([101, 800, 102], [0, 0, 0], {})], "options": {}})
+    code = ("import sys, runpy; sys.modules['starlette'] = sys.modules['uvicorn'] = None; "
+            "runpy.run_module('roformer_np.serve.forward_process', run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code], input=buf.getvalue(), capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    replies = io.BytesIO(done.stdout)
+    assert wire.read(replies) == {"ready": True}
+    reply = wire.read(replies)
+    assert reply["id"] == 7 and reply["outputs"][0].shape == (2,) and reply["outputs"][0].dtype == np.float32

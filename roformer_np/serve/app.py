@@ -42,7 +42,7 @@ from . import schemas
 from .batching import Batcher, ModelError
 from .forward_process import ForwardProcess, wanted
 from .metrics import CONTENT_TYPE, Metrics
-from .runner import PipelineRunner, Prepared
+from .runner import PipelineRunner, Prepared, load_pipeline
 from .schemas import RequestError
 from .settings import ServeSettings
 from .streaming import Cancelled, TokenStreamer, jsonable, sse
@@ -555,15 +555,3 @@ def create_app(settings: ServeSettings, pipe: Any = None, forward_process: bool 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: not_found})
     app.state.server = server
     return app
-
-
-def load_pipeline(settings: ServeSettings) -> Any:
-    """The task's pipeline on ``settings.model`` (the demo model when None)."""
-    from ..pipelines import pipeline, resolve_task
-
-    task = resolve_task(settings.task)
-    defaults: dict = {}
-    if task == "sentence-similarity" and settings.pooling is not None:
-        defaults["pooling"] = settings.pooling
-    return pipeline(task, model=settings.model, backend=settings.backend, num_threads=settings.threads,
-                    dtype=settings.dtype, quantize=settings.quantize, **defaults)

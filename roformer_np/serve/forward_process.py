@@ -189,8 +189,7 @@ def main() -> int:
     try:
         first = wire.read(stdin)
         settings = ServeSettings(**first["settings"])
-        from .app import load_pipeline
-        from .runner import options_key
+        from .runner import load_pipeline, options_key  # not .app: this process needs no HTTP stack
 
         pipe = load_pipeline(settings)
     except EOFError:

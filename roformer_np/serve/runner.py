@@ -142,3 +142,15 @@ def check_generation(pipe: Any, generate_kwargs: dict, prompt_lengths: list[int]
 def _message(exc: BaseException) -> str:
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
     return " ".join(str(text).split()) or type(exc).__name__
+
+
+def load_pipeline(settings: Any) -> Any:
+    """The task's pipeline on ``settings.model`` (the demo model when None)."""
+    from ..pipelines import pipeline, resolve_task
+
+    task = resolve_task(settings.task)
+    defaults: dict = {}
+    if task == "sentence-similarity" and settings.pooling is not None:
+        defaults["pooling"] = settings.pooling
+    return pipeline(task, model=settings.model, backend=settings.backend, num_threads=settings.threads,
+                    dtype=settings.dtype, quantize=settings.quantize, **defaults)

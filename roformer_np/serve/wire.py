@@ -33,6 +33,8 @@ def encode(value: Any) -> tuple[bytes, list[np.ndarray]]:
     arrays: list[np.ndarray] = []
 
     def walk(v: Any) -> Any:
+        if isinstance(v, np.generic):  # before float: np.float64 is a float, and would lose its type
+            return {"__np__": walk(np.asarray(v))}
         if v is None or isinstance(v, (bool, int, float, str)):
             return v
         if isinstance(v, np.ndarray):
@@ -40,8 +42,6 @@ def encode(value: Any) -> tuple[bytes, list[np.ndarray]]:
                 raise WireError(f"arrays of dtype {v.dtype} cannot be sent")
             arrays.append(np.ascontiguousarray(v))
             return {"__nd__": [v.dtype.name, list(v.shape)]}
-        if isinstance(v, np.generic):
-            return {"__np__": walk(np.asarray(v))}
         if isinstance(v, Feature):
             return {"__feature__": [walk(v.ids), walk(v.type_ids), walk(v.data)]}
         if isinstance(v, tuple):

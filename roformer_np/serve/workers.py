@@ -1,7 +1,8 @@
 """``roformer-np serve --workers N``: N server processes accepting from one listening socket.
 
-One process answers about one core's worth of requests: its event loop, tokenizer, batcher and the Python
-between the kernels all take turns on one interpreter lock. With ``--workers N`` the parent starts N worker
+One process answers about one core's worth of HTTP handling: its event loop and tokenizer take turns on one
+interpreter lock (its forward passes run in a forward process of its own where there are 2 or more CPUs,
+:mod:`.forward_process`). With ``--workers N`` the parent starts N worker
 processes, each with its own model, batcher and event loop, and the kernel hands each new connection to one of
 them. The parent:
 
