@@ -25,9 +25,9 @@ and ``--time-limit`` seconds in all (a row past its share of the limit stops and
 clients run on the same machine as the server: they share its cores. Each client is a minimal HTTP/1.1
 keep-alive client on a socket (the request's bytes built once, the answer read by its Content-Length) so that it
 takes as little of those cores as it can (~0.13 ms of CPU per request here, against ~0.45 ms with Python's
-http.client). On Linux each row also gives the server's CPU time per request (its process and ``--workers``
-children) and how many cores the whole machine kept busy during the row: a server row below the machine's
-cores with the server near one core is bound by the server process's interpreter lock, not by the CPUs.
+http.client). On Linux each row also gives the server's CPU time per request (its process and descendants:
+``--workers``, forward processes) and how many cores the whole machine kept busy during the row: a server near
+one core of CPU on a machine with idle cores is bound by its interpreter lock, not by the CPUs.
 """
 
 from __future__ import annotations
@@ -169,11 +169,15 @@ def _ticks(path: str, first: int) -> int:
 
 
 def cpu_seconds(server_pid: int) -> tuple[float, float] | None:
-    """(CPU seconds of the server process and its children (``--workers``), CPU seconds of the whole machine)
-    so far; None without Linux's /proc."""
+    """(CPU seconds of the server process and its descendants (``--workers``, forward processes), CPU seconds
+    of the whole machine) so far; None without Linux's /proc."""
     try:
         tick = os.sysconf("SC_CLK_TCK")
-        pids = [server_pid] + [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == server_pid]
+        parents = {int(p): _parent(int(p)) for p in os.listdir("/proc") if p.isdigit()}
+        pids, frontier = [server_pid], [server_pid]
+        while frontier:  # the server's descendants: workers, forward processes
+            frontier = [pid for pid, parent in parents.items() if parent in frontier]
+            pids += frontier
         server = 0
         for pid in pids:
             try:

@@ -13,11 +13,13 @@ import threading
 
 import numpy as np
 import pytest
+from fake_models import make_model_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roformer_np import pipeline
 from roformer_np.pipelines.base import Feature
+from roformer_np.pipelines.factory import demo_model_dir
 from roformer_np.serve import wire
 from roformer_np.serve.batching import Batcher, ModelError
 from roformer_np.serve.forward_process import ForwardError, ForwardProcess, wanted
@@ -140,11 +142,18 @@ def sentiment_process():
     ("token-classification", TEXTS[:4]),
     ("feature-extraction", TEXTS[:4]),
     ("fill-mask", ["这本书很[MASK]看", "[MASK]评"]),
+    ("question-answering", [{"question": "什么很好看", "context": "这本书很好看，物流也很快"},
+                            {"question": "哪里快", "context": "物流很快" * 20}]),  # a long context: several rows
+    ("sentence-similarity", [{"source_sentence": "这本书很好看", "sentences": ["物流很快", "好评"]}]),
 ])
-def test_outputs_are_the_pipelines_own_bit_for_bit(task, inputs) -> None:
-    process = ForwardProcess(ServeSettings(task=task, threads=1, forward_process="on"))
+def test_outputs_are_the_pipelines_own_bit_for_bit(task, inputs, tmp_path) -> None:
+    # question answering has no demo model: a small seeded checkpoint; similarity uses the demo encoder
+    model = {"question-answering": lambda: str(make_model_dir(tmp_path / "qa", "qa")),
+             "sentence-similarity": lambda: str(demo_model_dir("feature-extraction"))}.get(task, lambda: None)()
+    pooling = "mean" if task == "sentence-similarity" else None
+    process = ForwardProcess(ServeSettings(task=task, model=model, threads=1, pooling=pooling, forward_process="on"))
     try:
-        pipe = pipeline(task, num_threads=1)
+        pipe = pipeline(task, model=model, num_threads=1, **({"pooling": pooling} if pooling else {}))
         runner = PipelineRunner(pipe, 512)
         prepared = [runner.prepare(text, {}) for text in inputs]
         features = [f for p in prepared for f in p.flat]

@@ -42,8 +42,8 @@ def encode(value: Any) -> tuple[bytes, list[np.ndarray]]:
                 raise WireError(f"arrays of dtype {v.dtype} cannot be sent")
             arrays.append(np.ascontiguousarray(v))
             return {"__nd__": [v.dtype.name, list(v.shape)]}
-        if isinstance(v, Feature):
-            return {"__feature__": [walk(v.ids), walk(v.type_ids), walk(v.data)]}
+        if isinstance(v, Feature):  # ids and type ids are lists of ints: JSON as they are (the hot path)
+            return {"__feature__": [_ints(v.ids), _ints(v.type_ids), walk(v.data)]}
         if isinstance(v, tuple):
             return {"__tuple__": [walk(x) for x in v]}
         if isinstance(v, list):
@@ -98,13 +98,20 @@ def read(stream: BinaryIO) -> Any:
             if tag == "__tuple__":
                 return tuple(walk(x) for x in body)
             if tag == "__feature__":
-                ids, type_ids, data = (walk(x) for x in body)
-                return Feature(ids, type_ids, data)
+                ids, type_ids, data = body
+                return Feature(_ints(ids), _ints(type_ids), walk(data))
         if any(k.startswith("__") for k in v):
             raise WireError(f"unknown tag in a frame: {sorted(v)[0]!r}")
         return {k: walk(x) for k, x in v.items()}
 
     return walk(tree)
+
+
+def _ints(values: Any) -> list[int]:
+    """``values`` if it is a list of Python ints (checked in one pass), else WireError."""
+    if type(values) is not list or not all(type(x) is int for x in values):
+        raise WireError("a feature's ids and type ids must be lists of Python ints")
+    return values
 
 
 def _array(stream: BinaryIO, body: Any) -> np.ndarray:
