@@ -25,6 +25,7 @@ from roformer_np.serve.batching import Batcher, ModelError
 from roformer_np.serve.forward_process import ForwardError, ForwardProcess, wanted
 from roformer_np.serve.runner import PipelineRunner
 from roformer_np.serve.settings import ServeSettings
+from roformer_np.serve.spawn import ROOT, module_command
 
 TEXTS = ["这本书很好看", "太差了，不推荐", "服务很好", "质量一般", "物流很快，包装也很好", "完全不值这个价", "好评",
          "一般般吧", "非常满意"]
@@ -230,16 +231,31 @@ def test_the_forward_process_needs_no_http_stack() -> None:
     """It runs where uvicorn and Starlette cannot be imported (the core package's own environment)."""
     import dataclasses
     import subprocess
-    import sys
 
     buf = io.BytesIO()
     wire.write(buf, {"settings": dataclasses.asdict(ServeSettings(task="text-classification", threads=1))})
     wire.write(buf, {"id": 7, "features": [Feature([101, 800, 102], [0, 0, 0], {})], "options": {}})
-    code = ("import sys, runpy; sys.modules['starlette'] = sys.modules['uvicorn'] = None; "
-            "runpy.run_module('roformer_np.serve.forward_process', run_name='__main__')")
-    done = subprocess.run([sys.executable, "-c", code], input=buf.getvalue(), capture_output=True, timeout=300)
+    command = module_command("roformer_np.serve.forward_process",
+                             prelude="sys.modules['starlette'] = sys.modules['uvicorn'] = None; ")
+    done = subprocess.run(command, input=buf.getvalue(), capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     replies = io.BytesIO(done.stdout)
     assert wire.read(replies) == {"ready": True}
     reply = wire.read(replies)
     assert reply["id"] == 7 and reply["outputs"][0].shape == (2,) and reply["outputs"][0].dtype == np.float32
+
+
+def test_child_processes_import_the_parents_copy_of_the_package(tmp_path) -> None:
+    """Run from a directory holding another ``roformer_np`` (an unpacked sdist beside the installed package), the
+    command still imports this one."""
+    import subprocess
+
+    decoy = tmp_path / "roformer_np"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy was imported')\n")
+    (tmp_path / "probe.py").write_text("import roformer_np, sys\ndef main():\n    print(roformer_np.__file__)\n"
+                                      "if __name__ == '__main__':\n    main()\n")
+    command = module_command("probe", prelude="sys.path.insert(1, '');")
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().startswith(ROOT)

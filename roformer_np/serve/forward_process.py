@@ -28,6 +28,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from . import wire
 from .settings import ServeSettings
+from .spawn import module_command
 
 
 class ForwardError(Exception):
@@ -75,7 +76,7 @@ class ForwardProcess:
 
     def _start(self) -> None:
         """Start a process and wait for its model (lock held); ForwardError if it cannot load."""
-        proc = subprocess.Popen([sys.executable, "-m", "roformer_np.serve.forward_process"], stdin=subprocess.PIPE,
+        proc = subprocess.Popen(module_command("roformer_np.serve.forward_process"), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, start_new_session=True)
         try:
             wire.write(proc.stdin, {"settings": dataclasses.asdict(self.settings)})
