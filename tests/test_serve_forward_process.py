@@ -16,8 +16,10 @@ import pytest
 from fake_models import make_model_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_serve_batching import same
 
 from roformer_np import pipeline
+from roformer_np.backend import config_info
 from roformer_np.pipelines.base import Feature
 from roformer_np.pipelines.factory import demo_model_dir
 from roformer_np.serve import wire
@@ -219,7 +221,14 @@ def test_two_batcher_workers_answer_every_request_as_its_own_pipeline_call(senti
     assert batcher.stop(30)
     for prepared, (result, error) in zip(requests, results):
         assert error is None
-        assert json.dumps(result) == json.dumps(pipe(prepared.inputs))
+        expected = pipe(prepared.inputs)
+        if config_info()["resolved_backend"] == "native":  # each row's bits do not depend on its pass
+            assert json.dumps(result) == json.dumps(expected)
+        else:  # BLAS's GEMV for one row, its GEMM for several: float32 round-off
+            assert same(result, expected) or all(
+                a["label"] == b["label"] and abs(a["score"] - b["score"]) <= 1e-5 for a, b in zip(
+                    result if isinstance(result, list) else [result], expected if isinstance(expected, list)
+                    else [expected]))
 
 
 def test_a_model_that_cannot_load_stops_the_start(tmp_path) -> None:
