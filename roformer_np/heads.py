@@ -161,6 +161,11 @@ def _batch_shape(input_ids: Any, inputs_embeds: Any, rank: int) -> tuple[int, ..
 # ---------------------------------------------------------------------------------------------
 # Shared loading / saving
 # ---------------------------------------------------------------------------------------------
+def _split_rows(x: Array, sizes: list[int]) -> list[Array]:
+    """``x`` cut along its first axis into consecutive parts of ``sizes`` rows."""
+    return np.split(x, np.cumsum(sizes)[:-1])
+
+
 class RoFormerPreTrainedHead(InferenceModeMixin):
     """Shared machinery of the head classes: checkpoint matching, tying, init of new weights, saving."""
 
@@ -311,6 +316,16 @@ class RoFormerPreTrainedHead(InferenceModeMixin):
         return output_cls(loss=loss, **fields, **extra)
 
     __call__: Callable[..., Any]
+
+    def _token_head_groups(self, groups: list[tuple[Any, Any]], head: str) -> list[Array]:
+        """``linear(hidden)`` with the ``head`` projection for every token of each group, [B_g, T_g, out]:
+        the groups' encoder pass shared, the projection one GEMM over all their tokens."""
+        hidden = self.roformer.forward_length_groups(groups)
+        tokens = np.concatenate([h.reshape(1, -1, h.shape[-1]) for h in hidden], axis=1)  # [1, N, C]
+        w = self.head_weights
+        logits = self.linear(tokens, w[f"{head}.weight"], w[f"{head}.bias"])[0]  # [N, out]
+        parts = _split_rows(logits, [h.shape[0] * h.shape[1] for h in hidden])
+        return [part.reshape(*h.shape[:2], -1) for part, h in zip(parts, hidden)]
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self(*args, **kwargs)
@@ -492,6 +507,18 @@ class RoFormerForSequenceClassification(RoFormerPreTrainedHead):
             self.config.problem_type = problem_type
         return self._pack(SequenceClassifierOutput, return_dict, base, loss, logits=logits)
 
+    def forward_length_groups(self, groups: list[tuple[Any, Any]]) -> list[Array]:
+        """Each group's logits [B_g, N], as ``self(input_ids, token_type_ids=...).logits`` of the group alone:
+        the groups share one pass (:meth:`RoFormerModel.forward_length_groups`), the head one GEMM."""
+        hidden = self.roformer.forward_length_groups(groups)
+        firsts = np.concatenate([h[:, :1] for h in hidden])  # [R, 1, C]: the first token of every row
+        w = self.head_weights
+        logits = classification_head(
+            firsts, w["classifier.dense.weight"], w["classifier.dense.bias"], w["classifier.out_proj.weight"],
+            w["classifier.out_proj.bias"], self.config.hidden_act, self.linear,
+        )  # [R, N]
+        return _split_rows(logits, [h.shape[0] for h in hidden])
+
 
 class RoFormerForMultipleChoice(RoFormerPreTrainedHead):
     """Scores K choices per example: [B, K, T] inputs are run as B*K rows and pooled (last token by default)."""
@@ -591,6 +618,11 @@ class RoFormerForTokenClassification(RoFormerPreTrainedHead):
         loss = None if labels is None else cross_entropy(logits.reshape(-1, n), labels.reshape(-1))
         return self._pack(TokenClassifierOutput, return_dict, base, loss, logits=logits)
 
+    def forward_length_groups(self, groups: list[tuple[Any, Any]]) -> list[Array]:
+        """Each group's logits [B_g, T_g, N], as ``self(input_ids, token_type_ids=...).logits`` of the group
+        alone: the groups share one pass (:meth:`RoFormerModel.forward_length_groups`), the head one GEMM."""
+        return self._token_head_groups(groups, "classifier")
+
 
 class RoFormerForQuestionAnswering(RoFormerPreTrainedHead):
     """Extractive QA: start and end logits per token. Sets ``config.num_labels = 2`` as Hugging Face does."""
@@ -630,6 +662,12 @@ class RoFormerForQuestionAnswering(RoFormerPreTrainedHead):
         if start_positions is not None and end_positions is not None:
             loss = question_answering_loss(start, end, start_positions, end_positions)
         return self._pack(QuestionAnsweringModelOutput, return_dict, base, loss, start_logits=start, end_logits=end)
+
+    def forward_length_groups(self, groups: list[tuple[Any, Any]]) -> list[tuple[Array, Array]]:
+        """Each group's (start, end) logits, [B_g, T_g] each, as ``self(...)`` gives them for the group alone:
+        the groups share one pass (:meth:`RoFormerModel.forward_length_groups`), the head one GEMM."""
+        return [(np.ascontiguousarray(g[..., 0]), np.ascontiguousarray(g[..., 1]))
+                for g in self._token_head_groups(groups, "qa_outputs")]
 
 
 HEAD_CLASSES = {

@@ -115,11 +115,10 @@ def test_coalesced_rows_give_each_request_its_own_pipeline_result(sentiment):
     results = run_all(Batcher(runner, 8192, 64), prepared)
     assert all(error is None for _, error in results)
     assert all(same(result, sentiment(text)) for (result, _), text in zip(results, TEXTS * 3))
-    # one pass per distinct length, each holding every row of that length: exact grouping, nothing padded
-    lengths = sorted(len(sentiment.tokenizer(t)["input_ids"]) for t in TEXTS * 3)
-    assert sorted(n for batch, _ in runner.batches for n in batch) == lengths
-    assert all(len(set(batch)) == 1 for batch, _ in runner.batches)
-    assert len(runner.batches) == len(set(lengths)) < len(lengths)
+    # every row in one pass, of several lengths (one group per length, nothing padded)
+    lengths = [len(sentiment.tokenizer(t)["input_ids"]) for t in TEXTS * 3]
+    assert [batch for batch, _ in runner.batches] == [lengths]
+    assert len(set(lengths)) > 2
 
 
 @pytest.mark.parametrize(("task", "options"), [
@@ -138,10 +137,10 @@ def test_a_request_of_many_inputs_is_split_across_passes_and_put_back_in_order(s
     runner = RecordingRunner(sentiment)
     options = {"top_k": None, "function_to_apply": "default"}
     prepared = [runner.prepare(TEXTS, options), runner.prepare(TEXTS[::-1], options)]
-    (first, e1), (second, e2) = run_all(Batcher(runner, 8192, 64), prepared)
+    (first, e1), (second, e2) = run_all(Batcher(runner, 8192, 4), prepared)
     assert e1 is None and e2 is None
     assert same(first, sentiment(TEXTS, **options)) and same(second, sentiment(TEXTS[::-1], **options))
-    assert len(runner.batches) > 1  # several lengths: several passes, rows of both requests in each
+    assert len(runner.batches) == -(-2 * len(TEXTS) // 4)  # passes of 4 rows, one of them rows of both requests
 
 
 def test_limits_bound_every_pass(sentiment):
@@ -149,8 +148,9 @@ def test_limits_bound_every_pass(sentiment):
     prepared = [runner.prepare(text, {}) for text in TEXTS * 4]
     results = run_all(Batcher(runner, max_batch_tokens=40, max_batch_requests=3), prepared)
     assert all(error is None for _, error in results)
-    for batch, _ in runner.batches:
-        assert len(batch) <= 3 and len(batch) * max(batch) <= 40 or len(batch) == 1
+    assert len(runner.batches) > 1
+    for batch, _ in runner.batches:  # exact grouping: a pass's tokens are its rows' own
+        assert len(batch) <= 3 and sum(batch) <= 40 or len(batch) == 1
 
 
 def test_a_row_longer_than_the_token_budget_still_runs_alone(sentiment):
@@ -177,19 +177,22 @@ def test_requests_with_other_options_never_share_a_pass(sentiment):
         assert same(result, sentiment(text, top_k=2) if i % 2 else sentiment(text))
 
 
-def test_exact_grouping_takes_the_largest_group_but_a_row_waits_at_most_max_skips_passes(sentiment):
-    from roformer_np.serve.batching import MAX_SKIPS
-
+def test_exact_grouping_takes_the_oldest_rows_key_first_come_first_served(sentiment):
     runner = RecordingRunner(sentiment)
     words = {n: " ".join(["a"] * n) for n in range(1, 7)}  # n + 2 tokens each
-    assert [len(sentiment.tokenizer(w)["input_ids"]) for w in words.values()] == [3, 4, 5, 6, 7, 8]
-    queue = [words[1]] + [words[2]] * 4 + [words[3]] * 3 + [words[4]] * 2 + [words[5]] * 2 + [words[6]] * 2
-    results = run_all(Batcher(runner, 8192, 64), [runner.prepare(t, {}) for t in queue])
-    assert all(error is None for _, error in results)
-    lengths = [batch[0] for batch, _ in runner.batches]
-    # the lone oldest row is passed over MAX_SKIPS times (by the largest groups), then goes
-    assert MAX_SKIPS == 3 and lengths == [4, 5, 6, 3, 7, 8]
-    assert [len(batch) for batch, _ in runner.batches] == [4, 3, 2, 1, 2, 2]
+    queue = [(words[n], {"top_k": 2} if k % 3 == 2 else {}) for k, n in enumerate([1, 4, 2, 6, 3, 5, 2, 1, 6])]
+    prepared = []
+    for text, options in queue:
+        p = runner.prepare(text, options)
+        for f in p.flat:
+            runner.keys[id(f)] = p.key
+        prepared.append(p)
+    results = run_all(Batcher(runner, max_batch_tokens=20, max_batch_requests=3), prepared)
+    assert all(same(r, sentiment(t, **o)) for (r, _), (t, o) in zip(results, queue))
+    # the oldest row's key, its rows in arrival order, at most 3 rows and 20 tokens a pass: the default options'
+    # first three rows, then (the oldest now) the three with top_k, then the default's last three
+    assert [b for b, _ in runner.batches] == [[3, 6, 8], [4, 7, 8], [5, 4, 3]]
+    assert [len(keys) for _, keys in runner.batches] == [1, 1, 1]
 
 
 def test_without_batching_rows_go_first_come_first_served(sentiment):
@@ -271,7 +274,7 @@ def test_question_answering_windows_of_several_lengths(tmp_path):
     task = "question-answering"
     assert same(results[0][0], qa(inputs[0], **options), task) and same(results[1][0], qa(inputs[1], **options), task)
     assert same(results[2][0], qa(inputs, **options), task)
-    assert all(len(set(batch)) == 1 for batch, _ in runner.batches)
+    assert len(runner.batches) == 1 and len(set(runner.batches[0][0])) > 1  # windows of several lengths, one pass
 
 
 # ---------------------------------------------------------------------------------------------

@@ -209,15 +209,34 @@ class Pipeline:
         outputs: list[Any] = [None] * len(features)
         groups = length_groups([len(f.ids) for f in features], batch_size, self.pad_batches)
         pad_id = self.tokenizer.pad_token_id
-        with contextlib.ExitStack() as stack:
-            if self.backend is not None:
-                stack.enter_context(use_backend(self.backend))
-            stack.enter_context(_thread_limit(self.num_threads))
+        with self._compute():
             for group in groups:
                 batch = pad_features([features[i] for i in group], pad_id)
                 for i, out in zip(group, self._forward(batch, opts)):
                     outputs[i] = out
         return outputs
+
+    def _forward_exact(self, features: list[Feature], opts: dict) -> list[Any]:
+        """Each feature's output, nothing padded: the features grouped by length, all the groups in one call of
+        :meth:`_forward_groups` (a server's pass over requests of several lengths). Every output is the one
+        the feature gets in a batch of its own length, as ``__call__`` runs it."""
+        outputs: list[Any] = [None] * len(features)
+        groups = length_groups([len(f.ids) for f in features], max(1, len(features)), pad=False)
+        pad_id = self.tokenizer.pad_token_id
+        with self._compute():
+            batches = [pad_features([features[i] for i in group], pad_id) for group in groups]
+            for group, batch_outputs in zip(groups, self._forward_groups(batches, opts)):
+                for i, out in zip(group, batch_outputs):
+                    outputs[i] = out
+        return outputs
+
+    def _compute(self) -> contextlib.AbstractContextManager:
+        """The pipeline's backend and thread limit, for its forward passes."""
+        stack = contextlib.ExitStack()
+        if self.backend is not None:
+            stack.enter_context(use_backend(self.backend))
+        stack.enter_context(_thread_limit(self.num_threads))
+        return stack
 
     # -- the task's steps ------------------------------------------------------------------------
     def _check_input(self, item: Any) -> Any:
@@ -232,6 +251,19 @@ class Pipeline:
     def _forward(self, batch: Batch, opts: dict) -> list[Any]:
         """One output per row of ``batch`` (already cut to the row's real length where per token)."""
         raise NotImplementedError
+
+    def _forward_groups(self, batches: list[Batch], opts: dict) -> list[list[Any]]:
+        """:meth:`_forward` of each batch (each of one length, unpadded); a task whose model can run several
+        lengths in one pass (``forward_length_groups``) overrides this with the same outputs."""
+        return [self._forward(batch, opts) for batch in batches]
+
+    def _grouped_pass(self, batches: list[Batch]) -> list[Any] | None:
+        """The model's ``forward_length_groups`` over ``batches`` (one result per batch), or None where a pass
+        of their own is the same (one batch) or the model has no such pass (a decoder runs with its cache)."""
+        grouped = getattr(self.model, "forward_length_groups", None)
+        if grouped is None or len(batches) < 2 or self.model.config.is_decoder:
+            return None
+        return grouped([(batch.input_ids, batch.token_type_ids) for batch in batches])
 
     def _postprocess(self, item: Any, features: list[Feature], outputs: list[Any], opts: dict) -> Any:
         raise NotImplementedError

@@ -20,11 +20,16 @@ def sentence_vectors(model: Any, batch: Batch, pooling: str) -> np.ndarray:
     out = model(**batch.model_inputs(), use_cache=False if model.config.is_decoder else None)
     if pooling == "pooler":
         return out.pooler_output
-    hidden = out.last_hidden_state  # [B, T, C]
+    return pool_tokens(out.last_hidden_state, batch.lengths, pooling)
+
+
+def pool_tokens(hidden: np.ndarray, lengths: list[int], pooling: str) -> np.ndarray:
+    """[B, T, C] -> [B, C]: the first ([CLS]) state, or the mean over each row's ``lengths`` real tokens
+    (summed in float64)."""
     if pooling == "cls":
         return hidden[:, 0]
     return np.stack([hidden[r, :n].mean(axis=0, dtype=np.float64).astype(hidden.dtype)
-                     for r, n in enumerate(batch.lengths)])
+                     for r, n in enumerate(lengths)])
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -77,6 +82,15 @@ class FeatureExtractionPipeline(Pipeline):
             return list(sentence_vectors(self.model, batch, opts["pooling"]))
         hidden = self.model(**batch.model_inputs()).last_hidden_state  # [B, T, C]
         return [hidden[r, :n] for r, n in enumerate(batch.lengths)]
+
+    def _forward_groups(self, batches: list[Batch], opts: dict) -> list[list[np.ndarray]]:
+        pooling = opts["pooling"]
+        hidden = None if pooling == "pooler" else self._grouped_pass(batches)  # [B_g, T_g, C] per batch
+        if hidden is None:
+            return super()._forward_groups(batches, opts)
+        if pooling is None:
+            return [list(h) for h in hidden]
+        return [list(pool_tokens(h, batch.lengths, pooling)) for h, batch in zip(hidden, batches)]
 
     def _postprocess(self, text: str, features: list[Feature], outputs: list[np.ndarray], opts: dict) -> Any:
         vectors = outputs[0]  # [C] pooled or [T, C]

@@ -65,14 +65,29 @@ class FillMaskPipeline(Pipeline):
 
     def _forward(self, batch: Batch, opts: dict) -> list[np.ndarray]:
         hidden = self.model.roformer(**batch.model_inputs()).last_hidden_state  # [B, T, C]
-        rows, cols = zip(*[(r, p) for r, f in enumerate(batch.features) for p in f.data["mask_positions"]])
-        # the vocabulary projection only where it is needed: [M, C] -> [1, M, V]
-        logits = self.model.lm_logits(hidden[list(rows), list(cols)][None])[0]
+        return self._mask_logits([hidden], [batch])[0]
+
+    def _forward_groups(self, batches: list[Batch], opts: dict) -> list[list[np.ndarray]]:
+        base = self.model.roformer
+        if len(batches) < 2 or base.config.is_decoder:
+            return super()._forward_groups(batches, opts)
+        hidden = base.forward_length_groups([(batch.input_ids, batch.token_type_ids) for batch in batches])
+        return self._mask_logits(hidden, batches)
+
+    def _mask_logits(self, hidden: list[np.ndarray], batches: list[Batch]) -> list[list[np.ndarray]]:
+        """Per batch, each feature's logits [masks, V] from its hidden states [B, T, C]: the vocabulary
+        projection only where it is needed, one [1, M, C] -> [1, M, V] GEMM over every mask of the batches."""
+        picked = [h[r, p] for h, batch in zip(hidden, batches)
+                  for r, f in enumerate(batch.features) for p in f.data["mask_positions"]]
+        logits = self.model.lm_logits(np.stack(picked)[None])[0]  # [M, V]
         out, start = [], 0
-        for f in batch.features:
-            n = len(f.data["mask_positions"])
-            out.append(logits[start:start + n])  # [masks, V]
-            start += n
+        for batch in batches:
+            rows = []
+            for f in batch.features:
+                n = len(f.data["mask_positions"])
+                rows.append(logits[start:start + n])  # [masks, V]
+                start += n
+            out.append(rows)
         return out
 
     def _postprocess(self, text: str, features: list[Feature], outputs: list[np.ndarray], opts: dict) -> list:

@@ -157,6 +157,12 @@ class QuestionAnsweringPipeline(Pipeline):
         out = self.model(**batch.model_inputs())
         return [(out.start_logits[r, :n], out.end_logits[r, :n]) for r, n in enumerate(batch.lengths)]
 
+    def _forward_groups(self, batches: list[Batch], opts: dict) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+        spans = self._grouped_pass(batches)  # (start, end) [B_g, T_g] each, per batch (unpadded)
+        if spans is None:
+            return super()._forward_groups(batches, opts)
+        return [list(zip(start, end)) for start, end in spans]
+
     def _postprocess(self, item: tuple[str, str], features: list[Feature], outputs: list, opts: dict) -> Any:
         context = item[1]
         top_k, impossible = opts["top_k"], opts["handle_impossible_answer"]

@@ -92,6 +92,10 @@ class TextClassificationPipeline(Pipeline):
         logits = self.model(**batch.model_inputs()).logits  # [B, N]
         return list(logits)
 
+    def _forward_groups(self, batches: list[Batch], opts: dict) -> list[list[np.ndarray]]:
+        logits = self._grouped_pass(batches)  # [B_g, N] per batch
+        return super()._forward_groups(batches, opts) if logits is None else [list(g) for g in logits]
+
     def _postprocess(self, item: Any, features: list[Feature], outputs: list[np.ndarray], opts: dict) -> Any:
         logits = outputs[0].astype(np.float32, copy=False)
         function = opts["function_to_apply"] or default_function(self.model.config)

@@ -92,6 +92,10 @@ class TokenClassificationPipeline(Pipeline):
         logits = self.model(**batch.model_inputs()).logits  # [B, T, N]
         return [logits[r, :n] for r, n in enumerate(batch.lengths)]
 
+    def _forward_groups(self, batches: list[Batch], opts: dict) -> list[list[np.ndarray]]:
+        logits = self._grouped_pass(batches)  # [B_g, T_g, N] per batch (unpadded)
+        return super()._forward_groups(batches, opts) if logits is None else [list(g) for g in logits]
+
     def _postprocess(self, text: str, features: list[Feature], outputs: list[np.ndarray], opts: dict) -> list:
         strategy = opts["aggregation_strategy"]
         entities = []

@@ -80,7 +80,8 @@ class Server:
         self.hidden_size = int(config.hidden_size)
         self.pooling = settings.pooling or ("pooler" if self.task == "sentence-similarity" else "mean")
         self.metrics = Metrics()
-        self.runner = PipelineRunner(pipe, limit, forward_process.forward if forward_process is not None else None)
+        self.runner = PipelineRunner(pipe, limit, forward_process.forward if forward_process is not None else None,
+                                     exact=settings.length_grouping == "exact")
         self.batcher = Batcher(self.runner, settings.max_batch_tokens, settings.max_batch_requests,
                                settings.length_grouping, self.metrics, workers=2 if forward_process else 1)
         self.in_flight = 0

@@ -1,13 +1,14 @@
 """The dynamic batcher: requests' rows wait in one queue; a worker thread takes a group of waiting rows
 that may share a forward pass, runs them, and answers each request when its last row is done.
 
-Rows may share a pass when their requests have the same options (the same key) and — with the ``exact``
-length grouping, the default — the same length, so nothing is padded and each result is the request's own
-``pipeline()`` result. The worker then takes the largest such group (a group of one waits for company), but
-the oldest row's group as soon as that row has been passed over ``MAX_SKIPS`` times, so no row waits more
-than a few passes. With ``padded``, the oldest row goes first and rows of other lengths join it, nearest
-lengths first, as long as the padded pass fits. A pass holds at most ``max_batch_requests`` rows and
-``max_batch_tokens`` tokens (rows × the longest row); its first row always goes, so a long row runs alone.
+Rows may share a pass when their requests have the same options (the same key). With the ``exact`` length
+grouping, the default, the worker takes the waiting rows of the oldest row's key in arrival order (first
+come, first served: none waits behind later ones), and the pass runs them one group per length, nothing
+padded (the token-wise steps of all the groups shared, the attention per group), so each result is the
+request's own ``pipeline()`` result; its tokens are the rows' own. With ``padded``, the oldest row goes first
+and rows of other lengths join it, nearest lengths first, padded to the longest (tokens: rows × the longest
+row). A pass holds at most ``max_batch_requests`` rows and ``max_batch_tokens`` tokens; its first row always
+goes, so a long row runs alone.
 
 A pass that raises is retried row by row, so one bad request fails alone (its answer: the exception) and the
 others get their results; the worker itself never stops on an error. The queue is bounded by the routes
@@ -28,7 +29,6 @@ from .runner import PipelineRunner, Prepared
 from .schemas import RequestError
 
 logger = logging.getLogger("roformer_np.serve")
-MAX_SKIPS = 3  # passes a waiting row may be passed over before its group goes next (exact grouping)
 Callback = Callable[[Any, "BaseException | None"], None]
 
 
@@ -57,10 +57,9 @@ class _Job:
 
 
 class _Row:
-    __slots__ = ("job", "index", "length", "key", "skipped")
+    __slots__ = ("job", "index", "length", "key")
 
     def __init__(self, job: _Job, index: int) -> None:
-        self.skipped = 0  # passes that went before this row although it was waiting
         self.job = job
         self.index = index
         self.length = len(job.flat[index].ids)
@@ -170,20 +169,16 @@ class Batcher:
 
     def _take(self) -> list[_Row]:
         """The rows of the next pass (called with the lock held)."""
-        if self.exact:
-            groups: dict[tuple, list[_Row]] = {}  # in order of each group's oldest row
-            for row in self._pending:
-                groups.setdefault((row.key, row.length), []).append(row)
-            oldest = self._pending[0]
-            if oldest.skipped >= MAX_SKIPS or self.max_batch_requests == 1:  # no batching: first come, first served
-                group = groups[(oldest.key, oldest.length)]
-            else:  # the largest group; among equals, the one with the oldest row
-                group = max(groups.values(), key=len)
-            taken = group[:1]
-            for row in group[1:]:
-                if len(taken) >= self.max_batch_requests or (len(taken) + 1) * row.length > self.max_batch_tokens:
+        if self.exact:  # the oldest row's key in arrival order, each row's own tokens (nothing padded)
+            first = self._pending[0]
+            taken, tokens = [first], first.length
+            for row in self._pending[1:]:
+                if row.key != first.key:
+                    continue
+                if len(taken) >= self.max_batch_requests or tokens + row.length > self.max_batch_tokens:
                     break
                 taken.append(row)
+                tokens += row.length
         else:  # the oldest row, then the nearest lengths; equal distances in arrival order
             first = self._pending[0]
             taken, longest = [first], first.length
@@ -196,10 +191,7 @@ class Batcher:
                     taken.append(row)
                     longest = width
         chosen = {id(r) for r in taken}
-        rest = [r for r in self._pending if id(r) not in chosen]
-        for row in rest:
-            row.skipped += 1
-        self._pending = rest
+        self._pending = [r for r in self._pending if id(r) not in chosen]
         return taken
 
     def _run(self, rows: list[_Row], here: bool = False) -> None:
@@ -223,7 +215,7 @@ class Batcher:
                     self._run([row])
             return
         self.metrics.batch_size.observe(len(rows))
-        self.metrics.batch_tokens.observe(len(rows) * max(r.length for r in rows))
+        self.metrics.batch_tokens.observe(self._pass_tokens(rows))
         self.metrics.batch_duration.observe(time.perf_counter() - now)
         done = []
         with self._cond:  # a request's rows may be in passes of two workers at once
@@ -237,6 +229,10 @@ class Batcher:
                     done.append(job)
         for job in done:
             self._finish(job)
+
+    def _pass_tokens(self, rows: list[_Row]) -> int:
+        """The tokens a pass over ``rows`` computes: their own (exact), or rows × the longest (padded)."""
+        return sum(r.length for r in rows) if self.exact else len(rows) * max(r.length for r in rows)
 
     def _finish(self, job: _Job) -> None:
         try:

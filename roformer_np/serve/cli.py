@@ -84,9 +84,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--auto-truncate", action="store_true",
                    help="truncate long inputs when a request does not say (TEI's `truncate` default)")
     p.add_argument("--length-grouping", choices=LENGTH_GROUPING, default="exact",
-                   help="exact (default): a forward pass holds inputs of one length, so results are those of "
-                        "one pipeline() call per request; padded: lengths mix (faster on varied lengths, "
-                        "results differ in the last float bits)")
+                   help="exact (default): inputs of several lengths share a forward pass unpadded (the "
+                        "attention per length), so results are those of one pipeline() call per request; "
+                        "padded: rows padded to the longest of the pass (results differ in the last float bits)")
     p.add_argument("--forward-process", choices=FORWARD_PROCESS, default="auto",
                    help="run the forward passes in a process of their own, beside the HTTP event loop (auto, the "
                         "default: with 2 or more usable CPUs, for every task but text-generation)")

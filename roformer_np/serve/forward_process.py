@@ -190,7 +190,7 @@ def main() -> int:
     try:
         first = wire.read(stdin)
         settings = ServeSettings(**first["settings"])
-        from .runner import load_pipeline, options_key  # not .app: this process needs no HTTP stack
+        from .runner import forward_pass, load_pipeline, options_key  # not .app: this process needs no HTTP stack
 
         pipe = load_pipeline(settings)
     except EOFError:
@@ -216,7 +216,7 @@ def main() -> int:
                 if len(parsed) >= 256:
                     parsed.clear()
                 parsed[key] = opts
-            outputs = pipe._forward_all(features, opts, max(1, len(features)))
+            outputs = forward_pass(pipe, features, opts, settings.length_grouping == "exact")
             reply = {"id": ident, "outputs": outputs}
             wire.write(stdout, reply)
         except Exception as exc:  # the pass fails, the process goes on

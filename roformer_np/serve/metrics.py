@@ -139,7 +139,7 @@ class Metrics:
                                             "forward pass to its result", DURATION_BUCKETS)
         self.input_length = Histogram("te_request_input_length", "Tokens per request", SIZE_BUCKETS)
         self.batch_size = Histogram("te_batch_next_size", "Rows per forward pass", SIZE_BUCKETS)
-        self.batch_tokens = Histogram("te_batch_next_tokens", "Tokens per forward pass (padding included)",
+        self.batch_tokens = Histogram("te_batch_next_tokens", "Tokens per forward pass (padding included, if any)",
                                       SIZE_BUCKETS)
         self.batch_duration = Histogram("te_batch_inference_duration", "Seconds per forward pass", DURATION_BUCKETS)
         self.batch_failures = Counter("te_batch_failure", "Forward passes that raised (their rows are retried "

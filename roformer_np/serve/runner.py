@@ -9,9 +9,11 @@ results (a single input gives one result, a list a list). The server does the sa
 * :meth:`PipelineRunner.forward` (the batcher's worker): features of any requests with the same options, in
   one pass; :meth:`PipelineRunner.finish` then builds the request's result exactly as ``__call__`` would.
 
-With the exact length grouping a forward pass only holds rows of one length, so no row is padded and each
-result is bit-identical to the request's own ``pipeline()`` call (on the native kernels, whose results do not
-depend on the number of rows; tests/test_serve.py checks it).
+With the exact length grouping no row is padded: a forward pass holds rows of several lengths, each length
+its own group (:meth:`Pipeline._forward_exact`: the token-wise steps of all groups share one pass, the attention
+is per group), so each result is bit-identical to the request's own ``pipeline()`` call (on the native kernels,
+whose rows do not depend on the rows beside them; tests/test_serve_batching.py and tests/test_length_groups.py
+check it).
 """
 
 from __future__ import annotations
@@ -52,10 +54,12 @@ def options_key(options: dict) -> str:
 class PipelineRunner:
     """Drives ``pipe``'s steps for the server; ``max_input_length`` bounds every feature (TEI's check)."""
 
-    def __init__(self, pipe: Any, max_input_length: int, remote: Callable[[list, dict], list] | None = None) -> None:
+    def __init__(self, pipe: Any, max_input_length: int, remote: Callable[[list, dict], list] | None = None,
+                 exact: bool = True) -> None:
         self.pipe = pipe
         self.max_input_length = int(max_input_length)
         self.remote = remote  # a forward process's ``forward(features, request options)``; None: in this process
+        self.exact = exact  # the exact length grouping: a pass's lengths are never padded together
 
     @property
     def task(self) -> str:
@@ -92,11 +96,12 @@ class PipelineRunner:
         return Prepared(inputs, single, opts, items, features, key, sum(lengths))
 
     def forward(self, features: list, opts: dict, here: bool = False) -> list:
-        """Each feature's model output; all in one pass when they have one length (else padded, as the
-        pipeline pads). In the forward process if there is one, unless ``here`` (the same outputs)."""
+        """Each feature's model output, all in one pass: with ``exact``, one group per length, nothing padded;
+        else padded together, as the pipeline pads. In the forward process if there is one, unless ``here``
+        (the same outputs)."""
         if self.remote is not None and not here:
             return self.remote(features, opts["_call"])
-        return self.pipe._forward_all(features, opts, max(1, len(features)))
+        return forward_pass(self.pipe, features, opts, self.exact)
 
     def finish(self, prepared: Prepared, outputs: list) -> Any:
         """The request's result from its features' outputs (in feature order), as ``pipe(inputs)`` returns it."""
@@ -109,6 +114,13 @@ class PipelineRunner:
         if prepared.single:
             return pipe._wrap_single(prepared.inputs, results[0], opts)
         return pipe._wrap_list(results, opts)
+
+
+def forward_pass(pipe: Any, features: list, opts: dict, exact: bool) -> list:
+    """``pipe``'s outputs for one pass over ``features`` (of any requests with the same options)."""
+    if exact:
+        return pipe._forward_exact(features, opts)
+    return pipe._forward_all(features, opts, max(1, len(features)))
 
 
 def check_generation(pipe: Any, generate_kwargs: dict, prompt_lengths: list[int], field: str) -> None:
