@@ -18,7 +18,10 @@ process on 127.0.0.1 (a free port; loopback only), the demo sentiment model by d
 * ``N clients, W workers``: a server with ``--workers W`` (W processes on the port, each its own model and
   batcher; default W = the CPUs, 0 leaves the row out).
 
-Requests/s is the requests over the wall time of the row; latency is each request's, at the client. Every
+The first two rows run ``--rounds`` times (3), alternately, on the same server, and give the round with the
+median requests/s; their ratio is the median of each round's ratio (two rows measured back to back, so a
+machine that slows down for a while slows both). Requests/s is the requests over the wall time of the row;
+latency is each request's, at the client. Every
 answer must be 200 with the same labels as the one-by-one answers for the same text (scores within 1e-5):
 any error makes the script exit with status 1. Bounded: at most ``--clients x --requests`` requests per row
 and ``--time-limit`` seconds in all (a row past its share of the limit stops and is reported as such). The
@@ -236,6 +239,11 @@ def agree(answers: list, reference: dict) -> int:
     return bad
 
 
+def median_round(runs: list[dict]) -> dict:
+    """The run with the median requests/s (the upper one of an even count)."""
+    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+
+
 def _number(value: float | None, digits: int) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -251,8 +259,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="server processes of the last row (default: the CPUs; 0 or 1: no such row)")
     parser.add_argument("--server-args", default="", help="more options for every server, e.g. \"--threads 1\"")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternate rounds of the first two rows (default 3; their medians are reported)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.task not in ("text-classification", "sentiment-analysis"):
         parser.error("the benchmark sends TEI /predict requests: --task text-classification")
     texts = reviews()
@@ -264,7 +276,7 @@ def main() -> int:
         variants.append(("padded (--length-grouping padded)", ["--length-grouping", "padded"]))
     if args.workers > 1:
         variants.append((f"{args.workers} workers (--workers {args.workers})", ["--workers", str(args.workers)]))
-    rows_planned = 2 + len(variants)
+    rows_planned = 2 * args.rounds + len(variants)
     base = (["--model", args.model] if args.model else []) + args.server_args.split()
     rows: list[tuple[str, dict]] = []
 
@@ -272,18 +284,24 @@ def main() -> int:
         share = (args.time_limit - (time.monotonic() - started)) / max(1, rows_planned - done_rows)
         return time.monotonic() + share
 
+    rounds: list[tuple[dict, dict]] = []  # (one by one, N clients) of each round
     server = Server(args.task, base)
     try:
-        rows.append(("one by one", run(server.port, 1, total, texts, deadline(0), server.proc.pid)))
-        rows.append((f"{args.clients} clients", run(server.port, args.clients, args.requests, texts, deadline(1),
-                                                              server.proc.pid)))
+        for k in range(args.rounds):
+            alone = run(server.port, 1, total, texts, deadline(2 * k), server.proc.pid)
+            rounds.append((alone, run(server.port, args.clients, args.requests, texts, deadline(2 * k + 1),
+                                      server.proc.pid)))
     finally:
         server.stop()
+    rows.append(("one by one", median_round([a for a, _ in rounds])))
+    rows.append((f"{args.clients} clients", median_round([b for _, b in rounds])))
+    done_rows = 2 * args.rounds
     for label, extra in variants:
         server = Server(args.task, base + extra)
         try:
             rows.append((f"{args.clients} clients, {label}", run(server.port, args.clients, args.requests, texts,
-                                                                 deadline(len(rows)), server.proc.pid)))
+                                                                 deadline(done_rows), server.proc.pid)))
+            done_rows += 1
         finally:
             server.stop()
 
@@ -292,6 +310,7 @@ def main() -> int:
         if status == 200:
             reference.setdefault(text, body)
     one_by_one = rows[0][1]["rps"]
+    ratio = statistics.median(b["rps"] / a["rps"] for a, b in rounds if a["rps"])
     print(f"roformer-np serve, {args.task} ({args.model or 'demo model'}), {len(texts)} review texts, "
           f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}")
     print()
@@ -299,15 +318,25 @@ def main() -> int:
           "| machine busy (cores) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     failed = False
-    for label, row in rows:
+    for row in [row for _, row in rows[2:]] + [row for pair in rounds for row in pair]:  # every round's answers
         disagree = agree(row["answers"], reference)
-        failed |= bool(row["errors"] or disagree or row["requests"] < (total if row["clients"] > 1 else total))
-        print(f"| {label} | {row['clients']} | {row['requests']} | {row['errors'] + disagree} | {row['rps']:.0f} | "
-              f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['rps'] / one_by_one:.2f}x | "
+        row["bad"] = row["errors"] + disagree
+        failed |= bool(row["bad"] or row["requests"] < total)
+    for i, (label, row) in enumerate(rows):
+        bad = sum(r["bad"] for pair in rounds for r in pair) if i < 2 else row["bad"]
+        times = ratio if i == 1 else row["rps"] / one_by_one
+        print(f"| {label} | {row['clients']} | {row['requests']} | {bad} | {row['rps']:.0f} | "
+              f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {times:.2f}x | "
               f"{_number(row['server_cpu_ms'], 3)} | {_number(row['machine_cores'], 2)} |")
+    print()
+    print(f"{args.rounds} rounds, one by one / {args.clients} clients (requests/s): "
+          + ", ".join(f"{a['rps']:.0f} / {b['rps']:.0f} ({b['rps'] / a['rps']:.2f}x)" for a, b in rounds)
+          + f"; the first two rows: the median round, and the median ratio {ratio:.2f}x")
     if args.json:
+        every = rows + [(f"round {k + 1}: {label}", row) for k, pair in enumerate(rounds)
+                        for label, row in zip(("one by one", f"{args.clients} clients"), pair)]
         Path(args.json).write_text(json.dumps([{"run": label, **{k: v for k, v in row.items() if k != "answers"}}
-                                               for label, row in rows], indent=2) + "\n", encoding="utf-8")
+                                               for label, row in every], indent=2) + "\n", encoding="utf-8")
     if failed:
         print("FAILED: errors, answers that differ from the one-by-one ones, or rows cut by the time limit")
         return 1

@@ -454,3 +454,66 @@ def rotary_attention(q, k, v, sin, cos, mask, rotary_value=False, head_mask=None
         return _fallback("rotary_attention", "unsupported dtype or shape")(
             q, k, v, sin, cos, mask, rotary_value, head_mask, output_attentions)
     return res
+
+
+def grouped_rotary_attention(q, k, v, sin, cos, groups, rotary_value=False):
+    """Rotary attention within each row of several length groups packed in one [1, H, N, D] projection: one
+    native call for all the groups (see ``ops.grouped_rotary_attention``). Each group runs the attention core
+    exactly as ``rotary_attention`` runs it for the group alone, with the additive mask of an all-visible row
+    (-0.0 everywhere, as Hugging Face's mask of ones), so every row gets the bits of its own call."""
+    q, k, v = np.asarray(q), np.asarray(k), np.asarray(v)
+    dt = _dtype_of(q, k, v, sin, cos)
+    if dt is None or q.ndim != 4 or q.shape[0] != 1 or k.shape != q.shape or v.shape != q.shape \
+            or q.shape[3] % 2 or q.shape[3] == 0 or np.ndim(sin) != 2 or np.shape(sin) != np.shape(cos) \
+            or np.shape(sin)[1] != q.shape[3] // 2:
+        return _fallback("grouped_rotary_attention", "unsupported dtype or shape")(
+            q, k, v, sin, cos, groups, rotary_value)
+    g = _ops().check_groups(groups, q.shape[2], np.shape(sin)[0])
+    cdef int H = q.shape[1], N = q.shape[2], D = q.shape[3], C = q.shape[1] * q.shape[3]
+    cdef int longest = int(g[:, 1].max())
+    qa, ka, va = _rowview(q, dt), _rowview(k, dt), _rowview(v, dt)
+    sn, cs = _c(sin[:longest], dt), _c(cos[:longest], dt)
+    visible = np.full(longest, -0.0, dtype=dt)  # one row of the additive mask, shared by every row (strides 0)
+    out = np.empty((1, N, C), dtype=dt)
+    spans = [(int(r), int(n)) for r, n in g]
+    cdef Py_ssize_t qh = _st(qa, 1, 1), qt = _st(qa, 2, D)
+    cdef Py_ssize_t kh = _st(ka, 1, 1), kt = _st(ka, 2, D)
+    cdef Py_ssize_t vh = _st(va, 1, 1), vt = _st(va, 2, D)
+    cdef int rows, length, failed = 0
+    cdef Py_ssize_t first = 0
+    cdef bint f32 = dt.itemsize == 4, rot_v = bool(rotary_value)
+    cdef char *pq = <char*>_ptr(qa)
+    cdef char *pk = <char*>_ptr(ka)
+    cdef char *pv = <char*>_ptr(va)
+    cdef char *po = <char*>_ptr(out)
+    cdef void *ps = _ptr(sn)
+    cdef void *pc = _ptr(cs)
+    cdef void *pm = _ptr(visible)
+    cdef Py_ssize_t item = dt.itemsize
+    _guard.enter()
+    for rows, length in spans:
+        # this group's row b, head h, token t: element h * qh + (first + b * length + t) * qt
+        with nogil:
+            if f32:
+                _attention_core[float](
+                    rows, H, length, length, D,
+                    <float*>(pq + first * qt * item), length * qt, qh, qt,
+                    <float*>(pk + first * kt * item), length * kt, kh, kt,
+                    <float*>(pv + first * vt * item), length * vt, vh, vt,
+                    <float*>ps, <float*>pc, True, rot_v, <float*>pm, 0, 0, 0, NULL,
+                    <float*>(po + first * C * item), NULL, _attention_tile(length, length), &failed)
+            else:
+                _attention_core[double](
+                    rows, H, length, length, D,
+                    <double*>(pq + first * qt * item), length * qt, qh, qt,
+                    <double*>(pk + first * kt * item), length * kt, kh, kt,
+                    <double*>(pv + first * vt * item), length * vt, vh, vt,
+                    <double*>ps, <double*>pc, True, rot_v, <double*>pm, 0, 0, 0, NULL,
+                    <double*>(po + first * C * item), NULL, _attention_tile(length, length), &failed)
+        if failed:
+            break
+        first = first + <Py_ssize_t>rows * length
+    _guard.exit()
+    if failed:
+        raise MemoryError("native grouped_rotary_attention: could not allocate the per-thread attention buffers")
+    return out

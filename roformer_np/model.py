@@ -599,52 +599,35 @@ def encoder_forward(
 
 
 def grouped_encoder_forward(
-    params: Params, config: RoFormerConfig, groups: list[tuple[Array, Array, Array]], kernels: Any,
+    params: Params, config: RoFormerConfig, groups: list[tuple[Array, Array]], kernels: Any,
 ) -> list[Array]:
-    """Several groups of rows in one pass, none padded: each group [B_g, T_g] rows of one length, with its
-    additive mask [B_g, 1, 1 or T_g, T_g]; every group's tokens start at position 0.
+    """Several groups of rows in one pass, none padded: each group [B_g, T_g] ids and token types, rows of one
+    length, every token attended, every row from position 0. Returns each group's last hidden state
+    [B_g, T_g, C].
 
-    groups: (input_ids, token_type_ids, mask) per group. Returns each group's last hidden state [B_g, T_g, C].
     The token-wise steps (embeddings, the projections, the feed-forward) run once over all the groups' tokens
-    as one [1, N, C] row, the attention once per group. A kernel whose rows do not depend on the rows beside
-    them (the native ones) gives every group the bits it gets alone; BLAS may differ in the last bits.
+    as one [1, N, C] row, the attention within each row (:func:`ops.grouped_rotary_attention`). A kernel whose
+    rows do not depend on the rows beside them (the native ones) gives every group the bits it gets alone;
+    BLAS may differ in the last bits.
     """
-    n_heads = config.num_attention_heads
+    shapes = np.array([ids.shape for ids, _ in groups], dtype=np.int64)  # [G, 2]: (rows, length)
     ids = np.concatenate([g[0].reshape(-1) for g in groups])[None]  # [1, N]
     types = np.concatenate([g[1].reshape(-1) for g in groups])[None]
-    spans, start = [], 0  # (first token, rows, length) of each group in the [1, N] row
-    for group_ids, _, _ in groups:
-        rows, length = group_ids.shape
-        spans.append((start, rows, length))
-        start += rows * length
-    rotary = [ops.rotary_sin_cos(params.positions, 0, length) for _, _, length in spans]  # [T_g, D/2] each
+    sin, cos = ops.rotary_sin_cos(params.positions, 0, int(shapes[:, 1].max()))  # [P, D/2] each
     hidden = embeddings_forward(params, config, ids, types, None, kernels)  # [1, N, C]
     for layer in params.layers:
         p = layer.attention
-        q, k, v = kernels.qkv_projection(hidden, p.w_qkv, p.b_qkv, n_heads)  # [1, H, N, D] x3
-        contexts = []
-        for (first, rows, length), (sin, cos), (_, _, mask) in zip(spans, rotary, groups):
-            context, _ = kernels.rotary_attention(
-                _group_heads(q, first, rows, length), _group_heads(k, first, rows, length),
-                _group_heads(v, first, rows, length), sin, cos, mask, config.rotary_value, None, False,
-            )  # [B_g, T_g, C]
-            contexts.append(context.reshape(1, rows * length, -1))
+        q, k, v = kernels.qkv_projection(hidden, p.w_qkv, p.b_qkv, config.num_attention_heads)  # [1, H, N, D]
+        context = kernels.grouped_rotary_attention(q, k, v, sin, cos, shapes, config.rotary_value)  # [1, N, C]
         del q, k, v
-        context = np.concatenate(contexts, axis=1)  # [1, N, C]
         hidden = kernels.output_layer_norm(context, p.w_out, p.b_out, hidden, p.ln_weight, p.ln_bias,
                                            config.layer_norm_eps)
         hidden = kernels.feed_forward(
             hidden, layer.w_in, layer.b_in, layer.w_out, layer.b_out, layer.ln_weight, layer.ln_bias,
             config.layer_norm_eps, config.hidden_act,
         )
-    return [hidden[0, first:first + rows * length].reshape(rows, length, -1) for first, rows, length in spans]
-
-
-def _group_heads(x: Array, first: int, rows: int, length: int) -> Array:
-    """One group's heads out of the [1, H, N, D] projection of all groups: a [B_g, H, T_g, D] view (the
-    attention kernels take strided rows)."""
-    heads, depth = x.shape[1], x.shape[3]
-    return x[0, :, first:first + rows * length].reshape(heads, rows, length, depth).transpose(1, 0, 2, 3)
+    parts = np.split(hidden[0], np.cumsum(shapes[:, 0] * shapes[:, 1])[:-1])
+    return [part.reshape(rows, length, -1) for part, (rows, length) in zip(parts, shapes)]
 
 
 def pooler_forward(params: Params, config: RoFormerConfig, hidden: Array, kernels: Any) -> Array | None:
@@ -897,8 +880,7 @@ class RoFormerModel(InferenceModeMixin):
             return [self(i["input_ids"], token_type_ids=i["token_type_ids"], return_dict=True).last_hidden_state
                     for i in checked]
         return grouped_encoder_forward(
-            self.params, self.config, [(i["input_ids"], i["token_type_ids"], i["mask"]) for i in checked],
-            self.kernels(),
+            self.params, self.config, [(i["input_ids"], i["token_type_ids"]) for i in checked], self.kernels()
         )
 
     def _prepare_inputs(

@@ -28,6 +28,7 @@ KERNELS = (
     "apply_rotary",
     "rotary_append",
     "rotary_attention",
+    "grouped_rotary_attention",
     "attention",
     "output_layer_norm",
     "feed_forward",
@@ -211,6 +212,52 @@ def rotary_attention(
     if rotary_value:
         v = apply_rotary(v, sin, cos)
     return attention(q, k, v, mask, head_mask, output_attentions)
+
+
+def grouped_rotary_attention(
+    q: Array, k: Array, v: Array, sin: Array, cos: Array, groups: Array, rotary_value: bool = False,
+) -> Array:
+    """Rotary self-attention within each row of several groups of rows packed one after another, none padded.
+
+    q, k, v: [1, H, N, D], the projection of every token of the groups; groups: [G, 2] ints, each group's
+    (rows, length), its rows' tokens consecutive, N = sum(rows * length); sin, cos: [P, D/2] for positions
+    0 .. P - 1, P >= the longest length (every row starts at position 0). Every token of a row attends to
+    all of that row's tokens. Returns the context [1, N, C]: each group's rows as :func:`rotary_attention`
+    gives them for the group alone.
+    """
+    groups = check_groups(groups, q.shape[2], sin.shape[0])
+    contexts, first = [], 0
+    for rows, length in groups:
+        context, _ = rotary_attention(*(group_rows(x, first, rows, length) for x in (q, k, v)), sin[:length],
+                                      cos[:length], None, rotary_value)  # [rows, length, C]
+        contexts.append(context.reshape(1, rows * length, -1))
+        first += rows * length
+    return np.concatenate(contexts, axis=1)
+
+
+def group_rows(x: Array, first: int, rows: int, length: int) -> Array:
+    """The [rows, H, length, D] view of one group's tokens ``first .. first + rows * length - 1`` of a packed
+    [1, H, N, D] projection."""
+    heads, depth = x.shape[1], x.shape[3]
+    return x[0, :, first:first + rows * length].reshape(heads, rows, length, depth).transpose(1, 0, 2, 3)
+
+
+def check_groups(groups: Array, tokens: int, positions: int) -> Array:
+    """``groups`` as a [G, 2] int64 array of (rows, length), each at least 1, covering exactly ``tokens``
+    tokens, no length beyond ``positions``; ValueError naming what is wrong."""
+    g = np.asarray(groups)
+    if g.ndim != 2 or g.shape[1] != 2 or g.shape[0] == 0 or g.dtype.kind not in "iu":
+        raise ValueError(f"groups must be a non-empty [G, 2] int array of (rows, length), got {g.dtype} {g.shape}")
+    g = g.astype(np.int64)
+    if g.min() < 1:
+        raise ValueError(f"groups: rows and lengths must be at least 1, got {g.min()}")
+    if int(g[:, 0].max()) > tokens:  # (also keeps rows * length from overflowing below)
+        raise ValueError(f"groups: {int(g[:, 0].max())} rows exceed the projection's {tokens} tokens")
+    if int(g[:, 1].max()) > positions:
+        raise ValueError(f"groups: a length of {int(g[:, 1].max())} exceeds the {positions} rotary positions given")
+    if int((g[:, 0] * g[:, 1]).sum()) != tokens:
+        raise ValueError(f"groups hold {int((g[:, 0] * g[:, 1]).sum())} tokens, the projection {tokens}")
+    return g
 
 
 # ---------------------------------------------------------------------------------------------
