@@ -35,7 +35,7 @@ def workers_of(pid: int) -> list[int]:
             cmdline = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
         except OSError:  # ended meanwhile
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and WORKER_MODULE.encode() in cmdline:
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and any(WORKER_MODULE.encode() in a for a in cmdline):
             found.append(int(entry))
     return sorted(found)
 

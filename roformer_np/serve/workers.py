@@ -9,8 +9,9 @@ them. The parent:
 * loads the model once itself first, so that a bad ``--model`` fails before anything listens, and so that the
   packed weights are written to the panel cache: every worker then maps one shared copy of them (README,
   "Memory"); its own copy is released before the workers start;
-* binds the socket, starts the workers (``python -m roformer_np.serve.workers FD``: the socket inherited, the
-  settings as one JSON line on stdin) and prints the listening line once every worker has started;
+* binds the socket, starts the workers (``roformer_np.serve.workers FD`` run from this copy of the package, see
+  spawn.py; the socket inherited, the settings as one JSON line on stdin) and prints the listening line once
+  every worker has started;
 * on SIGTERM or Ctrl-C sends every worker SIGTERM, once: each stops accepting, answers the requests it has
   received, reports how many, and exits; the parent then prints the total;
 * starts a new worker in place of one that dies while serving (a worker that fails to start stops the server).
@@ -33,6 +34,7 @@ import time
 from typing import Any
 
 from .settings import ServeSettings
+from .spawn import module_command
 
 STARTED = "roformer-np-worker: started"
 ANSWERED = "roformer-np-worker: answered "
@@ -40,12 +42,13 @@ START_TIMEOUT = 600.0  # seconds for a worker to load its model and start
 
 
 class Worker:
-    """One ``python -m roformer_np.serve.workers`` process and the lines it reports."""
+    """One ``roformer_np.serve.workers`` process and the lines it reports."""
 
     def __init__(self, fd: int, payload: str) -> None:
         # a session of its own: Ctrl-C reaches the parent only, which stops every worker once (a second signal
         # would make uvicorn drop the requests in flight)
-        self.proc = subprocess.Popen([sys.executable, "-m", "roformer_np.serve.workers", str(fd)], pass_fds=[fd],
+        # this copy of the package, not whatever `-m` would find first (spawn.py: a source tree in the cwd)
+        self.proc = subprocess.Popen(module_command("roformer_np.serve.workers", str(fd)), pass_fds=[fd],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
                                      start_new_session=True)
         self.started = threading.Event()
