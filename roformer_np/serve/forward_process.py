@@ -9,10 +9,10 @@ pipeline's postprocessing), so an answer is what the request's own ``pipeline()`
 
 The server starts ``roformer_np.serve.forward_process`` (this copy of it: spawn.py) with the settings as the
 first message on its stdin (messages: :mod:`.wire`, no pickle); the process loads the same pipeline, answers
-``{"ready": true}`` (or the load's error), then one reply per request, in order: ``{"id", "outputs"}`` or ``{"id", "error"}``. It is in
-a session of its own (Ctrl-C reaches the server only, which finishes its requests first) and ends when its stdin
-closes. A process that dies fails the passes in flight (the batcher then retries their rows one by one, so a row
-that kills it fails alone) and is started again for the next pass.
+``{"ready": true}`` (or the load's error), then one reply per request, in order: ``{"id", "outputs"}`` or
+``{"id", "error"}``. It is in a session of its own (Ctrl-C reaches the server only, which finishes its requests
+first) and ends when its stdin closes. A process that dies fails the passes in flight (the batcher then retries
+their rows one by one, so a row that kills it fails alone) and is started again for the next pass.
 """
 
 from __future__ import annotations
